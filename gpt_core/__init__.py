@@ -1,0 +1,32 @@
+"""gpt_core: GPT-2 and the instruments to look inside it. No Qt here (see tests/test_layers.py)."""
+
+from .config import PRESETS, GPTConfig
+from .devices import available_devices, cuda_available, resolve_device
+from .errors import Cancelled, DeviceError, GPTCoreError, PromptError, WeightsError
+from .generation import generate, pick_next_token
+from .model import GPTModel
+from .parameters import ParameterCount, count_parameters
+from .tokenizer import Tokenizer, get_tokenizer
+from .weights import load_model, save_model
+
+__all__ = [
+    "PRESETS",
+    "Cancelled",
+    "DeviceError",
+    "GPTConfig",
+    "GPTCoreError",
+    "GPTModel",
+    "ParameterCount",
+    "PromptError",
+    "Tokenizer",
+    "WeightsError",
+    "available_devices",
+    "count_parameters",
+    "cuda_available",
+    "generate",
+    "get_tokenizer",
+    "load_model",
+    "pick_next_token",
+    "resolve_device",
+    "save_model",
+]

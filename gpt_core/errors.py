@@ -1,0 +1,21 @@
+"""Errors a person can act on. Each message says what went wrong and what to do."""
+
+
+class GPTCoreError(Exception):
+    """Base class: everything gpt_core raises on bad input derives from it."""
+
+
+class WeightsError(GPTCoreError):
+    """A weights source could not be read or does not fit the model."""
+
+
+class PromptError(GPTCoreError, ValueError):
+    """A prompt the model cannot take (empty, too long, ids out of the vocabulary)."""
+
+
+class DeviceError(GPTCoreError):
+    """A device was asked for that this machine does not have."""
+
+
+class Cancelled(GPTCoreError):  # noqa: N818 - it is a state, not a failure
+    """A run or a load was stopped on request."""

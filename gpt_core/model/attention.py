@@ -1,0 +1,51 @@
+"""Causal multi-head self-attention with the softmax kept explicit.
+
+A fused attention kernel never materialises the weights; this path does, and passes them
+through `weights_point` so a hook can read them, and each head's context vector through
+`context_point` so a hook can switch a head off before `out_proj` mixes the heads.
+"""
+
+import torch
+from torch import Tensor, nn
+
+from .probe_point import ProbePoint
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(
+        self, d_in: int, d_out: int, dropout: float, num_heads: int, qkv_bias: bool = False
+    ):
+        super().__init__()
+        if d_out % num_heads:
+            raise ValueError("d_out must be divisible by num_heads")
+        self.d_out = d_out
+        self.num_heads = num_heads
+        self.head_dim = d_out // num_heads
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.out_proj = nn.Linear(d_out, d_out)
+        self.dropout = nn.Dropout(dropout)
+        self.weights_point = ProbePoint()  # attention weights after softmax, [B, H, T, T]
+        self.context_point = ProbePoint()  # each head's context vector, [B, T, H, d_head]
+        # The causal mask is made per call rather than kept as a buffer: it costs next to
+        # nothing, and a model built on the meta device then needs no buffer repair.
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, num_tokens, _ = x.shape  # x: [B, T, d_in]
+        split = (b, num_tokens, self.num_heads, self.head_dim)
+        queries = self.W_query(x).view(split).transpose(1, 2)  # [B, H, T, d_head]
+        keys = self.W_key(x).view(split).transpose(1, 2)  # [B, H, T, d_head]
+        values = self.W_value(x).view(split).transpose(1, 2)  # [B, H, T, d_head]
+
+        attn_scores = queries @ keys.transpose(2, 3)  # [B, H, T, T]
+        future = torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=x.device).triu(1)
+        attn_scores.masked_fill_(future, -torch.inf)  # a token sees only itself and the past
+        attn_weights = torch.softmax(attn_scores / self.head_dim**0.5, dim=-1)  # [B, H, T, T]
+        attn_weights = self.weights_point(attn_weights)
+        attn_weights = self.dropout(attn_weights)
+
+        context = (attn_weights @ values).transpose(1, 2)  # [B, T, H, d_head]
+        context = self.context_point(context)
+        context = context.reshape(b, num_tokens, self.d_out)  # [B, T, d_out]
+        return self.out_proj(context)  # [B, T, d_out]

@@ -1,0 +1,89 @@
+"""GPT-2 byte-pair encoding through tiktoken, built from the files in resources/gpt2.
+
+tiktoken would download these files on first use; the project ships them so the tokenizer
+works with no network.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import tiktoken
+from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+
+ENDOFTEXT = "<|endoftext|>"
+ENDOFTEXT_ID = 50256
+
+# The split pattern tiktoken uses for its "gpt2" encoding.
+_GPT2_PATTERN = (
+    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+)
+_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
+_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+
+# How whitespace and control characters are drawn in a token's display string.
+_VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
+
+
+def resources_dir() -> Path:
+    override = os.environ.get("GPT_EXPLORER_RESOURCES")
+    return Path(override) if override else Path(__file__).resolve().parent.parent / "resources"
+
+
+class Tokenizer:
+    """encode/decode text and give each token a readable display string."""
+
+    def __init__(self, encoding: tiktoken.Encoding):
+        self._enc = encoding
+        self.eot_id = ENDOFTEXT_ID
+        self.n_vocab = encoding.n_vocab
+
+    def encode(self, text: str) -> list[int]:
+        # "<|endoftext|>" typed in a prompt is the special token, not an error.
+        return self._enc.encode(text, allowed_special={ENDOFTEXT})
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self._enc.decode(list(ids))
+
+    def token_bytes(self, token_id: int) -> bytes:
+        return self._enc.decode_single_token_bytes(int(token_id))
+
+    def display(self, token_id: int) -> str:
+        """The token as a label: spaces and newlines visible, broken UTF-8 as \\x escapes."""
+        if int(token_id) == self.eot_id:
+            return ENDOFTEXT
+        text = self.token_bytes(token_id).decode("utf-8", errors="backslashreplace")
+        out = []
+        for ch in text:
+            if ch in _VISIBLE:
+                out.append(_VISIBLE[ch])
+            elif ch.isprintable():
+                out.append(ch)
+            else:
+                out.append(ch.encode("unicode_escape").decode("ascii"))
+        return "".join(out)
+
+    def displays(self, ids: Sequence[int]) -> list[str]:
+        return [self.display(i) for i in ids]
+
+
+@functools.lru_cache(maxsize=1)
+def get_tokenizer() -> Tokenizer:
+    folder = resources_dir() / "gpt2"
+    ranks = data_gym_to_mergeable_bpe_ranks(
+        vocab_bpe_file=str(folder / "vocab.bpe"),
+        encoder_json_file=str(folder / "encoder.json"),
+        vocab_bpe_hash=_VOCAB_BPE_SHA256,
+        encoder_json_hash=_ENCODER_JSON_SHA256,
+    )
+    encoding = tiktoken.Encoding(
+        name="gpt2-offline",
+        pat_str=_GPT2_PATTERN,
+        mergeable_ranks=ranks,
+        special_tokens={ENDOFTEXT: ENDOFTEXT_ID},
+        explicit_n_vocab=50257,
+    )
+    return Tokenizer(encoding)
