@@ -92,7 +92,7 @@ def test_empty_prompt_and_bad_ids_are_clear_errors(tiny_model):
 def test_random_init_follows_gpt2_scheme_and_is_seeded():
     cfg = GPTConfig(vocab_size=2000, context_length=256, emb_dim=256, n_heads=4, n_layers=8)
     a, b, c = random_model(cfg, seed=3), random_model(cfg, seed=3), random_model(cfg, seed=4)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
     assert not torch.equal(a.tok_emb.weight, c.tok_emb.weight)
     block = a.trf_blocks[0]
     assert abs(a.tok_emb.weight.std().item() - 0.02) < 0.001

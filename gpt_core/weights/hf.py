@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from ..config import GPTConfig
@@ -38,7 +37,8 @@ def hf_config(folder: Path) -> GPTConfig:
         raise WeightsError(
             f"{folder.name} holds a {raw.get('model_type')!r} model; only GPT-2 is supported"
         )
-    missing = [k for k in ("vocab_size", "n_positions", "n_embd", "n_head", "n_layer") if k not in raw]
+    required = ("vocab_size", "n_positions", "n_embd", "n_head", "n_layer")
+    missing = [k for k in required if k not in raw]
     if missing:
         raise WeightsError(f"config.json lacks {', '.join(missing)}; is it a GPT-2 config?")
     emb = raw["n_embd"]
@@ -79,7 +79,7 @@ def read_hf_weights(folder: Path) -> dict[str, Tensor]:
     for name in WEIGHT_FILES:
         path = folder / name
         if path.is_file():
-            return read_safetensors(path)[0] if path.suffix == ".safetensors" else read_torch_file(path)
+            return _read_weights_file(path)
     raise WeightsError(
         f"{folder} has config.json but no weights: expected one of {', '.join(WEIGHT_FILES)}"
     )
@@ -87,7 +87,8 @@ def read_hf_weights(folder: Path) -> dict[str, Tensor]:
 
 def _read_shards(folder: Path, index_name: str) -> dict[str, Tensor]:
     try:
-        shard_names = sorted(set(json.loads((folder / index_name).read_text())["weight_map"].values()))
+        index = json.loads((folder / index_name).read_text())
+        shard_names = sorted(set(index["weight_map"].values()))
     except (OSError, ValueError, KeyError, AttributeError) as exc:
         raise WeightsError(f"{index_name} is not a valid shard index ({exc})") from exc
     state: dict[str, Tensor] = {}
@@ -95,8 +96,12 @@ def _read_shards(folder: Path, index_name: str) -> dict[str, Tensor]:
         path = folder / shard
         if not path.is_file():
             raise WeightsError(f"shard {shard} listed in {index_name} is missing")
-        state.update(read_safetensors(path)[0] if path.suffix == ".safetensors" else read_torch_file(path))
+        state.update(_read_weights_file(path))
     return state
+
+
+def _read_weights_file(path: Path) -> dict[str, Tensor]:
+    return read_safetensors(path)[0] if path.suffix == ".safetensors" else read_torch_file(path)
 
 
 def is_hf_state_dict(state: dict[str, Tensor]) -> bool:

@@ -1,0 +1,226 @@
+"""Trace: what one run of the model computed, as immutable float32 numpy arrays on the CPU.
+
+A Trace is what the GUI draws and what exports write. `trace[key]` gives an array,
+`trace.stages` lists the stages in data-flow order. `save`/`load` use an .npz file whose
+keys are the trace keys (documented in the README) plus "meta/json", a JSON string with
+everything that is not an array (config, device, interventions, stage list, losses and
+the backward step's summary).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from .config import GPTConfig
+from .errors import GPTCoreError
+from .interventions import Interventions
+from .stages import stage_specs
+
+FORMAT_NAME = "gpt-explorer-trace"
+FORMAT_VERSION = 1
+META_KEY = "meta/json"
+
+
+class TraceError(GPTCoreError):
+    """A trace file that cannot be read, or a key the trace does not have."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str  # trace key, e.g. "blocks/3/attn/weights"
+    layer: int | None  # 0-based block index; None outside the blocks
+    kind: str  # "embedding", "ln_stat", "layernorm", "attention", ... (see stages.py)
+    title: str  # short label
+    module: str  # the module that produced it, e.g. "trf_blocks.3.att.weights_point"
+    shape: tuple[int, ...]  # of the array, batch dimension dropped
+    formula: str  # what it computes, in symbols
+    explanation: str  # what it computes, in words
+
+
+@dataclass(frozen=True)
+class ParamGrad:
+    name: str  # parameter name, e.g. "trf_blocks.0.att.W_query.weight"
+    grad_norm: float  # L2 norm of its gradient
+    weight_norm: float  # L2 norm of its weights
+
+    @property
+    def ratio(self) -> float:
+        """How large one plain SGD step with lr = 1 would be relative to the weights."""
+        return self.grad_norm / self.weight_norm if self.weight_norm else float("inf")
+
+
+@dataclass(frozen=True)
+class BackwardInfo:
+    loss: float  # the loss backward() started from
+    target: tuple[int, int] | None  # (position, token id) for a one-token loss; None: whole prompt
+    order: tuple[tuple[str, float], ...]  # (stage key, gradient norm), in the order reached
+    params: tuple[ParamGrad, ...]  # every parameter, in model order
+    sgd_lr: float | None = None  # learning rate of the optional SGD step
+    loss_after_sgd: float | None = None  # the same loss after that step (weights then restored)
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    token_ids: np.ndarray  # [T] int64
+    token_strings: tuple[str, ...]  # display string per token
+    stages: tuple[Stage, ...]  # in data-flow order
+    arrays: Mapping[str, np.ndarray]  # every array by key, read-only
+    config: GPTConfig
+    device: str  # "cpu", "cuda:0", ...
+    interventions: Interventions = field(default_factory=Interventions)
+    loss: float | None = None  # mean next-token cross-entropy over the prompt (T >= 2)
+    top_k: int = 20  # predictions kept per position
+    run_seconds: float = 0.0  # wall time of the run that made it
+    backward: BackwardInfo | None = None  # set by backward_step
+
+    def __post_init__(self) -> None:
+        for array in self.arrays.values():
+            array.flags.writeable = False
+        if not isinstance(self.arrays, MappingProxyType):
+            object.__setattr__(self, "arrays", MappingProxyType(dict(self.arrays)))
+
+    # --- reading ---
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            return self.arrays[key]
+        except KeyError:
+            raise TraceError(f"this trace has no {key!r}") from None
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.arrays
+
+    def keys(self) -> Iterator[str]:
+        return iter(self.arrays)
+
+    def stage(self, key: str) -> Stage:
+        for stage in self.stages:
+            if stage.key == key:
+                return stage
+        raise TraceError(f"this trace has no stage {key!r}")
+
+    def grad(self, key: str) -> np.ndarray | None:
+        """The gradient of the loss with respect to stage `key`, if a backward step made one."""
+        return self.arrays.get("grad/" + key)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.token_ids.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays.values())
+
+    # --- files ---
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write an .npz (uncompressed, so loading is quick); atomic, like save_model."""
+        path = Path(path).expanduser()
+        tmp = path.with_name(path.name + ".part")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **self.arrays, **{META_KEY: np.array(json.dumps(self._meta()))})
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise TraceError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Trace:
+        path = Path(path).expanduser()
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if META_KEY not in npz.files:
+                    raise TraceError(f"{path.name} is an .npz file but not a GPT Explorer trace")
+                meta = json.loads(npz[META_KEY].item())
+                arrays = {k: npz[k] for k in npz.files if k != META_KEY}
+        except FileNotFoundError:
+            raise TraceError(f"no such file: {path}") from None
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise TraceError(f"{path.name} is not a readable trace file ({exc})") from exc
+        if meta.get("format") != FORMAT_NAME:
+            raise TraceError(f"{path.name} is not a GPT Explorer trace")
+        return cls._from_meta(meta, arrays)
+
+    def _meta(self) -> dict:
+        backward = None
+        if self.backward is not None:
+            b = self.backward
+            backward = {
+                "loss": b.loss, "target": list(b.target) if b.target else None,
+                "order": [list(item) for item in b.order],
+                "params": [[p.name, p.grad_norm, p.weight_norm] for p in b.params],
+                "sgd_lr": b.sgd_lr, "loss_after_sgd": b.loss_after_sgd,
+            }
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "config": self.config.to_dict(),
+            "device": self.device,
+            "interventions": self.interventions.to_dict(),
+            "token_strings": list(self.token_strings),
+            "loss": self.loss,
+            "top_k": self.top_k,
+            "run_seconds": self.run_seconds,
+            "stages": [
+                {"key": s.key, "layer": s.layer, "kind": s.kind, "title": s.title,
+                 "module": s.module, "shape": list(s.shape), "formula": s.formula,
+                 "explanation": s.explanation}
+                for s in self.stages
+            ],
+            "backward": backward,
+        }
+
+    @classmethod
+    def _from_meta(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Trace:
+        try:
+            stages = tuple(
+                Stage(s["key"], s["layer"], s["kind"], s["title"], s["module"],
+                      tuple(s["shape"]), s["formula"], s["explanation"])
+                for s in meta["stages"]
+            )
+            missing = [s.key for s in stages if s.key not in arrays]
+            if missing or "tokens/ids" not in arrays:
+                raise TraceError(f"the trace file lacks {(missing or ['tokens/ids'])[0]!r}")
+            backward = None
+            if meta.get("backward"):
+                b = meta["backward"]
+                backward = BackwardInfo(
+                    loss=b["loss"], target=tuple(b["target"]) if b["target"] else None,
+                    order=tuple((k, float(n)) for k, n in b["order"]),
+                    params=tuple(ParamGrad(n, g, w) for n, g, w in b["params"]),
+                    sgd_lr=b["sgd_lr"], loss_after_sgd=b["loss_after_sgd"],
+                )
+            return cls(
+                token_ids=arrays["tokens/ids"],
+                token_strings=tuple(meta["token_strings"]),
+                stages=stages,
+                arrays=arrays,
+                config=GPTConfig.from_dict(meta["config"]),
+                device=meta["device"],
+                interventions=Interventions.from_dict(meta["interventions"]),
+                loss=meta["loss"],
+                top_k=meta["top_k"],
+                run_seconds=meta["run_seconds"],
+                backward=backward,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TraceError(f"the trace file's metadata is damaged ({exc!r})") from exc
+
+
+def make_stages(cfg: GPTConfig, shapes: Mapping[str, tuple[int, ...]]) -> tuple[Stage, ...]:
+    """Stage records for a run of a model with this config, given each key's array shape."""
+    stages = []
+    for spec, layer in stage_specs(cfg):
+        fill = {} if layer is None else {"i": layer}
+        key = spec.key.format(**fill)
+        stages.append(Stage(key, layer, spec.kind, spec.title, spec.module.format(**fill),
+                            shapes[key], spec.formula, spec.explanation))
+    return tuple(stages)
