@@ -4,41 +4,19 @@ complete or not at all, and a path that cannot be written raises ExportError."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import GPTCoreError
 
 
 class ExportError(GPTCoreError):
     """An export path that cannot be written (missing folder, no permission, disk full)."""
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path`."""
-    path = Path(path).expanduser()
-    if not path.parent.is_dir():
-        raise ExportError(f"cannot write {path}: the folder {path.parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise ExportError(f"cannot write in {path.parent}: {exc.strerror or exc}") from exc
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def token_labels(token_strings: Sequence[str]) -> list[str]:
@@ -59,7 +37,7 @@ def write_matrix_csv(
     if matrix.ndim != 2 or matrix.shape != (len(row_labels), len(col_labels)):
         raise ValueError(f"matrix {matrix.shape} does not fit {len(row_labels)} x "
                          f"{len(col_labels)} labels")
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path, ExportError) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow([corner, *col_labels])
         for label, row in zip(row_labels, matrix, strict=True):
@@ -78,6 +56,6 @@ def read_matrix_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str], lis
 
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with atomic_path(path, ExportError) as tmp, open(tmp, "wb") as f:
         np.save(f, np.asarray(array), allow_pickle=False)
     return Path(path)

@@ -19,6 +19,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .atomic import atomic_path
 from .config import GPTConfig
 from .errors import GPTCoreError
 from .interventions import Interventions
@@ -122,14 +123,8 @@ class Trace:
     def save(self, path: str | os.PathLike) -> Path:
         """Write an .npz (uncompressed, so loading is quick); atomic, like save_model."""
         path = Path(path).expanduser()
-        tmp = path.with_name(path.name + ".part")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, **self.arrays, **{META_KEY: np.array(json.dumps(self._meta()))})
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise TraceError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        with atomic_path(path, TraceError) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **self.arrays, **{META_KEY: np.array(json.dumps(self._meta()))})
         return path
 
     @classmethod

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from safetensors.torch import save_file
 from torch import Tensor
 
+from ..atomic import atomic_path
 from ..config import PRESETS, GPTConfig
 from ..errors import Cancelled, WeightsError
 from ..model import GPTModel
@@ -78,18 +78,8 @@ def save_model(model: GPTModel, path: str | os.PathLike) -> Path:
     # safetensors refuses tensors that share memory; a tied head is saved as its own copy.
     state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "pt", CONFIG_METADATA_KEY: json.dumps(model.cfg.to_dict())}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".part", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(state, tmp, metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as exc:
-        raise WeightsError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    with atomic_path(path, WeightsError) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return path
 
 
