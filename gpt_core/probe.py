@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from .causal_pack import PackedCausal, pack_causal
 from .devices import resolve_device
 from .errors import Cancelled, PromptError
 from .interventions import Interventions
@@ -108,12 +109,16 @@ class _Recorder:
                 hook_set.forward_pre(block, stop_if_asked)
 
     def _keeper(self, key: str):
+        packs = key.endswith("/attn/weights")
+
         def hook(module, args, output: Tensor) -> None:
             if self.paused:
                 return
-            self.outputs[key] = output
             if self.with_grads and output.requires_grad:
+                self.outputs[key] = output
                 self.watch_grad(key, output)
+            else:  # pack now, so the dense [B, H, T, T] weights are freed after the block
+                self.outputs[key] = pack_causal(output[0]) if packs else output
 
         return hook
 
@@ -239,7 +244,7 @@ def _run(model, token_ids, interventions, device, top_k, train, seed, track_toke
                 with torch.no_grad():
                     outputs = summarize_logits(logits.detach(), idx[0], top_k, tracked)
                     info = _backward_info(model, params, recorder, loss, idx, backward, should_stop)
-            arrays = {key: _numpy(_pick(key, t)) for key, t in recorder.outputs.items()}
+            arrays = {key: _stored(key, t) for key, t in recorder.outputs.items()}
             arrays.update({k: _numpy(v) for k, v in outputs.items()})
             arrays["tokens/ids"] = idx[0].cpu().numpy()
             if info is not None:
@@ -251,12 +256,12 @@ def _run(model, token_ids, interventions, device, top_k, train, seed, track_toke
             model.train(was_training)
 
     per_token = arrays.get("loss/per_token")
-    shapes = {k: a.shape for k, a in arrays.items()}
+    shapes = {k: tuple(a.shape) for k, a in arrays.items()}
     return Trace(
         token_ids=arrays["tokens/ids"],
         token_strings=tuple(get_tokenizer().displays(arrays["tokens/ids"].tolist())),
         stages=make_stages(cfg, shapes),
-        arrays=arrays,
+        store=arrays,
         config=cfg,
         device=str(dev),
         interventions=interventions,
@@ -342,6 +347,15 @@ def _pick(key: str, tensor: Tensor) -> Tensor:
     if key.endswith(("/mean", "/var")):
         return tensor[0, :, 0]  # [B, T, 1] -> [T]
     return tensor[0]
+
+
+def _stored(key: str, value: Tensor | dict[str, Tensor]) -> np.ndarray | PackedCausal:
+    """What the Trace keeps for one stage: attention weights packed, the rest as arrays."""
+    if isinstance(value, dict):  # packed by the forward hook
+        return PackedCausal(**{part: _numpy(t) for part, t in value.items()})
+    if key.endswith("/attn/weights"):
+        return PackedCausal(**{part: _numpy(t) for part, t in pack_causal(value[0]).items()})
+    return _numpy(_pick(key, value))
 
 
 def _numpy(tensor: Tensor) -> np.ndarray:

@@ -1,10 +1,11 @@
 """Trace: what one run of the model computed, as immutable float32 numpy arrays on the CPU.
 
 A Trace is what the GUI draws and what exports write. `trace[key]` gives an array,
-`trace.stages` lists the stages in data-flow order. `save`/`load` use an .npz file whose
-keys are the trace keys (documented in the README) plus "meta/json", a JSON string with
-everything that is not an array (config, device, interventions, stage list, losses and
-the backward step's summary).
+`trace.stages` lists the stages in data-flow order. Attention weights are held packed to
+half their size (causal_pack.py) and unpacked on access; `head_weights` unpacks one head.
+`save`/`load` use an .npz file whose keys are the trace keys (documented in the README)
+plus "meta/json", a JSON string with everything that is not an array (config, device,
+interventions, stage list, losses and the backward step's summary).
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+import torch
 
 from .atomic import atomic_path
+from .causal_pack import PackedCausal, pack_causal
 from .config import GPTConfig
 from .errors import GPTCoreError
 from .interventions import Interventions
@@ -73,7 +77,7 @@ class Trace:
     token_ids: np.ndarray  # [T] int64
     token_strings: tuple[str, ...]  # display string per token
     stages: tuple[Stage, ...]  # in data-flow order
-    arrays: Mapping[str, np.ndarray]  # every array by key, read-only
+    store: Mapping[str, np.ndarray | PackedCausal]  # every array by key, read-only
     config: GPTConfig
     device: str  # "cpu", "cuda:0", ...
     interventions: Interventions = field(default_factory=Interventions)
@@ -83,23 +87,50 @@ class Trace:
     backward: BackwardInfo | None = None  # set by backward_step
 
     def __post_init__(self) -> None:
-        for array in self.arrays.values():
-            array.flags.writeable = False
-        if not isinstance(self.arrays, MappingProxyType):
-            object.__setattr__(self, "arrays", MappingProxyType(dict(self.arrays)))
+        store = {}
+        for key, value in self.store.items():
+            if isinstance(value, np.ndarray) and _is_causal_weights(key) and value.ndim == 3:
+                value = PackedCausal(**{k: v.numpy() for k, v in pack_causal(
+                    torch.from_numpy(np.ascontiguousarray(value))).items()})
+            for array in _parts(value):
+                array.flags.writeable = False
+            store[key] = value
+        object.__setattr__(self, "store", MappingProxyType(store))
+        # The last few unpacked attention arrays, so a view redrawn twice unpacks once.
+        object.__setattr__(self, "_dense", OrderedDict())
 
     # --- reading ---
     def __getitem__(self, key: str) -> np.ndarray:
         try:
-            return self.arrays[key]
+            value = self.store[key]
         except KeyError:
             raise TraceError(f"this trace has no {key!r}") from None
+        if isinstance(value, np.ndarray):
+            return value
+        dense = self._dense.get(key)
+        if dense is None:
+            dense = value.unpack()
+            dense.flags.writeable = False
+            self._dense[key] = dense
+            while len(self._dense) > _DENSE_CACHE_SIZE:
+                self._dense.popitem(last=False)
+        return dense
+
+    def head_weights(self, layer: int, head: int) -> np.ndarray:
+        """One head's attention weights [T, T], without unpacking the other heads."""
+        key = f"blocks/{layer}/attn/weights"
+        value = self.store.get(key)
+        if isinstance(value, PackedCausal) and key not in self._dense:
+            return value.unpack(head)
+        return self[key][head]
 
     def __contains__(self, key: str) -> bool:
-        return key in self.arrays
+        return key in self.store
 
     def keys(self) -> Iterator[str]:
-        return iter(self.arrays)
+        return iter(self.store)
+
+    __iter__ = keys
 
     def stage(self, key: str) -> Stage:
         for stage in self.stages:
@@ -109,7 +140,7 @@ class Trace:
 
     def grad(self, key: str) -> np.ndarray | None:
         """The gradient of the loss with respect to stage `key`, if a backward step made one."""
-        return self.arrays.get("grad/" + key)
+        return self.store.get("grad/" + key)
 
     @property
     def n_tokens(self) -> int:
@@ -117,14 +148,16 @@ class Trace:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.arrays.values())
+        """Memory the trace's arrays take (attention weights packed)."""
+        return sum(a.nbytes for a in self.store.values())
 
     # --- files ---
     def save(self, path: str | os.PathLike) -> Path:
         """Write an .npz (uncompressed, so loading is quick); atomic, like save_model."""
         path = Path(path).expanduser()
         with atomic_path(path, TraceError) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **self.arrays, **{META_KEY: np.array(json.dumps(self._meta()))})
+            arrays = {key: self[key] for key in self.store}  # dense: plain [H, T, T] in the file
+            np.savez(f, **arrays, **{META_KEY: np.array(json.dumps(self._meta()))})
         return path
 
     @classmethod
@@ -197,7 +230,7 @@ class Trace:
                 token_ids=arrays["tokens/ids"],
                 token_strings=tuple(meta["token_strings"]),
                 stages=stages,
-                arrays=arrays,
+                store=arrays,
                 config=GPTConfig.from_dict(meta["config"]),
                 device=meta["device"],
                 interventions=Interventions.from_dict(meta["interventions"]),
@@ -208,6 +241,19 @@ class Trace:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise TraceError(f"the trace file's metadata is damaged ({exc!r})") from exc
+
+
+_DENSE_CACHE_SIZE = 3
+
+
+def _is_causal_weights(key: str) -> bool:
+    return key.startswith("blocks/") and key.endswith("/attn/weights")
+
+
+def _parts(value: np.ndarray | PackedCausal) -> list[np.ndarray]:
+    if isinstance(value, PackedCausal):
+        return [value.fold, value.bottom_left, value.c_diagonal, value.last_row]
+    return [value]
 
 
 def make_stages(cfg: GPTConfig, shapes: Mapping[str, tuple[int, ...]]) -> tuple[Stage, ...]:

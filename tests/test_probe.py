@@ -154,6 +154,8 @@ def test_attention_recomputed_from_the_captured_norm1_output(model, trace, layer
     assert_close(weights, expected)
     assert_close(weights.sum(-1), np.ones((H, T)))
     assert np.all(np.triu(weights, 1) == 0.0)
+    for head in range(H):
+        assert np.array_equal(trace.head_weights(layer, head), weights[head])
     context = (weights.astype(np.float64) @ v).transpose(1, 0, 2)  # [T, H, d]
     assert_close(trace[f"blocks/{layer}/attn/context"], context)
     assert_close(trace[f"blocks/{layer}/attn/out"],
@@ -373,7 +375,7 @@ def test_bad_targets(model, ids):
 def test_empty_interventions_reproduce_the_baseline_bit_for_bit(model, ids, trace):
     again = capture(model, ids, Interventions())
     assert set(again.keys()) == set(trace.keys())
-    for key in trace.arrays:
+    for key in trace:
         assert np.array_equal(again[key], trace[key]), key
 
 
@@ -623,7 +625,7 @@ def test_npz_round_trip_is_lossless(model, ids, tmp_path):
     path = original.save(tmp_path / "run.npz")
     loaded = Trace.load(path)
     assert set(loaded.keys()) == set(original.keys())
-    for key in original.arrays:
+    for key in original:
         assert loaded[key].dtype == original[key].dtype
         assert np.array_equal(loaded[key], original[key]), key
     assert loaded.stages == original.stages
