@@ -49,6 +49,9 @@ class HookSet:
     def tensor(self, tensor: Tensor, fn) -> None:
         self._handles.append(tensor.register_hook(fn))
 
+    def grad_accumulated(self, param: nn.Parameter, fn) -> None:
+        self._handles.append(param.register_post_accumulate_grad_hook(fn))
+
     def remove(self) -> None:
         while self._handles:
             self._handles.pop().remove()
@@ -124,10 +127,22 @@ class _Recorder:
 
     def watch_grad(self, key: str, tensor: Tensor) -> None:
         def on_grad(grad: Tensor) -> None:
-            self.grads[key] = grad
+            # Of the [1, T, vocab] logits gradient only the last position is kept.
+            self.grads[key] = grad[0, -1].clone() if key == "logits" else grad
             self.order.append((key, torch.linalg.vector_norm(grad)))
 
         self.hook_set.tensor(tensor, on_grad)
+
+    def watch_param_grads(self, params: list[nn.Parameter]) -> list[Tensor | None]:
+        """Each parameter's gradient norm, taken as soon as backward has written the
+        gradient (while it is still in cache) rather than in a second pass afterwards."""
+        norms: list[Tensor | None] = [None] * len(params)
+        for i, param in enumerate(params):
+            def on_accumulated(p: Tensor, i: int = i) -> None:
+                norms[i] = torch.linalg.vector_norm(p.grad)
+
+            self.hook_set.grad_accumulated(param, on_accumulated)
+        return norms
 
 
 _STAGE_MODULES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -235,6 +250,7 @@ def _run(model, token_ids, interventions, device, top_k, train, seed, track_toke
             else:
                 for p in params:
                     p.grad = None
+                param_grad_norms = recorder.watch_param_grads(params)
                 with torch.enable_grad():
                     logits_batch = model(idx)  # [1, T, vocab]
                     logits = logits_batch[0]  # [T, vocab]
@@ -243,7 +259,8 @@ def _run(model, token_ids, interventions, device, top_k, train, seed, track_toke
                     loss.backward()
                 with torch.no_grad():
                     outputs = summarize_logits(logits.detach(), idx[0], top_k, tracked)
-                    info = _backward_info(model, params, recorder, loss, idx, backward, should_stop)
+                    info = _backward_info(model, params, param_grad_norms, recorder, loss, idx,
+                                          backward)
             arrays = {key: _stored(key, t) for key, t in recorder.outputs.items()}
             arrays.update({k: _numpy(v) for k, v in outputs.items()})
             arrays["tokens/ids"] = idx[0].cpu().numpy()
@@ -303,15 +320,17 @@ def _loss(logits: Tensor, ids: Tensor, target) -> Tensor:
     return -torch.log_softmax(logits[position], dim=-1)[token_id]  # -log p(token | <= position)
 
 
-def _backward_info(model, params, recorder: _Recorder, loss, idx, backward, should_stop):
+def _backward_info(model, params, param_grad_norms, recorder: _Recorder, loss, idx, backward):
     target, sgd_lr = backward
     names = [name for name, _ in model.named_parameters()]
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    grad_norms = torch.stack(torch._foreach_norm(grads)).tolist()
-    weight_norms = torch.stack(torch._foreach_norm([p.detach() for p in params])).tolist()
+    zero = torch.zeros((), device=idx.device)
+    # A parameter that backward never reached (in a skipped block) has no gradient.
+    grad_norms = torch.stack([zero if n is None else n for n in param_grad_norms]).tolist()
+    weight_norms = _weight_norms(model, params)
     order_norms = torch.stack([n for _, n in recorder.order]).tolist() if recorder.order else []
     loss_after = None
     if sgd_lr is not None:
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         # The interventions stay on for the second forward; the recording pauses.
         recorder.paused = True
         loss_after = _loss_after_sgd(model, params, grads, sgd_lr, idx, target)
@@ -325,6 +344,20 @@ def _backward_info(model, params, recorder: _Recorder, loss, idx, backward, shou
         sgd_lr=sgd_lr,
         loss_after_sgd=loss_after,
     )
+
+
+_WEIGHT_NORMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _weight_norms(model: GPTModel, params: list[nn.Parameter]) -> list[float]:
+    """Every parameter's L2 norm, remembered until a parameter changes: reading all the
+    weights costs as much as a tenth of a backward pass."""
+    versions = tuple((p._version, p.data_ptr()) for p in params)
+    cached = _WEIGHT_NORMS.get(model)
+    if cached is None or cached[0] != versions:
+        norms = torch.stack(torch._foreach_norm([p.detach() for p in params])).tolist()
+        cached = _WEIGHT_NORMS[model] = (versions, norms)
+    return cached[1]
 
 
 def _loss_after_sgd(model, params, grads, lr, idx, target) -> float:
@@ -370,7 +403,7 @@ def _grad_arrays(grads: dict[str, Tensor]) -> dict[str, np.ndarray]:
     arrays = {}
     for key, grad in grads.items():
         if key == "logits":
-            arrays["grad/logits/last"] = _numpy(grad[0, -1])  # [vocab]
+            arrays["grad/logits/last"] = _numpy(grad)  # [vocab], the last position
         else:
             arrays["grad/" + key] = _numpy(_pick(key, grad))
     return arrays

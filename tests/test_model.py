@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -8,8 +10,9 @@ from gpt_core.weights import random_model
 
 def test_gelu_is_the_tanh_approximation():
     x = torch.linspace(-8, 8, 10001, dtype=torch.float64)
-    expected = torch.nn.functional.gelu(x, approximate="tanh")
-    assert torch.allclose(GELU()(x), expected, rtol=0, atol=1e-12)
+    formula = 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    assert torch.allclose(GELU()(x), formula, rtol=0, atol=1e-12)
+    assert torch.equal(GELU()(x), torch.nn.functional.gelu(x, approximate="tanh"))
 
 
 def test_layer_norm_equals_torch_layer_norm():

@@ -514,6 +514,8 @@ def _assert_pristine(model, snapshot):
         assert not getattr(module, "_backward_pre_hooks", {}), name
     for name, p in model.named_parameters():
         assert p.grad is None, name
+        assert not p._post_accumulate_grad_hooks, name
+        assert not p._backward_hooks, name
     for key, value in model.state_dict().items():
         assert torch.equal(value, snapshot[key]), key
     assert not model.training

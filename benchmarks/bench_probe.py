@@ -1,0 +1,150 @@
+"""How much the probe costs: capture vs a plain forward, backward_step vs a plain
+forward+backward, and capture vs transformers' GPT-2 forward with output_attentions and
+output_hidden_states, all on the same gpt2-small weights, measured side by side in one run.
+
+    python benchmarks/bench_probe.py [--sizes 16,128,512,1024] [--threads 2]
+
+Runs are interleaved (plain, capture, plain, capture, ...) so that drift in the machine's
+speed hits both sides alike; each figure is a median. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gpt_core import GPTConfig, backward_step, capture, load_model  # noqa: E402
+
+REPS = {16: 40, 128: 15, 512: 5, 1024: 3}
+
+
+def build_models(with_hf: bool):
+    """Ours, and transformers' GPT-2 holding the same random weights (or None)."""
+    if not with_hf:
+        return load_model(None, "gpt2-small", seed=0)[0], None
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(attn_implementation="eager")).eval()
+    with tempfile.TemporaryDirectory() as folder:
+        hf.save_pretrained(folder)
+        ours, _ = load_model(folder)
+    return ours, hf
+
+
+def forward_flops(cfg: GPTConfig, T: int) -> float:
+    """Multiply-adds x 2 of one forward: the projections, attention and the output head."""
+    e = cfg.emb_dim
+    per_block = 2 * T * (4 * e * e + 8 * e * e) + 2 * 2 * T * T * e  # qkvo + ff, QK^T + AV
+    return cfg.n_layers * per_block + 2 * T * e * cfg.vocab_size
+
+
+def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    result = fn()
+    elapsed = time.perf_counter() - start
+    del result
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="16,128,512,1024")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-hf", action="store_true", help="skip the transformers column")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    try:
+        import transformers  # noqa: F401
+
+        with_hf = not args.no_hf
+    except ImportError:
+        with_hf = False
+    model, hf = build_models(with_hf)
+    cfg = model.cfg
+    print(f"gpt2-small, random weights, torch {torch.__version__}, {args.threads} threads")
+    peak_matmul = matmul_gflops()
+    print(f"large matmul (2048^3): {peak_matmul:.1f} GFLOP/s\n")
+
+    rows = []
+    for T in [int(s) for s in args.sizes.split(",")]:
+        g = torch.Generator().manual_seed(T)
+        ids = torch.randint(0, cfg.vocab_size, (T,), generator=g).tolist()
+        x = torch.tensor([ids])
+
+        def plain_forward():
+            with torch.inference_mode():
+                return model(x)
+
+        def plain_forward_backward():
+            loss = F.cross_entropy(model(x)[0, :-1], x[0, 1:])
+            loss.backward()
+            for p in model.parameters():
+                p.grad = None
+            return loss
+
+        def hf_captured():
+            with torch.inference_mode():
+                return hf(x, output_attentions=True, output_hidden_states=True)
+
+        cases = {
+            "plain": plain_forward,
+            "capture": lambda: capture(model, ids),
+            "plain_fb": plain_forward_backward,
+            "backward_step": lambda: backward_step(model, ids),
+        }
+        if hf is not None:
+            cases["hf"] = hf_captured
+        for fn in cases.values():  # warm up
+            fn()
+        times = {name: [] for name in cases}
+        for _ in range(REPS.get(T, 5)):
+            for name, fn in cases.items():
+                times[name].append(timed(fn))
+        med = {name: statistics.median(v) * 1000 for name, v in times.items()}
+        trace = capture(model, ids)
+        peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        gflops = forward_flops(cfg, T) / (med["plain"] / 1000) / 1e9
+        rows.append((T, med, trace.nbytes / 1e6, peak_rss, gflops))
+        del trace
+        print(f"T = {T} done", file=sys.stderr)
+
+    header = ("| T | plain fwd ms | capture ms | capture / plain | HF captured ms | capture / HF "
+              "| plain fwd+bwd ms | backward_step ms | backward_step / plain | GFLOP/s (% of matmul) "
+              "| trace MB | peak RSS MB |")
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for T, med, trace_mb, rss, gflops in rows:
+        hf_ms = f"{med['hf']:.0f}" if "hf" in med else "n/a"
+        hf_ratio = f"{med['capture'] / med['hf']:.3f}" if "hf" in med else "n/a"
+        print(
+            f"| {T} | {med['plain']:.1f} | {med['capture']:.1f} | {med['capture'] / med['plain']:.3f} "
+            f"| {hf_ms} | {hf_ratio} | {med['plain_fb']:.0f} | {med['backward_step']:.0f} "
+            f"| {med['backward_step'] / med['plain_fb']:.3f} "
+            f"| {gflops:.1f} ({100 * gflops / peak_matmul:.0f} %) | {trace_mb:.1f} | {rss:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
