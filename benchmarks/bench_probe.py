@@ -68,6 +68,48 @@ def timed(fn) -> float:
     return elapsed
 
 
+def _prompt(cfg: GPTConfig, T: int) -> list[int]:
+    g = torch.Generator().manual_seed(T)
+    return torch.randint(0, cfg.vocab_size, (T,), generator=g).tolist()
+
+
+def measure(model, hf, T: int) -> dict[str, float]:
+    """Median milliseconds of each case at prompt length T, runs interleaved."""
+    ids = _prompt(model.cfg, T)
+    x = torch.tensor([ids])
+
+    def plain_forward():
+        with torch.inference_mode():
+            return model(x)
+
+    def plain_forward_backward():
+        loss = F.cross_entropy(model(x)[0, :-1], x[0, 1:])
+        loss.backward()
+        for p in model.parameters():
+            p.grad = None
+        return loss
+
+    def hf_captured():
+        with torch.inference_mode():
+            return hf(x, output_attentions=True, output_hidden_states=True)
+
+    cases = {
+        "plain": plain_forward,
+        "capture": lambda: capture(model, ids),
+        "plain_fb": plain_forward_backward,
+        "backward_step": lambda: backward_step(model, ids),
+    }
+    if hf is not None:
+        cases["hf"] = hf_captured
+    for fn in cases.values():  # warm up
+        fn()
+    times = {name: [] for name in cases}
+    for _ in range(REPS.get(T, 5)):
+        for name, fn in cases.items():
+            times[name].append(timed(fn))
+    return {name: statistics.median(v) * 1000 for name, v in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="16,128,512,1024")
@@ -89,57 +131,27 @@ def main() -> None:
 
     rows = []
     for T in [int(s) for s in args.sizes.split(",")]:
-        g = torch.Generator().manual_seed(T)
-        ids = torch.randint(0, cfg.vocab_size, (T,), generator=g).tolist()
-        x = torch.tensor([ids])
-
-        def plain_forward():
-            with torch.inference_mode():
-                return model(x)
-
-        def plain_forward_backward():
-            loss = F.cross_entropy(model(x)[0, :-1], x[0, 1:])
-            loss.backward()
-            for p in model.parameters():
-                p.grad = None
-            return loss
-
-        def hf_captured():
-            with torch.inference_mode():
-                return hf(x, output_attentions=True, output_hidden_states=True)
-
-        cases = {
-            "plain": plain_forward,
-            "capture": lambda: capture(model, ids),
-            "plain_fb": plain_forward_backward,
-            "backward_step": lambda: backward_step(model, ids),
-        }
-        if hf is not None:
-            cases["hf"] = hf_captured
-        for fn in cases.values():  # warm up
-            fn()
-        times = {name: [] for name in cases}
-        for _ in range(REPS.get(T, 5)):
-            for name, fn in cases.items():
-                times[name].append(timed(fn))
-        med = {name: statistics.median(v) * 1000 for name, v in times.items()}
-        trace = capture(model, ids)
+        med = measure(model, hf, T)
+        trace = capture(model, _prompt(cfg, T))
         peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         gflops = forward_flops(cfg, T) / (med["plain"] / 1000) / 1e9
         rows.append((T, med, trace.nbytes / 1e6, peak_rss, gflops))
         del trace
         print(f"T = {T} done", file=sys.stderr)
 
-    header = ("| T | plain fwd ms | capture ms | capture / plain | HF captured ms | capture / HF "
-              "| plain fwd+bwd ms | backward_step ms | backward_step / plain | GFLOP/s (% of matmul) "
-              "| trace MB | peak RSS MB |")
+    header = (
+        "| T | plain fwd ms | capture ms | capture / plain | HF captured ms | capture / HF "
+        "| plain fwd+bwd ms | backward_step ms | backward_step / plain "
+        "| GFLOP/s (% of matmul) | trace MB | peak RSS MB |"
+    )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for T, med, trace_mb, rss, gflops in rows:
         hf_ms = f"{med['hf']:.0f}" if "hf" in med else "n/a"
         hf_ratio = f"{med['capture'] / med['hf']:.3f}" if "hf" in med else "n/a"
+        capture_ratio = med["capture"] / med["plain"]
         print(
-            f"| {T} | {med['plain']:.1f} | {med['capture']:.1f} | {med['capture'] / med['plain']:.3f} "
+            f"| {T} | {med['plain']:.1f} | {med['capture']:.1f} | {capture_ratio:.3f} "
             f"| {hf_ms} | {hf_ratio} | {med['plain_fb']:.0f} | {med['backward_step']:.0f} "
             f"| {med['backward_step'] / med['plain_fb']:.3f} "
             f"| {gflops:.1f} ({100 * gflops / peak_matmul:.0f} %) | {trace_mb:.1f} | {rss:.0f} |"
