@@ -5,7 +5,8 @@ from .config import PRESETS, GPTConfig
 from .devices import available_devices, cuda_available, resolve_device
 from .errors import Cancelled, DeviceError, GPTCoreError, PromptError, WeightsError
 from .generation import generate, pick_next_token
-from .interventions import Interventions
+from .interventions import ABLATION_MODES, Interventions
+from .lens import LogitLens, logit_lens
 from .model import GPTModel
 from .parameters import ParameterCount, count_parameters
 from .probe import backward_step, capture
@@ -14,10 +15,12 @@ from .trace import BackwardInfo, ParamGrad, Stage, Trace, TraceError
 from .weights import load_model, save_model
 
 __all__ = [
+    "ABLATION_MODES",
     "PRESETS",
     "BackwardInfo",
     "Comparison",
     "Interventions",
+    "LogitLens",
     "ParamGrad",
     "Stage",
     "Trace",
@@ -40,6 +43,7 @@ __all__ = [
     "generate",
     "get_tokenizer",
     "load_model",
+    "logit_lens",
     "pick_next_token",
     "resolve_device",
     "save_model",

@@ -20,7 +20,7 @@ class ExportError(GPTCoreError):
 
 
 def token_labels(token_strings: Sequence[str]) -> list[str]:
-    """"position:token" labels, unique even where a token repeats."""
+    """ "position:token" labels, unique even where a token repeats."""
     return [f"{i}:{s}" for i, s in enumerate(token_strings)]
 
 
@@ -35,8 +35,9 @@ def write_matrix_csv(
     Values are written with 9 significant digits, enough to read float32 back exactly."""
     matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape != (len(row_labels), len(col_labels)):
-        raise ValueError(f"matrix {matrix.shape} does not fit {len(row_labels)} x "
-                         f"{len(col_labels)} labels")
+        raise ValueError(
+            f"matrix {matrix.shape} does not fit {len(row_labels)} x {len(col_labels)} labels"
+        )
     with atomic_path(path, ExportError) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow([corner, *col_labels])

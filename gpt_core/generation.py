@@ -61,7 +61,7 @@ def generate(
     model.eval()
     try:
         for _ in range(max_new_tokens):
-            idx_cond = idx[:, -model.cfg.context_length:]  # [1, <= context]
+            idx_cond = idx[:, -model.cfg.context_length :]  # [1, <= context]
             logits = model(idx_cond)[0, -1]  # [vocab]
             next_id = pick_next_token(logits, temperature, top_k, generator)
             idx = torch.cat([idx, idx.new_tensor([[next_id]])], dim=1)  # [1, T + 1]

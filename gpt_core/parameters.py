@@ -30,4 +30,3 @@ def count_parameters(model: nn.Module) -> ParameterCount:
     if isinstance(model, GPTModel) and model.out_head.weight is not model.tok_emb.weight:
         tied_total = total - model.out_head.weight.numel()
     return ParameterCount(total, tied_total, by_module, total * 4)
-

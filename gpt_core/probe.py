@@ -104,6 +104,7 @@ class _Recorder:
         for key, module in _stage_modules(model):
             hook_set.forward(module, self._keeper(key))
         if should_stop is not None:
+
             def stop_if_asked(module, args):
                 if should_stop():
                     raise Cancelled("run cancelled")
@@ -138,6 +139,7 @@ class _Recorder:
         gradient (while it is still in cache) rather than in a second pass afterwards."""
         norms: list[Tensor | None] = [None] * len(params)
         for i, param in enumerate(params):
+
             def on_accumulated(p: Tensor, i: int = i) -> None:
                 norms[i] = torch.linalg.vector_norm(p.grad)
 
@@ -182,8 +184,18 @@ def capture(
         (logits/tracked_probs); compare() uses it for exact before/after probabilities.
     should_stop: polled before each block; when it returns True the run raises Cancelled.
     """
-    return _run(model, token_ids, interventions, device, top_k, train, seed,
-                track_token_ids, should_stop, backward=None)
+    return _run(
+        model,
+        token_ids,
+        interventions,
+        device,
+        top_k,
+        train,
+        seed,
+        track_token_ids,
+        should_stop,
+        backward=None,
+    )
 
 
 def backward_step(
@@ -209,12 +221,32 @@ def backward_step(
     sgd_lr: also take one SGD step with this learning rate and report the loss after it;
         the weights are then restored bit for bit.
     """
-    return _run(model, token_ids, interventions, device, top_k, train, seed,
-                track_token_ids, should_stop, backward=(target, sgd_lr))
+    return _run(
+        model,
+        token_ids,
+        interventions,
+        device,
+        top_k,
+        train,
+        seed,
+        track_token_ids,
+        should_stop,
+        backward=(target, sgd_lr),
+    )
 
 
-def _run(model, token_ids, interventions, device, top_k, train, seed, track_token_ids,
-         should_stop, backward) -> Trace:
+def _run(
+    model,
+    token_ids,
+    interventions,
+    device,
+    top_k,
+    train,
+    seed,
+    track_token_ids,
+    should_stop,
+    backward,
+) -> Trace:
     start = time.perf_counter()
     interventions = interventions or Interventions()
     cfg = model.cfg
@@ -259,8 +291,9 @@ def _run(model, token_ids, interventions, device, top_k, train, seed, track_toke
                     loss.backward()
                 with torch.no_grad():
                     outputs = summarize_logits(logits.detach(), idx[0], top_k, tracked)
-                    info = _backward_info(model, params, param_grad_norms, recorder, loss, idx,
-                                          backward)
+                    info = _backward_info(
+                        model, params, param_grad_norms, recorder, loss, idx, backward
+                    )
             arrays = {key: _stored(key, t) for key, t in recorder.outputs.items()}
             arrays.update({k: _numpy(v) for k, v in outputs.items()})
             arrays["tokens/ids"] = idx[0].cpu().numpy()
@@ -294,8 +327,9 @@ def _tracked_ids(track_token_ids, n_tokens, dev) -> Tensor | None:
         return None
     tracked = torch.tensor(np.asarray(track_token_ids, dtype=np.int64), device=dev)
     if tracked.shape != (n_tokens,):
-        raise ValueError(f"track_token_ids needs one id per position ({n_tokens}), "
-                         f"got {tuple(tracked.shape)}")
+        raise ValueError(
+            f"track_token_ids needs one id per position ({n_tokens}), got {tuple(tracked.shape)}"
+        )
     return tracked
 
 

@@ -90,8 +90,14 @@ class Trace:
         store = {}
         for key, value in self.store.items():
             if isinstance(value, np.ndarray) and _is_causal_weights(key) and value.ndim == 3:
-                value = PackedCausal(**{k: v.numpy() for k, v in pack_causal(
-                    torch.from_numpy(np.ascontiguousarray(value))).items()})
+                value = PackedCausal(
+                    **{
+                        k: v.numpy()
+                        for k, v in pack_causal(
+                            torch.from_numpy(np.ascontiguousarray(value))
+                        ).items()
+                    }
+                )
             for array in _parts(value):
                 array.flags.writeable = False
             store[key] = value
@@ -182,10 +188,12 @@ class Trace:
         if self.backward is not None:
             b = self.backward
             backward = {
-                "loss": b.loss, "target": list(b.target) if b.target else None,
+                "loss": b.loss,
+                "target": list(b.target) if b.target else None,
                 "order": [list(item) for item in b.order],
                 "params": [[p.name, p.grad_norm, p.weight_norm] for p in b.params],
-                "sgd_lr": b.sgd_lr, "loss_after_sgd": b.loss_after_sgd,
+                "sgd_lr": b.sgd_lr,
+                "loss_after_sgd": b.loss_after_sgd,
             }
         return {
             "format": FORMAT_NAME,
@@ -198,9 +206,16 @@ class Trace:
             "top_k": self.top_k,
             "run_seconds": self.run_seconds,
             "stages": [
-                {"key": s.key, "layer": s.layer, "kind": s.kind, "title": s.title,
-                 "module": s.module, "shape": list(s.shape), "formula": s.formula,
-                 "explanation": s.explanation}
+                {
+                    "key": s.key,
+                    "layer": s.layer,
+                    "kind": s.kind,
+                    "title": s.title,
+                    "module": s.module,
+                    "shape": list(s.shape),
+                    "formula": s.formula,
+                    "explanation": s.explanation,
+                }
                 for s in self.stages
             ],
             "backward": backward,
@@ -210,8 +225,16 @@ class Trace:
     def _from_meta(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Trace:
         try:
             stages = tuple(
-                Stage(s["key"], s["layer"], s["kind"], s["title"], s["module"],
-                      tuple(s["shape"]), s["formula"], s["explanation"])
+                Stage(
+                    s["key"],
+                    s["layer"],
+                    s["kind"],
+                    s["title"],
+                    s["module"],
+                    tuple(s["shape"]),
+                    s["formula"],
+                    s["explanation"],
+                )
                 for s in meta["stages"]
             )
             missing = [s.key for s in stages if s.key not in arrays]
@@ -221,10 +244,12 @@ class Trace:
             if meta.get("backward"):
                 b = meta["backward"]
                 backward = BackwardInfo(
-                    loss=b["loss"], target=tuple(b["target"]) if b["target"] else None,
+                    loss=b["loss"],
+                    target=tuple(b["target"]) if b["target"] else None,
                     order=tuple((k, float(n)) for k, n in b["order"]),
                     params=tuple(ParamGrad(n, g, w) for n, g, w in b["params"]),
-                    sgd_lr=b["sgd_lr"], loss_after_sgd=b["loss_after_sgd"],
+                    sgd_lr=b["sgd_lr"],
+                    loss_after_sgd=b["loss_after_sgd"],
                 )
             return cls(
                 token_ids=arrays["tokens/ids"],
@@ -262,6 +287,16 @@ def make_stages(cfg: GPTConfig, shapes: Mapping[str, tuple[int, ...]]) -> tuple[
     for spec, layer in stage_specs(cfg):
         fill = {} if layer is None else {"i": layer}
         key = spec.key.format(**fill)
-        stages.append(Stage(key, layer, spec.kind, spec.title, spec.module.format(**fill),
-                            shapes[key], spec.formula, spec.explanation))
+        stages.append(
+            Stage(
+                key,
+                layer,
+                spec.kind,
+                spec.title,
+                spec.module.format(**fill),
+                shapes[key],
+                spec.formula,
+                spec.explanation,
+            )
+        )
     return tuple(stages)

@@ -21,7 +21,11 @@ class BookLayerNorm(nn.Module):
 
 class BookGELU(nn.Module):
     def forward(self, x):
-        return 0.5 * x * (1 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi)) * (x + 0.044715 * x**3)))
+        return (
+            0.5
+            * x
+            * (1 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi)) * (x + 0.044715 * x**3)))
+        )
 
 
 class BookMHA(nn.Module):
@@ -33,7 +37,9 @@ class BookMHA(nn.Module):
         self.W_value = nn.Linear(d, d, bias=qkv_bias)
         self.out_proj = nn.Linear(d, d)
         self.dropout = nn.Dropout(0.0)
-        self.register_buffer("mask", torch.triu(torch.ones(context_length, context_length), diagonal=1))
+        self.register_buffer(
+            "mask", torch.triu(torch.ones(context_length, context_length), diagonal=1)
+        )
 
     def forward(self, x):
         b, t, _ = x.shape

@@ -14,9 +14,15 @@ def build_hf_gpt2(n_embd=64, n_layer=3, n_head=4, n_positions=64, seed=0):
 
     torch.manual_seed(seed)
     config = GPT2Config(
-        vocab_size=50257, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
-        n_head=n_head, attn_implementation="eager",
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        vocab_size=50257,
+        n_positions=n_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        attn_implementation="eager",
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
     )
     model = GPT2LMHeadModel(config).eval()
     with torch.no_grad():

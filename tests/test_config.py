@@ -8,8 +8,13 @@ from gpt_core import GPTConfig
 def test_gpt2_small_is_the_seed_config():
     cfg = GPTConfig.preset("gpt2-small")
     assert cfg == GPTConfig(
-        vocab_size=50257, context_length=1024, emb_dim=768, n_heads=12, n_layers=12,
-        drop_rate=0.1, qkv_bias=False,
+        vocab_size=50257,
+        context_length=1024,
+        emb_dim=768,
+        n_heads=12,
+        n_layers=12,
+        drop_rate=0.1,
+        qkv_bias=False,
     )
 
 

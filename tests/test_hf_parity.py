@@ -39,7 +39,9 @@ def test_logits_match_transformers(small_pair, prompt):
 
 def test_logits_match_transformers_at_full_context(small_pair):
     hf_model, model, cfg = small_pair
-    ids = torch.randint(0, cfg.vocab_size, (cfg.context_length,), generator=torch.Generator().manual_seed(1))
+    ids = torch.randint(
+        0, cfg.vocab_size, (cfg.context_length,), generator=torch.Generator().manual_seed(1)
+    )
     diff, scale = _max_abs_diff(hf_model, model, ids.tolist())
     print(f"max abs logit diff {diff:.2e} at T = {cfg.context_length}")
     assert diff <= 1e-5

@@ -28,6 +28,7 @@ def test_importing_gpt_core_loads_no_qt():
         f"bad = [m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=GPT_CORE.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=GPT_CORE.parent
+    )
     assert result.returncode == 0, result.stdout + result.stderr

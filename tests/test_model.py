@@ -32,13 +32,30 @@ def test_module_and_parameter_names_are_the_books():
     model = GPTModel(GPTConfig.preset("tiny"))
     names = set(model.state_dict())
     expected_block = {
-        "norm1.scale", "norm1.shift", "norm2.scale", "norm2.shift",
-        "att.W_query.weight", "att.W_query.bias", "att.W_key.weight", "att.W_key.bias",
-        "att.W_value.weight", "att.W_value.bias", "att.out_proj.weight", "att.out_proj.bias",
-        "ff.layers.0.weight", "ff.layers.0.bias", "ff.layers.2.weight", "ff.layers.2.bias",
+        "norm1.scale",
+        "norm1.shift",
+        "norm2.scale",
+        "norm2.shift",
+        "att.W_query.weight",
+        "att.W_query.bias",
+        "att.W_key.weight",
+        "att.W_key.bias",
+        "att.W_value.weight",
+        "att.W_value.bias",
+        "att.out_proj.weight",
+        "att.out_proj.bias",
+        "ff.layers.0.weight",
+        "ff.layers.0.bias",
+        "ff.layers.2.weight",
+        "ff.layers.2.bias",
     }
-    expected = {"tok_emb.weight", "pos_emb.weight", "final_norm.scale", "final_norm.shift",
-                "out_head.weight"}
+    expected = {
+        "tok_emb.weight",
+        "pos_emb.weight",
+        "final_norm.scale",
+        "final_norm.shift",
+        "out_head.weight",
+    }
     expected |= {f"trf_blocks.{i}.{n}" for i in range(2) for n in expected_block}
     assert names == expected
     assert isinstance(model.trf_blocks[0].drop_shortcut, torch.nn.Dropout)
@@ -55,7 +72,9 @@ def test_gpt2_small_parameter_counts():
     assert counts.float32_bytes == 163_009_536 * 4
     assert f"{counts.float32_megabytes:.2f}" == "621.83"
     assert counts.by_module["out_head"] == 50257 * 768
-    assert counts.by_module["trf_blocks.0"] == 7_085_568  # 163,009,536 = 12 blocks + 2 x 50257 x 768 + 1024 x 768 + 2 x 768
+    assert (
+        counts.by_module["trf_blocks.0"] == 7_085_568
+    )  # 163,009,536 = 12 blocks + 2 x 50257 x 768 + 1024 x 768 + 2 x 768
     assert counts.by_module["trf_blocks.0.att"] == 4 * 768 * 768 + 768
 
 
@@ -95,7 +114,10 @@ def test_empty_prompt_and_bad_ids_are_clear_errors(tiny_model):
 def test_random_init_follows_gpt2_scheme_and_is_seeded():
     cfg = GPTConfig(vocab_size=2000, context_length=256, emb_dim=256, n_heads=4, n_layers=8)
     a, b, c = random_model(cfg, seed=3), random_model(cfg, seed=3), random_model(cfg, seed=4)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
     assert not torch.equal(a.tok_emb.weight, c.tok_emb.weight)
     block = a.trf_blocks[0]
     assert abs(a.tok_emb.weight.std().item() - 0.02) < 0.001

@@ -24,8 +24,9 @@ from gpt_core import (
 )
 from tests.hf_reference import build_hf_gpt2, save_hf_folder
 
-CFG = GPTConfig(vocab_size=50257, context_length=48, emb_dim=48, n_heads=4, n_layers=3,
-                qkv_bias=True)
+CFG = GPTConfig(
+    vocab_size=50257, context_length=48, emb_dim=48, n_heads=4, n_layers=3, qkv_bias=True
+)
 
 
 def assert_close(actual, expected, rtol=1e-5, atol=1e-6):
@@ -35,7 +36,9 @@ def assert_close(actual, expected, rtol=1e-5, atol=1e-6):
     assert a.shape == b.shape, (a.shape, b.shape)
     bound = atol + rtol * np.maximum(np.abs(a), np.abs(b))
     worst = np.max(np.abs(a - b) - bound) if a.size else -1
-    assert worst <= 0, f"max excess over tolerance {worst:.3g}, max abs diff {np.max(np.abs(a - b)):.3g}"
+    assert worst <= 0, (
+        f"max excess over tolerance {worst:.3g}, max abs diff {np.max(np.abs(a - b)):.3g}"
+    )
 
 
 def _randomise(model, seed=0):
@@ -88,7 +91,11 @@ def _gelu(x):
 def _layer_norm(x, norm):
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + 1e-5) * _np(norm.scale) + _np(norm.shift), mean[:, 0], var[:, 0]
+    return (
+        (x - mean) / np.sqrt(var + 1e-5) * _np(norm.scale) + _np(norm.shift),
+        mean[:, 0],
+        var[:, 0],
+    )
 
 
 def _block_input(trace, i):
@@ -97,17 +104,42 @@ def _block_input(trace, i):
 
 # ---- stages and recomputation ----
 
+
 def test_stages_are_in_data_flow_order_with_documented_keys(trace, ids):
     keys = [s.key for s in trace.stages]
-    assert keys[:6] == ["embeddings/token", "embeddings/position", "embeddings/sum",
-                        "blocks/0/ln1/mean", "blocks/0/ln1/var", "blocks/0/ln1/out"]
-    block = ["ln1/mean", "ln1/var", "ln1/out", "attn/weights", "attn/context", "attn/out",
-             "resid_mid", "ln2/mean", "ln2/var", "ln2/out", "ff/pre_gelu", "ff/gelu", "ff/out",
-             "out"]
+    assert keys[:6] == [
+        "embeddings/token",
+        "embeddings/position",
+        "embeddings/sum",
+        "blocks/0/ln1/mean",
+        "blocks/0/ln1/var",
+        "blocks/0/ln1/out",
+    ]
+    block = [
+        "ln1/mean",
+        "ln1/var",
+        "ln1/out",
+        "attn/weights",
+        "attn/context",
+        "attn/out",
+        "resid_mid",
+        "ln2/mean",
+        "ln2/var",
+        "ln2/out",
+        "ff/pre_gelu",
+        "ff/gelu",
+        "ff/out",
+        "out",
+    ]
     for i in range(CFG.n_layers):
-        assert keys[3 + 14 * i: 3 + 14 * (i + 1)] == [f"blocks/{i}/{k}" for k in block]
-    documented = ["tokens/ids", "logits/last", "logits/topk_ids", "logits/topk_probs",
-                  "final_norm/out"]
+        assert keys[3 + 14 * i : 3 + 14 * (i + 1)] == [f"blocks/{i}/{k}" for k in block]
+    documented = [
+        "tokens/ids",
+        "logits/last",
+        "logits/topk_ids",
+        "logits/topk_probs",
+        "final_norm/out",
+    ]
     for key in keys + documented:
         assert key in trace
     T = len(ids)
@@ -135,8 +167,10 @@ def test_arrays_are_read_only(trace):
 def test_embeddings(model, trace, ids):
     assert_close(trace["embeddings/token"], _np(model.tok_emb.weight)[ids])
     assert_close(trace["embeddings/position"], _np(model.pos_emb.weight)[: len(ids)])
-    assert_close(trace["embeddings/sum"], trace["embeddings/token"].astype(np.float64)
-                 + trace["embeddings/position"])
+    assert_close(
+        trace["embeddings/sum"],
+        trace["embeddings/token"].astype(np.float64) + trace["embeddings/position"],
+    )
 
 
 @pytest.mark.parametrize("layer", range(CFG.n_layers))
@@ -158,9 +192,12 @@ def test_attention_recomputed_from_the_captured_norm1_output(model, trace, layer
         assert np.array_equal(trace.head_weights(layer, head), weights[head])
     context = (weights.astype(np.float64) @ v).transpose(1, 0, 2)  # [T, H, d]
     assert_close(trace[f"blocks/{layer}/attn/context"], context)
-    assert_close(trace[f"blocks/{layer}/attn/out"],
-                 _linear(trace[f"blocks/{layer}/attn/context"].reshape(T, -1).astype(np.float64),
-                         att.out_proj))
+    assert_close(
+        trace[f"blocks/{layer}/attn/out"],
+        _linear(
+            trace[f"blocks/{layer}/attn/context"].reshape(T, -1).astype(np.float64), att.out_proj
+        ),
+    )
 
 
 @pytest.mark.parametrize("layer", range(CFG.n_layers))
@@ -177,11 +214,14 @@ def test_layer_norms_feed_forward_and_residuals(model, trace, layer):
     assert_close(trace[p + "ln2/mean"], mean, atol=1e-6)
     assert_close(trace[p + "ln2/var"], var)
     assert_close(trace[p + "ln2/out"], out)
-    assert_close(trace[p + "ff/pre_gelu"], _linear(trace[p + "ln2/out"].astype(np.float64),
-                                                   block.ff.layers[0]))
+    assert_close(
+        trace[p + "ff/pre_gelu"],
+        _linear(trace[p + "ln2/out"].astype(np.float64), block.ff.layers[0]),
+    )
     assert_close(trace[p + "ff/gelu"], _gelu(trace[p + "ff/pre_gelu"].astype(np.float64)))
-    assert_close(trace[p + "ff/out"], _linear(trace[p + "ff/gelu"].astype(np.float64),
-                                              block.ff.layers[2]))
+    assert_close(
+        trace[p + "ff/out"], _linear(trace[p + "ff/gelu"].astype(np.float64), block.ff.layers[2])
+    )
     assert_close(trace[p + "out"], trace[p + "resid_mid"].astype(np.float64) + trace[p + "ff/out"])
 
 
@@ -196,8 +236,9 @@ def test_final_norm_logits_top_k_and_loss(model, trace, ids):
     log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
     expected_ids = np.argsort(-logits, axis=-1, kind="stable")[:, :20]
     assert np.array_equal(trace["logits/topk_ids"], expected_ids)
-    assert_close(trace["logits/topk_probs"],
-                 np.exp(np.take_along_axis(log_probs, expected_ids, -1)))
+    assert_close(
+        trace["logits/topk_probs"], np.exp(np.take_along_axis(log_probs, expected_ids, -1))
+    )
     per_token = -log_probs[np.arange(len(ids) - 1), ids[1:]]
     assert_close(trace["loss/per_token"], per_token)
     assert trace.loss == pytest.approx(per_token.mean(), rel=1e-5)
@@ -225,6 +266,7 @@ def test_one_token_prompt_has_no_loss(model):
 
 
 # ---- an independent implementation: transformers' GPT-2 ----
+
 
 @pytest.fixture(scope="module")
 def hf_pair(tmp_path_factory):
@@ -268,19 +310,30 @@ def test_gradients_match_autograd_on_transformers(hf_pair, ids):
 
 # ---- gradients against torch.autograd.grad on our own model ----
 
+
 def _autograd_reference(model, ids, target=None):
     """Activations kept by the test's own forward hooks, gradients by torch.autograd.grad."""
     kept, handles = {}, []
-    watch = {"embeddings/token": model.tok_emb, "embeddings/sum": model.drop_emb,
-             "final_norm/out": model.final_norm}
+    watch = {
+        "embeddings/token": model.tok_emb,
+        "embeddings/sum": model.drop_emb,
+        "final_norm/out": model.final_norm,
+    }
     for i, block in enumerate(model.trf_blocks):
-        watch |= {f"blocks/{i}/ln1/out": block.norm1, f"blocks/{i}/attn/weights": block.att.weights_point,
-                  f"blocks/{i}/attn/context": block.att.context_point, f"blocks/{i}/attn/out": block.att,
-                  f"blocks/{i}/ln2/var": block.norm2.var_point, f"blocks/{i}/ff/pre_gelu": block.ff.layers[0],
-                  f"blocks/{i}/ff/gelu": block.ff.layers[1], f"blocks/{i}/out": block}
+        watch |= {
+            f"blocks/{i}/ln1/out": block.norm1,
+            f"blocks/{i}/attn/weights": block.att.weights_point,
+            f"blocks/{i}/attn/context": block.att.context_point,
+            f"blocks/{i}/attn/out": block.att,
+            f"blocks/{i}/ln2/var": block.norm2.var_point,
+            f"blocks/{i}/ff/pre_gelu": block.ff.layers[0],
+            f"blocks/{i}/ff/gelu": block.ff.layers[1],
+            f"blocks/{i}/out": block,
+        }
     for key, module in watch.items():
-        handles.append(module.register_forward_hook(
-            lambda m, a, o, key=key: kept.__setitem__(key, o)))
+        handles.append(
+            module.register_forward_hook(lambda m, a, o, key=key: kept.__setitem__(key, o))
+        )
     try:
         x = torch.tensor([ids])
         logits = model(x)[0]
@@ -295,7 +348,7 @@ def _autograd_reference(model, ids, target=None):
         for h in handles:
             h.remove()
     acts = {k: g for k, g in zip(keys, grads[: len(keys)], strict=True)}
-    return loss.item(), acts, grads[len(keys):]
+    return loss.item(), acts, grads[len(keys) :]
 
 
 @pytest.mark.parametrize("target", [None, (5, 1234)])
@@ -309,8 +362,9 @@ def test_backward_step_gradients_equal_autograd(model, ids, target):
         assert_close(trace.grad(key), _np(g), atol=1e-8)
     names = [n for n, _ in model.named_parameters()]
     assert [p.name for p in trace.backward.params] == names
-    for info, grad, (_, p) in zip(trace.backward.params, param_grads, model.named_parameters(),
-                                  strict=True):
+    for info, grad, (_, p) in zip(
+        trace.backward.params, param_grads, model.named_parameters(), strict=True
+    ):
         assert info.grad_norm == pytest.approx(grad.norm().item(), rel=1e-5, abs=1e-9)
         assert info.weight_norm == pytest.approx(p.norm().item(), rel=1e-5)
         assert info.ratio == pytest.approx(info.grad_norm / info.weight_norm)
@@ -335,7 +389,9 @@ def test_backward_order_runs_from_the_loss_to_the_embeddings(model, ids):
     assert len(order) == len(set(order))
     for key, norm in trace.backward.order:
         if key != "logits":
-            assert norm == pytest.approx(np.linalg.norm(trace.grad(key).astype(np.float64)), rel=1e-4)
+            assert norm == pytest.approx(
+                np.linalg.norm(trace.grad(key).astype(np.float64)), rel=1e-4
+            )
 
 
 def test_sgd_step_reports_losses_and_restores_the_weights_bit_for_bit(model, ids):
@@ -372,6 +428,7 @@ def test_bad_targets(model, ids):
 
 # ---- interventions ----
 
+
 def test_empty_interventions_reproduce_the_baseline_bit_for_bit(model, ids, trace):
     again = capture(model, ids, Interventions())
     assert set(again.keys()) == set(trace.keys())
@@ -384,30 +441,44 @@ def test_ablating_a_head_zeroes_its_context_and_changes_nothing_upstream(model, 
     ctx = ablated["blocks/1/attn/context"]
     assert np.all(ctx[:, 2, :] == 0)
     assert np.array_equal(ctx[:, [0, 1, 3], :], trace["blocks/1/attn/context"][:, [0, 1, 3], :])
-    upstream = [s.key for s in trace.stages if s.layer == 0 or s.layer is None and
-                s.key.startswith("embeddings")]
-    upstream += ["blocks/1/ln1/mean", "blocks/1/ln1/var", "blocks/1/ln1/out", "blocks/1/attn/weights"]
+    upstream = [
+        s.key
+        for s in trace.stages
+        if s.layer == 0 or s.layer is None and s.key.startswith("embeddings")
+    ]
+    upstream += [
+        "blocks/1/ln1/mean",
+        "blocks/1/ln1/var",
+        "blocks/1/ln1/out",
+        "blocks/1/attn/weights",
+    ]
     for key in upstream:
         assert np.array_equal(ablated[key], trace[key]), key
     assert not np.allclose(ablated["blocks/1/attn/out"], trace["blocks/1/attn/out"])
     # the ablation acts before out_proj: recompute the attention output from the zeroed context
     att = model.trf_blocks[1].att
-    assert_close(ablated["blocks/1/attn/out"],
-                 _linear(ctx.reshape(len(ids), -1).astype(np.float64), att.out_proj))
+    assert_close(
+        ablated["blocks/1/attn/out"],
+        _linear(ctx.reshape(len(ids), -1).astype(np.float64), att.out_proj),
+    )
 
 
 def test_mean_ablation_replaces_the_context_with_its_mean_over_positions(model, ids, trace):
     ablated = capture(model, ids, Interventions({(2, 0)}, mode="mean"))
     expected = trace["blocks/2/attn/context"][:, 0, :].astype(np.float64).mean(0)
-    assert_close(ablated["blocks/2/attn/context"][:, 0, :],
-                 np.broadcast_to(expected, (len(ids), expected.shape[0])))
+    assert_close(
+        ablated["blocks/2/attn/context"][:, 0, :],
+        np.broadcast_to(expected, (len(ids), expected.shape[0])),
+    )
 
 
 def test_ablating_every_head_leaves_out_proj_bias(model, ids):
     heads = {(0, h) for h in range(CFG.n_heads)}
     ablated = capture(model, ids, Interventions(heads))
     bias = model.trf_blocks[0].att.out_proj.bias.detach().numpy()
-    assert np.array_equal(ablated["blocks/0/attn/out"], np.broadcast_to(bias, (len(ids), CFG.emb_dim)))
+    assert np.array_equal(
+        ablated["blocks/0/attn/out"], np.broadcast_to(bias, (len(ids), CFG.emb_dim))
+    )
 
 
 def test_skipping_a_block_passes_its_input_through(model, ids, trace):
@@ -450,6 +521,7 @@ def test_intervention_parsing():
 
 # ---- compare ----
 
+
 def test_compare_against_independent_computation(model, ids, trace):
     iv = Interventions({(0, 1), (2, 3)})
     other = capture(model, ids, iv, track_token_ids=trace["logits/topk_ids"][:, 0])
@@ -463,15 +535,21 @@ def test_compare_against_independent_computation(model, ids, trace):
         probs = torch.softmax(ablated(torch.tensor([ids]))[0].double(), -1)
     expected = probs[torch.arange(len(ids)), torch.as_tensor(result.top1_ids_before)].numpy()
     assert_close(result.pred_prob_after, expected, atol=1e-7)
-    assert_close(result.delta_top1_prob, other["logits/topk_probs"][:, 0].astype(np.float64)
-                 - trace["logits/topk_probs"][:, 0])
+    assert_close(
+        result.delta_top1_prob,
+        other["logits/topk_probs"][:, 0].astype(np.float64) - trace["logits/topk_probs"][:, 0],
+    )
 
 
 def test_compare_without_tracking_is_exact_where_it_can_be(model, ids, trace):
     other = capture(model, ids, Interventions({(0, 1)}))
     result = compare(trace, other)
-    tracked = compare(trace, capture(model, ids, Interventions({(0, 1)}),
-                                     track_token_ids=trace["logits/topk_ids"][:, 0]))
+    tracked = compare(
+        trace,
+        capture(
+            model, ids, Interventions({(0, 1)}), track_token_ids=trace["logits/topk_ids"][:, 0]
+        ),
+    )
     known = ~np.isnan(result.pred_prob_after)
     assert known[-1] and known.sum() >= len(ids) // 2
     assert_close(result.pred_prob_after[known], tracked.pred_prob_after[known], atol=1e-7)
@@ -491,7 +569,7 @@ class _ablated_model:
         with torch.no_grad():
             d = CFG.emb_dim // CFG.n_heads
             for layer, head in interventions.ablate_heads:
-                self.copy.trf_blocks[layer].att.out_proj.weight[:, head * d:(head + 1) * d] = 0
+                self.copy.trf_blocks[layer].att.out_proj.weight[:, head * d : (head + 1) * d] = 0
 
     def __enter__(self):
         return self.copy
@@ -501,6 +579,7 @@ class _ablated_model:
 
 
 # ---- the model is left as it was ----
+
 
 def _snapshot(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
@@ -568,6 +647,7 @@ def test_a_hook_that_fails_mid_backward_leaves_no_grad(model, ids, monkeypatch):
 
 # ---- modes, devices, memory, files ----
 
+
 def test_train_mode_dropout_is_seeded(ids):
     m = _randomise(load_model(None, CFG.replace(drop_rate=0.3), seed=3)[0])
     a = capture(m, ids, train=True, seed=5)
@@ -601,7 +681,9 @@ def test_capture_and_backward_on_cuda_match_the_cpu(ids):
     for key in ("blocks/2/attn/weights", "final_norm/out", "logits/last"):
         assert isinstance(gpu_trace[key], np.ndarray)
         assert_close(gpu_trace[key], cpu_trace[key], rtol=1e-4, atol=1e-4)
-    assert_close(gpu_back.grad("embeddings/sum"), cpu_back.grad("embeddings/sum"), rtol=1e-3, atol=1e-6)
+    assert_close(
+        gpu_back.grad("embeddings/sum"), cpu_back.grad("embeddings/sum"), rtol=1e-3, atol=1e-6
+    )
 
 
 def _rss_bytes():
@@ -622,8 +704,9 @@ def test_two_hundred_captures_do_not_grow_memory(model, ids):
 
 
 def test_npz_round_trip_is_lossless(model, ids, tmp_path):
-    original = backward_step(model, ids, interventions=Interventions({(0, 1)}, {2}, "mean"),
-                             sgd_lr=0.1)
+    original = backward_step(
+        model, ids, interventions=Interventions({(0, 1)}, {2}, "mean"), sgd_lr=0.1
+    )
     path = original.save(tmp_path / "run.npz")
     loaded = Trace.load(path)
     assert set(loaded.keys()) == set(original.keys())
@@ -636,9 +719,17 @@ def test_npz_round_trip_is_lossless(model, ids, tmp_path):
     assert loaded.interventions == original.interventions
     assert loaded.loss == original.loss and loaded.backward == original.backward
     with np.load(path, allow_pickle=False) as raw:
-        for key in ("tokens/ids", "embeddings/token", "blocks/0/ln1/mean", "blocks/2/attn/weights",
-                    "final_norm/out", "logits/last", "logits/topk_ids", "logits/topk_probs",
-                    "grad/blocks/0/ff/gelu"):
+        for key in (
+            "tokens/ids",
+            "embeddings/token",
+            "blocks/0/ln1/mean",
+            "blocks/2/attn/weights",
+            "final_norm/out",
+            "logits/last",
+            "logits/topk_ids",
+            "logits/topk_probs",
+            "grad/blocks/0/ff/gelu",
+        ):
             assert key in raw.files
 
 

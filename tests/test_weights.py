@@ -11,8 +11,15 @@ from gpt_core.weights import hub
 from tests.book_reference import book_model
 from tests.hf_reference import build_hf_gpt2, save_hf_folder
 
-BOOK_CFG = {"vocab_size": 50257, "context_length": 32, "emb_dim": 48, "n_heads": 4,
-            "n_layers": 2, "drop_rate": 0.0, "qkv_bias": False}
+BOOK_CFG = {
+    "vocab_size": 50257,
+    "context_length": 32,
+    "emb_dim": 48,
+    "n_heads": 4,
+    "n_layers": 2,
+    "drop_rate": 0.0,
+    "qkv_bias": False,
+}
 
 
 def _same_weights(a, b):
@@ -98,6 +105,7 @@ def test_hf_weights_file_alone_points_to_its_folder(tmp_path):
 
 # ---- every bad source raises WeightsError with an actionable message ----
 
+
 def test_missing_file(tmp_path):
     with pytest.raises(WeightsError, match="no such file"):
         load_model(tmp_path / "nope.safetensors")
@@ -121,7 +129,9 @@ def test_truncated_pth(tiny_model, tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors", ".bin"])
-@pytest.mark.parametrize("content", [b"", b"this is a text file, not weights\n", bytes(range(256)) * 10])
+@pytest.mark.parametrize(
+    "content", [b"", b"this is a text file, not weights\n", bytes(range(256)) * 10]
+)
 def test_not_a_checkpoint(tmp_path, suffix, content):
     path = tmp_path / f"junk{suffix}"
     path.write_bytes(content)
@@ -150,8 +160,11 @@ def test_wrong_shape_names_the_tensor_and_both_shapes(tiny_model, tmp_path):
     state = dict(tiny_model.state_dict())
     state["trf_blocks.1.ff.layers.0.weight"] = torch.zeros(100, 32)
     torch.save(state, tmp_path / "m.pth")
-    with pytest.raises(WeightsError, match=r"trf_blocks\.1\.ff\.layers\.0\.weight has shape \[100, 32\], "
-                       r"but the model expects \[128, 32\]"):
+    with pytest.raises(
+        WeightsError,
+        match=r"trf_blocks\.1\.ff\.layers\.0\.weight has shape \[100, 32\], "
+        r"but the model expects \[128, 32\]",
+    ):
         load_model(tmp_path / "m.pth", "tiny")
 
 
@@ -160,7 +173,9 @@ def test_missing_and_unexpected_keys(tiny_model, tmp_path):
     del state["final_norm.scale"]
     state["extra.weight"] = torch.zeros(3)
     torch.save(state, tmp_path / "m.pth")
-    with pytest.raises(WeightsError, match=r"missing 1: final_norm\.scale; unexpected 1: extra\.weight"):
+    with pytest.raises(
+        WeightsError, match=r"missing 1: final_norm\.scale; unexpected 1: extra\.weight"
+    ):
         load_model(tmp_path / "m.pth", "tiny")
 
 
@@ -206,7 +221,10 @@ def test_hf_folder_whose_weights_do_not_match_config(tmp_path):
     config = json.loads((folder / "config.json").read_text())
     config["n_embd"] = 32
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(WeightsError, match=r"wte.weight has shape \[50257, 64\], but config.json implies \[50257, 32\]"):
+    with pytest.raises(
+        WeightsError,
+        match=r"wte.weight has shape \[50257, 64\], but config.json implies \[50257, 32\]",
+    ):
         load_model(folder)
 
 
@@ -248,8 +266,10 @@ def test_hub_download_reports_progress_and_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
     reports = []
     model, cfg = load_model("gpt2", progress=lambda f, m: reports.append((f, m)))
-    assert asked == [("openai-community/gpt2", "config.json"),
-                     ("openai-community/gpt2", "model.safetensors")]
+    assert asked == [
+        ("openai-community/gpt2", "config.json"),
+        ("openai-community/gpt2", "model.safetensors"),
+    ]
     assert cfg.emb_dim == 64
     fractions = [f for f, m in reports if f is not None and "model.safetensors" in m]
     assert fractions and fractions[-1] == pytest.approx(1.0)

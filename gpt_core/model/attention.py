@@ -38,10 +38,12 @@ class MultiHeadAttention(nn.Module):
         keys = self.W_key(x).view(split).transpose(1, 2)  # [B, H, T, d_head]
         values = self.W_value(x).view(split).transpose(1, 2)  # [B, H, T, d_head]
 
-        attn_scores = queries @ keys.transpose(2, 3)  # [B, H, T, T]
+        # Scaling the queries by 1/sqrt(d_head) rather than the [T, T] scores saves a pass
+        # over the largest tensor of the block.
+        attn_scores = (queries * self.head_dim**-0.5) @ keys.transpose(2, 3)  # [B, H, T, T]
         future = torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=x.device).triu(1)
         attn_scores.masked_fill_(future, -torch.inf)  # a token sees only itself and the past
-        attn_weights = torch.softmax(attn_scores / self.head_dim**0.5, dim=-1)  # [B, H, T, T]
+        attn_weights = torch.softmax(attn_scores, dim=-1)  # [B, H, T, T]
         attn_weights = self.weights_point(attn_weights)
         attn_weights = self.dropout(attn_weights)
 

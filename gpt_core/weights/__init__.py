@@ -32,7 +32,11 @@ TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 _HEADS_BY_WIDTH = {p.emb_dim: p.n_heads for p in PRESETS.values() if p.emb_dim >= 768}
 
 __all__ = [
-    "load_model", "save_model", "random_model", "init_gpt2_weights", "infer_config",
+    "load_model",
+    "save_model",
+    "random_model",
+    "init_gpt2_weights",
+    "infer_config",
     "looks_like_hub_id",
 ]
 
@@ -99,8 +103,12 @@ def infer_config(state: dict[str, Tensor], base: GPTConfig | None = None) -> GPT
         )
     try:
         return GPTConfig(
-            vocab_size=vocab, context_length=context, emb_dim=emb, n_heads=n_heads,
-            n_layers=n_layers, drop_rate=base.drop_rate if base else 0.1,
+            vocab_size=vocab,
+            context_length=context,
+            emb_dim=emb,
+            n_heads=n_heads,
+            n_layers=n_layers,
+            drop_rate=base.drop_rate if base else 0.1,
             qkv_bias="trf_blocks.0.att.W_query.bias" in state,
         )
     except ValueError as exc:
@@ -192,8 +200,9 @@ def _assign(model: GPTModel, state: dict[str, Tensor], label: str) -> None:
         hint = ""
         if any(".att.W_query.bias" in k for k in missing + unexpected):
             hint = " (the query/key/value biases differ: check qkv_bias)"
-        raise WeightsError(f"{label} does not fit a {_describe(model.cfg)}: "
-                           f"{'; '.join(parts)}{hint}")
+        raise WeightsError(
+            f"{label} does not fit a {_describe(model.cfg)}: {'; '.join(parts)}{hint}"
+        )
     for key, tensor in state.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
             raise WeightsError(

@@ -68,9 +68,7 @@ def as_state_dict(obj: object, label: str) -> dict[str, Tensor]:
         raise WeightsError(f"{label} does not hold a state_dict (a mapping of names to tensors)")
     non_tensors = [k for k, v in obj.items() if not isinstance(v, Tensor)]
     if non_tensors:
-        raise WeightsError(
-            f"{label} is not a model state_dict: {non_tensors[0]!r} is not a tensor"
-        )
+        raise WeightsError(f"{label} is not a model state_dict: {non_tensors[0]!r} is not a tensor")
     return {_strip_wrapper_prefix(str(k)): v for k, v in obj.items()}
 
 
@@ -78,5 +76,5 @@ def _strip_wrapper_prefix(key: str) -> str:
     # torch.compile and DataParallel wrap the model and prefix every key.
     for prefix in ("_orig_mod.", "module."):
         if key.startswith(prefix):
-            key = key[len(prefix):]
+            key = key[len(prefix) :]
     return key

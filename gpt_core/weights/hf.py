@@ -43,14 +43,30 @@ def hf_config(folder: Path) -> GPTConfig:
         raise WeightsError(f"config.json lacks {', '.join(missing)}; is it a GPT-2 config?")
     emb = raw["n_embd"]
     _require(raw.get("n_inner") in (None, 4 * emb), "n_inner", raw.get("n_inner"), 4 * emb)
-    _require(raw.get("activation_function", "gelu_new") in _TANH_GELUS,
-             "activation_function", raw.get("activation_function"), "gelu_new")
-    _require(abs(raw.get("layer_norm_epsilon", 1e-5) - 1e-5) < 1e-12,
-             "layer_norm_epsilon", raw.get("layer_norm_epsilon"), 1e-5)
-    _require(raw.get("scale_attn_weights", True), "scale_attn_weights",
-             raw.get("scale_attn_weights"), True)
-    _require(not raw.get("scale_attn_by_inverse_layer_idx", False),
-             "scale_attn_by_inverse_layer_idx", True, False)
+    _require(
+        raw.get("activation_function", "gelu_new") in _TANH_GELUS,
+        "activation_function",
+        raw.get("activation_function"),
+        "gelu_new",
+    )
+    _require(
+        abs(raw.get("layer_norm_epsilon", 1e-5) - 1e-5) < 1e-12,
+        "layer_norm_epsilon",
+        raw.get("layer_norm_epsilon"),
+        1e-5,
+    )
+    _require(
+        raw.get("scale_attn_weights", True),
+        "scale_attn_weights",
+        raw.get("scale_attn_weights"),
+        True,
+    )
+    _require(
+        not raw.get("scale_attn_by_inverse_layer_idx", False),
+        "scale_attn_by_inverse_layer_idx",
+        True,
+        False,
+    )
     try:
         return GPTConfig(
             vocab_size=raw["vocab_size"],
@@ -110,8 +126,11 @@ def is_hf_state_dict(state: dict[str, Tensor]) -> bool:
 
 def hf_to_book_state_dict(state: dict[str, Tensor], cfg: GPTConfig) -> dict[str, Tensor]:
     """Rename, transpose and split HF GPT-2 tensors into the book's GPTModel layout."""
-    hf = {k.removeprefix("transformer."): v for k, v in state.items()
-          if not k.endswith(_SKIPPED_SUFFIXES)}
+    hf = {
+        k.removeprefix("transformer."): v
+        for k, v in state.items()
+        if not k.endswith(_SKIPPED_SUFFIXES)
+    }
     emb, vocab = cfg.emb_dim, cfg.vocab_size
     taken: set[str] = set()
 
@@ -139,9 +158,12 @@ def hf_to_book_state_dict(state: dict[str, Tensor], cfg: GPTConfig) -> dict[str,
         out |= {
             b + "norm1.scale": take(h + "ln_1.weight", (emb,)),
             b + "norm1.shift": take(h + "ln_1.bias", (emb,)),
-            b + "att.W_query.weight": q_w.T, b + "att.W_query.bias": q_b,
-            b + "att.W_key.weight": k_w.T, b + "att.W_key.bias": k_b,
-            b + "att.W_value.weight": v_w.T, b + "att.W_value.bias": v_b,
+            b + "att.W_query.weight": q_w.T,
+            b + "att.W_query.bias": q_b,
+            b + "att.W_key.weight": k_w.T,
+            b + "att.W_key.bias": k_b,
+            b + "att.W_value.weight": v_w.T,
+            b + "att.W_value.bias": v_b,
             b + "att.out_proj.weight": take(h + "attn.c_proj.weight", (emb, emb)).T,
             b + "att.out_proj.bias": take(h + "attn.c_proj.bias", (emb,)),
             b + "norm2.scale": take(h + "ln_2.weight", (emb,)),

@@ -1,0 +1,94 @@
+"""Every menu command and shortcut of the window, declared in one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str  # the MainWindow method "on_<name>" runs it
+    text: str  # menu text, & marks the mnemonic
+    shortcut: str | None  # QKeySequence text
+    menu: str  # "File", "Model", "View"
+    toolbar: bool = False  # also on the toolbar
+    tip: str = ""
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        "load_weights",
+        "&Load weights…",
+        "Ctrl+O",
+        "File",
+        tip="Load GPT-2 weights: .safetensors, .pth, a Hugging Face folder or a model id",
+    ),
+    ActionSpec(
+        "random_weights",
+        "Use &random weights",
+        None,
+        "File",
+        tip="Go back to the seeded random GPT-2 124M",
+    ),
+    ActionSpec(
+        "export",
+        "&Export…",
+        "Ctrl+E",
+        "File",
+        True,
+        tip="Export the selected head's heatmap, the layer's grid or the whole trace",
+    ),
+    ActionSpec("save_trace", "Save &trace (.npz)…", "Ctrl+Shift+S", "File"),
+    ActionSpec("quit", "&Quit", "Ctrl+Q", "File"),
+    ActionSpec("run", "&Run", "Ctrl+Return", "Model", True, "Run the prompt (Ctrl+Enter)"),
+    ActionSpec(
+        "backward",
+        "&Backward step",
+        "Ctrl+B",
+        "Model",
+        True,
+        "One backward pass from the loss to the embeddings",
+    ),
+    ActionSpec(
+        "generate",
+        "&Generate next token",
+        "Ctrl+G",
+        "Model",
+        True,
+        "Append the predicted next token and run again",
+    ),
+    ActionSpec(
+        "undo_generate",
+        "&Undo generated token",
+        "Ctrl+Shift+G",
+        "Model",
+        True,
+        "Remove the last generated token",
+    ),
+    ActionSpec(
+        "restore_all",
+        "Switch all heads and blocks &on",
+        "Ctrl+Shift+R",
+        "Model",
+        True,
+        "Undo every ablation",
+    ),
+    ActionSpec("previous", "&Previous stage", "Left", "View", True, "Previous stage (←)"),
+    ActionSpec("next", "&Next stage", "Right", "View", True, "Next stage (→)"),
+    ActionSpec(
+        "previous_block",
+        "Previous &block",
+        "PgUp",
+        "View",
+        False,
+        "The same stage one block earlier (PgUp)",
+    ),
+    ActionSpec(
+        "next_block",
+        "Next b&lock",
+        "PgDown",
+        "View",
+        False,
+        "The same stage one block later (PgDn)",
+    ),
+)

@@ -1,0 +1,54 @@
+"""Entry point: `gpt-explorer` / `python main.py` open the window; `export` and `trace`
+subcommands run headless."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import SUBCOMMANDS, gui_parser, run_headless
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return run_headless(argv)
+    args = gui_parser().parse_args(argv)
+    return run_gui(args)
+
+
+def run_gui(args) -> int:
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    from .settings import APPLICATION, ORGANIZATION, open_settings
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    pg.setConfigOptions(antialias=True)
+    window, session = build_window(args, open_settings())
+    window.show()
+    return app.exec()
+
+
+def build_window(args, settings):
+    """The session and window the command line asks for (the tests build them this way)."""
+    from gpt_core import DeviceError, resolve_device
+
+    from .main_window import MainWindow
+    from .session import Session
+
+    session = Session()
+    window = MainWindow(session, settings)
+    window.restore_settings()
+    device_name = args.device or str(settings.value("model/device", "auto"))
+    try:
+        session.device = resolve_device(device_name)
+    except DeviceError as exc:
+        session.device = resolve_device("cpu")
+        window.show_message("warning", f"{exc}. Running on the CPU instead.")
+    prompt = args.prompt if args.prompt is not None else str(settings.value("prompt/text", ""))
+    window.prompt.set_text(prompt)
+    session.run_after_load = args.prompt is not None
+    session.load_weights(args.weights, args.preset, seed=args.seed)
+    return window, session

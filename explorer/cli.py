@@ -1,0 +1,159 @@
+"""Command-line options, and the headless commands `export` and `trace`, which use the same
+gpt_core calls and exporters as the window."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from gpt_core import (
+    ABLATION_MODES,
+    PRESETS,
+    GPTCoreError,
+    Interventions,
+    backward_step,
+    capture,
+    get_tokenizer,
+    load_model,
+)
+from gpt_core.devices import DEVICE_CHOICES
+
+from .exporting import FORMATS, IMAGE_FORMATS, export_attention, parse_formats
+
+SUBCOMMANDS = ("export", "trace")
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weights",
+        metavar="PATH-or-HF-ID",
+        help="GPT-2 weights: .safetensors, .pth/.pt, a Hugging Face folder, or a "
+        "hub id such as gpt2 (needs the hub extra); default: random weights",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="model size for random weights, or for a state_dict that cannot say",
+    )
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default=None,
+        help="where the model runs (default: auto, CUDA when present)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+
+
+def _intervention_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ablate", default="", metavar="L.H[,L.H…]", help="switch these heads off, e.g. 0.3,5.11"
+    )
+    parser.add_argument("--skip", default="", metavar="L[,L…]", help="skip these blocks")
+    parser.add_argument(
+        "--ablation-mode",
+        choices=ABLATION_MODES,
+        default="zero",
+        help="replace a switched-off head's output by zeros or by its mean",
+    )
+
+
+def gui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpt-explorer",
+        description="Look inside GPT-2 while it runs. Headless commands: "
+        "`gpt-explorer export --help`, `gpt-explorer trace --help`.",
+    )
+    parser.add_argument("--prompt", help="prompt to run at start")
+    _model_options(parser)
+    return parser
+
+
+def headless_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gpt-explorer")
+    commands = parser.add_subparsers(dest="command", required=True)
+    export = commands.add_parser("export", help="attention heatmaps and weights, no window")
+    export.add_argument("--prompt", required=True)
+    export.add_argument("--out", required=True, type=Path, metavar="DIR")
+    export.add_argument("--layer", type=int, help="one layer (default: every layer)")
+    export.add_argument("--head", type=int, help="one head (default: every head)")
+    export.add_argument(
+        "--format",
+        default=",".join(FORMATS),
+        help=f"comma-separated, from {','.join(FORMATS)} (default: all)",
+    )
+    export.add_argument(
+        "--crop",
+        action="store_true",
+        help="run a too-long prompt on its last context-length tokens",
+    )
+    _model_options(export)
+    _intervention_options(export)
+    trace = commands.add_parser("trace", help="every stage of one run, as an .npz file")
+    trace.add_argument("--prompt", required=True)
+    trace.add_argument("--out", required=True, type=Path, metavar="FILE.npz")
+    trace.add_argument(
+        "--backward", action="store_true", help="also run one backward step and store the gradients"
+    )
+    trace.add_argument(
+        "--crop",
+        action="store_true",
+        help="run a too-long prompt on its last context-length tokens",
+    )
+    _model_options(trace)
+    _intervention_options(trace)
+    return parser
+
+
+def run_headless(argv: list[str]) -> int:
+    args = headless_parser().parse_args(argv)
+    try:
+        interventions = Interventions.parse(args.ablate, args.skip, args.ablation_mode)
+        model, cfg = load_model(args.weights, args.preset, seed=args.seed)
+        interventions.check(cfg)
+        ids = get_tokenizer().encode(args.prompt)
+        if args.crop:
+            ids = ids[-cfg.context_length :]
+        device = args.device or "auto"
+        if args.command == "trace":
+            if args.backward:
+                trace = backward_step(model, ids, interventions=interventions, device=device)
+            else:
+                trace = capture(model, ids, interventions, device=device)
+            out = args.out if args.out.suffix == ".npz" else args.out.with_suffix(".npz")
+            if not out.parent.is_dir():
+                raise GPTCoreError(f"cannot write {out}: the folder {out.parent} does not exist")
+            trace.save(out)
+            print(
+                f"wrote {out} ({trace.n_tokens} tokens, {len(trace.stages)} stages, "
+                f"{trace.nbytes / 1e6:.1f} MB in memory)"
+            )
+            return 0
+        formats = parse_formats(args.format)
+        trace = capture(model, ids, interventions, device=device)
+        if any(f in IMAGE_FORMATS for f in formats):
+            _qt_for_images()
+        layers = None if args.layer is None else [args.layer]
+        heads = None if args.head is None else [args.head]
+        args.out.mkdir(parents=True, exist_ok=True)
+        written = export_attention(trace, args.out, layers, heads, formats, args.prompt)
+        print(f"wrote {len(written)} files to {args.out}")
+        return 0
+    except (GPTCoreError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 2
+
+
+def _qt_for_images():
+    """Painting text needs a QGuiApplication; without a display, draw offscreen."""
+    from PySide6.QtGui import QGuiApplication
+
+    if QGuiApplication.instance() is None:
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        _qt_for_images.app = QGuiApplication([])
+    return QGuiApplication.instance()

@@ -1,0 +1,351 @@
+"""The main window: it lays out the panels, turns the action table into menus, toolbar and
+shortcuts, and forwards commands to the Session. It holds no model state of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gpt_core import GPTCoreError, available_devices
+
+from .actions import ACTIONS
+from .export_dialog import ExportDialog, ExportRequest
+from .exporting import export_head, export_layer
+from .panels.generation import GenerationPanel
+from .panels.navigator import Navigator
+from .panels.prompt import PromptPanel
+from .session import Session
+from .views import make_views
+from .views.base import StagePanel
+from .widgets.message_bar import MessageBar
+
+RANDOM_BANNER = "random weights — File ▸ Load weights… for GPT-2"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session, settings, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.settings = settings
+        self.setWindowTitle("GPT Explorer")
+        self.actions_by_name: dict[str, QAction] = {}
+        self._build_actions()
+
+        self.message_bar = MessageBar()
+        self.weights_banner = QLabel()
+        self.weights_banner.setStyleSheet(
+            "background:#fff3bf; color:#5c3c00; padding:3px 8px; border-radius:3px;"
+        )
+        self.prompt = PromptPanel(session, self.actions_by_name["run"])
+        self.stage_panel = StagePanel(session, make_views(session))
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.weights_banner)
+        layout.addWidget(self.message_bar)
+        layout.addWidget(self.prompt)
+        layout.addWidget(self.stage_panel, 1)
+        self.setCentralWidget(central)
+
+        self.navigator = Navigator(session)
+        self.generation = GenerationPanel(
+            session, self.actions_by_name["generate"], self.actions_by_name["undo_generate"]
+        )
+        self.generation.append_button.clicked.connect(self._adopt_generated)
+        self._dock(
+            "navigator", "Architecture", self.navigator, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self._dock("generation", "Generate", self.generation, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._build_toolbar()
+        self._build_status_bar()
+
+        session.message.connect(self.show_message)
+        session.promptTooLong.connect(self._prompt_too_long)
+        session.busyChanged.connect(self._busy)
+        session.progress.connect(self._progress)
+        session.modelChanged.connect(self._model_changed)
+        session.selectionChanged.connect(self._selection_changed)
+        self._model_changed()
+
+    # ------------------------------------------------------------------ building
+    def _build_actions(self) -> None:
+        menus = {}
+        for spec in ACTIONS:
+            action = QAction(spec.text, self)
+            if spec.shortcut:
+                action.setShortcut(QKeySequence(spec.shortcut))
+            if spec.tip:
+                action.setToolTip(spec.tip)
+                action.setStatusTip(spec.tip)
+            action.triggered.connect(getattr(self, f"on_{spec.name}"))
+            if spec.menu not in menus:
+                menus[spec.menu] = self.menuBar().addMenu(f"&{spec.menu}")
+            menus[spec.menu].addAction(action)
+            self.addAction(action)  # shortcuts work wherever the focus is
+            self.actions_by_name[spec.name] = action
+        self._view_menu = menus["View"]
+        mode_menu = menus["Model"].addMenu("Ablation &mode")
+        for mode, text in (
+            ("zero", "Zero: switched-off heads output 0"),
+            ("mean", "Mean: switched-off heads output their mean over positions"),
+        ):
+            action = QAction(text, self, checkable=True)
+            action.setChecked(mode == "zero")
+            action.triggered.connect(lambda checked, m=mode: self.session.set_ablation_mode(m))
+            mode_menu.addAction(action)
+            self.actions_by_name[f"mode_{mode}"] = action
+        self.session.interventionsChanged.connect(self._sync_mode_menu)
+
+    def _dock(self, name: str, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{name}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self._view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main")
+        bar.setObjectName("toolbar_main")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(bar)
+        for spec in ACTIONS:
+            if spec.toolbar:
+                if spec.name == "previous":
+                    bar.addSeparator()
+                bar.addAction(self.actions_by_name[spec.name])
+        bar.addSeparator()
+        bar.addWidget(QLabel(" Block "))
+        self.layer_slider = QSlider(Qt.Orientation.Horizontal)
+        self.layer_slider.setFixedWidth(160)
+        self.layer_slider.setToolTip("Jump between blocks (PgUp / PgDn)")
+        self.layer_slider.valueChanged.connect(self._slider_moved)
+        bar.addWidget(self.layer_slider)
+        self.layer_label = QLabel()
+        bar.addWidget(self.layer_label)
+        bar.addSeparator()
+        bar.addWidget(QLabel(" Device "))
+        self.device_combo = QComboBox()
+        for device in available_devices():
+            self.device_combo.addItem(device.upper() if device == "cpu" else "CUDA", device)
+        self.device_combo.activated.connect(
+            lambda index: self.session.set_device(self.device_combo.itemData(index))
+        )
+        bar.addWidget(self.device_combo)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.status_text = QLabel()
+        self.device_text = QLabel()
+        self.busy = QProgressBar()
+        self.busy.setFixedWidth(160)
+        self.busy.setTextVisible(False)
+        self.busy.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.session.cancel_load)
+        self.cancel_button.hide()
+        status.addWidget(self.status_text, 1)
+        status.addPermanentWidget(self.busy)
+        status.addPermanentWidget(self.cancel_button)
+        status.addPermanentWidget(self.device_text)
+
+    # ------------------------------------------------------------------ session -> window
+    def show_message(self, level: str, text: str) -> None:
+        if level == "status":
+            self.status_text.setText(text)
+            self.message_bar.clear()
+        else:
+            self.message_bar.show_message(level, text)
+
+    def _prompt_too_long(self, n_tokens: int, limit: int) -> None:
+        self.message_bar.show_message(
+            "warning",
+            f"The prompt has {n_tokens:,} tokens; this model sees at most {limit:,}. "
+            "Shorten it, or run on its last tokens. Your text is kept as it is.",
+            f"Run on the last {limit:,} tokens",
+            lambda: self.session.run(crop=True),
+        )
+
+    def _busy(self, busy: bool, what: str) -> None:
+        self.busy.setVisible(busy)
+        self.busy.setRange(0, 0)  # indeterminate until a job reports progress
+        self.cancel_button.setVisible(busy and what.startswith("Loading"))
+        if busy:
+            self.status_text.setText(what)
+
+    def _progress(self, fraction, message: str) -> None:
+        if fraction is None:
+            self.busy.setRange(0, 0)
+        else:
+            self.busy.setRange(0, 1000)
+            self.busy.setValue(int(1000 * fraction))
+        self.status_text.setText(message)
+
+    def _model_changed(self) -> None:
+        session = self.session
+        self.weights_banner.setText(RANDOM_BANNER)
+        self.weights_banner.setVisible(session.is_random and session.config is not None)
+        self.device_text.setText(f"Device: {session.device_label()}")
+        index = self.device_combo.findData(session.device.type)
+        if index >= 0:
+            self.device_combo.setCurrentIndex(index)
+        if session.config is not None:
+            self.layer_slider.blockSignals(True)
+            self.layer_slider.setRange(0, session.config.n_layers - 1)
+            self.layer_slider.blockSignals(False)
+            self.setWindowTitle(f"GPT Explorer — {session.weights_label}")
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        if self.session.config is None:
+            return
+        layer = self.session.selection.layer
+        self.layer_slider.blockSignals(True)
+        self.layer_slider.setValue(layer)
+        self.layer_slider.blockSignals(False)
+        self.layer_label.setText(f" {layer} / {self.session.config.n_layers - 1} ")
+
+    def _sync_mode_menu(self) -> None:
+        mode = self.session.interventions.mode
+        for name in ("zero", "mean"):
+            self.actions_by_name[f"mode_{name}"].setChecked(mode == name)
+
+    def _slider_moved(self, layer: int) -> None:
+        self.session.select_layer(layer)
+
+    def _adopt_generated(self) -> None:
+        text = self.session.prompt_text + self.session.generated_text()
+        self.session.generated.clear()
+        self.session.generationChanged.emit()
+        self.prompt.set_text(text)
+
+    # ------------------------------------------------------------------ actions
+    def on_run(self) -> None:
+        self.message_bar.clear()
+        self.session.set_prompt(self.prompt.text())
+        self.session.run()
+
+    def on_next(self) -> None:
+        self.session.next_step()
+
+    def on_previous(self) -> None:
+        self.session.previous_step()
+
+    def on_next_block(self) -> None:
+        self.session.step_layer(+1)
+
+    def on_previous_block(self) -> None:
+        self.session.step_layer(-1)
+
+    def on_backward(self) -> None:
+        self.session.run_backward()
+
+    def on_generate(self) -> None:
+        self.session.generate_next()
+
+    def on_undo_generate(self) -> None:
+        self.session.undo_generation()
+
+    def on_restore_all(self) -> None:
+        self.session.restore_all()
+
+    def on_quit(self) -> None:
+        self.close()
+
+    def on_random_weights(self) -> None:
+        self.session.load_weights(None)
+
+    def on_load_weights(self) -> None:
+        start = self.settings.value("weights/folder", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Load GPT-2 weights",
+            start,
+            "Weights (*.safetensors *.pth *.pt *.bin);;Hugging Face config (config.json);;All files (*)",
+        )
+        if path:
+            self.settings.setValue("weights/folder", str(Path(path).parent))
+            # A Hugging Face folder is picked through its config.json.
+            source = str(Path(path).parent) if Path(path).name == "config.json" else path
+            self.session.load_weights(source)
+
+    def on_export(self) -> None:
+        if self.session.trace is None:
+            self.show_message("info", "Run a prompt first: there is nothing to export yet.")
+            return
+        dialog = ExportDialog(self.session, self.export_folder(), self)
+        dialog.exportRequested.connect(self.export)
+        dialog.open()
+
+    def on_save_trace(self) -> None:
+        if self.session.trace is None:
+            self.show_message("info", "Run a prompt first: there is no trace to save.")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save trace", str(Path(self.export_folder()) / "trace.npz"), "Trace (*.npz)"
+        )
+        if path:
+            self.export(ExportRequest("trace", Path(path).parent, (), Path(path).name))
+
+    # ------------------------------------------------------------------ exporting
+    def export_folder(self) -> str:
+        return str(self.settings.value("export/folder", str(Path.home())))
+
+    def export(self, request: ExportRequest) -> list[Path]:
+        """Write what the request asks for; a failure is a message, never a crash."""
+        session = self.session
+        trace = session.backward if request.what == "trace" and session.backward else session.trace
+        sel = session.selection
+        try:
+            if request.what == "head":
+                written = export_head(
+                    trace, sel.layer, sel.head, request.folder, request.formats, session.prompt_text
+                )
+            elif request.what == "layer":
+                written = export_layer(
+                    trace, sel.layer, request.folder, request.formats, session.prompt_text
+                )
+            else:
+                written = [trace.save(Path(request.folder) / (request.filename or "trace.npz"))]
+        except (GPTCoreError, OSError) as exc:
+            self.show_message("error", f"Export failed: {exc}. Nothing was written.")
+            return []
+        self.settings.setValue("export/folder", str(request.folder))
+        names = ", ".join(p.name for p in written)
+        self.show_message("status", f"Exported {names} to {request.folder}")
+        return written
+
+    # ------------------------------------------------------------------ settings
+    def restore_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("prompt/text", self.prompt.text())
+        self.settings.setValue("model/device", self.session.device.type)
+        self.settings.sync()
+        for kind in ("run", "load", "backward", "lens", "device"):
+            self.session.runner.cancel(kind)
+        self.session.runner.wait(10_000)
+        super().closeEvent(event)

@@ -1,0 +1,180 @@
+"""A heatmap: a row-major pyqtgraph ImageItem with a colour bar, token labels on the axes
+and a hover read-out of the exact value under the pointer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu
+
+SEQUENTIAL = "viridis"  # non-negative data: attention weights, norms, probabilities
+DIVERGING = "CET-D1A"  # signed data: activations, gradients (white at 0)
+MAX_AXIS_LABELS = 48  # beyond this, every n-th token is labelled
+
+HoverFormatter = Callable[[int, int, float], str]
+
+
+def colormap(signed: bool) -> pg.ColorMap:
+    return pg.colormap.get(DIVERGING if signed else SEQUENTIAL)
+
+
+def value_levels(matrix: np.ndarray, signed: bool) -> tuple[float, float]:
+    """Colour-scale limits: symmetric about 0 for signed data, 0..max otherwise."""
+    finite = matrix[np.isfinite(matrix)] if matrix.size else matrix
+    if finite.size == 0:
+        return (-1.0, 1.0) if signed else (0.0, 1.0)
+    if signed:
+        bound = float(np.max(np.abs(finite))) or 1.0
+        return -bound, bound
+    low, high = float(np.min(finite)), float(np.max(finite))
+    low = min(low, 0.0)
+    return (low, high if high > low else low + 1.0)
+
+
+def axis_ticks(labels: Sequence[str], limit: int = MAX_AXIS_LABELS) -> list[tuple[float, str]]:
+    """Tick positions at cell centres, thinned to at most `limit` labels."""
+    stride = max(1, int(np.ceil(len(labels) / limit)))
+    return [(i + 0.5, labels[i]) for i in range(0, len(labels), stride)]
+
+
+class Heatmap(pg.GraphicsLayoutWidget):
+    """set_matrix() draws; hovered/clicked report (row, column)."""
+
+    hovered = Signal(int, int)  # row, column under the pointer
+    clicked = Signal(int, int)  # row, column clicked
+
+    def __init__(self, parent=None, *, show_colorbar: bool = True):
+        super().__init__(parent)
+        self.setBackground("w")
+        self.ci.layout.setContentsMargins(2, 2, 2, 2)
+        self.title_label = self.addLabel("", row=0, col=0, colspan=2, color="#222", size="10pt")
+        self.plot = self.addPlot(row=1, col=0)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.invertY(True)  # row 0 at the top, as in a matrix
+        self.plot.getViewBox().setDefaultPadding(0.0)
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setPen("#444")
+            axis.setTextPen("#222")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.colorbar = None
+        if show_colorbar:
+            self.colorbar = pg.ColorBarItem(colorMap=colormap(False), interactive=False, width=14)
+            self.colorbar.setImageItem(self.image)
+            self.addItem(self.colorbar, row=1, col=1)
+        self.hover_label = self.addLabel(
+            "", row=2, col=0, colspan=2, color="#333", size="9pt", justify="left"
+        )
+        self._highlight = pg.InfiniteLine(angle=0, pen=pg.mkPen("#e8590c", width=2))
+        self._highlight.setVisible(False)
+        self.plot.addItem(self._highlight)
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.row_labels: list[str] = []
+        self.col_labels: list[str] = []
+        self.signed = False
+        self.hover_format: HoverFormatter = self._default_hover
+        self._menu_actions: list[QAction] = []
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+
+    # --- drawing ---
+    def set_matrix(
+        self,
+        matrix: np.ndarray,
+        row_labels: Sequence[str] | None = None,
+        col_labels: Sequence[str] | None = None,
+        *,
+        title: str = "",
+        signed: bool | None = None,
+        levels: tuple[float, float] | None = None,
+        hover: HoverFormatter | None = None,
+    ) -> None:
+        matrix = np.asarray(matrix, dtype=np.float32)
+        if matrix.ndim != 2:
+            raise ValueError(f"a heatmap needs a 2-D array, got shape {matrix.shape}")
+        self.matrix = matrix
+        rows, cols = matrix.shape
+        self.row_labels = (
+            list(row_labels) if row_labels is not None else [str(i) for i in range(rows)]
+        )
+        self.col_labels = (
+            list(col_labels) if col_labels is not None else [str(i) for i in range(cols)]
+        )
+        self.signed = (
+            bool(np.nanmin(matrix) < 0) if signed is None and matrix.size else bool(signed)
+        )
+        self.hover_format = hover or self._default_hover
+        levels = levels or value_levels(matrix, self.signed)
+        self.image.setImage(matrix, autoLevels=False, levels=levels)
+        self.image.setRect(0, 0, cols, rows)
+        if self.colorbar is not None:
+            self.colorbar.setColorMap(colormap(self.signed))
+            self.colorbar.setLevels(levels)
+        else:
+            self.image.setColorMap(colormap(self.signed))
+        self.plot.getAxis("left").setTicks([axis_ticks(self.row_labels)])
+        self.plot.getAxis("bottom").setTicks([axis_ticks(self.col_labels, self._col_limit())])
+        self.plot.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
+        self.title_label.setText(title)
+        self.hover_label.setText("")
+
+    def set_highlight_row(self, row: int | None) -> None:
+        self._highlight.setVisible(row is not None)
+        if row is not None:
+            self._highlight.setPos(row + 0.5)
+
+    def _col_limit(self) -> int:
+        # Column labels sit side by side: fewer fit than row labels.
+        longest = max((len(s) for s in self.col_labels), default=1)
+        return max(4, min(MAX_AXIS_LABELS, int(self.width() / max(6 * longest, 18))))
+
+    # --- pointer ---
+    def cell_at(self, scene_pos: QPointF) -> tuple[int, int] | None:
+        if not self.plot.sceneBoundingRect().contains(scene_pos) or self.matrix.size == 0:
+            return None
+        point = self.plot.getViewBox().mapSceneToView(scene_pos)
+        row, col = int(np.floor(point.y())), int(np.floor(point.x()))
+        if 0 <= row < self.matrix.shape[0] and 0 <= col < self.matrix.shape[1]:
+            return row, col
+        return None
+
+    def describe_cell(self, row: int, col: int) -> str:
+        return self.hover_format(row, col, float(self.matrix[row, col]))
+
+    def _default_hover(self, row: int, col: int, value: float) -> str:
+        return f"{self.row_labels[row]} × {self.col_labels[col]}: {value:.6g}"
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        cell = self.cell_at(scene_pos)
+        if cell is None:
+            return
+        self.hover_label.setText(self.describe_cell(*cell))
+        self.hovered.emit(*cell)
+
+    def _on_mouse_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        cell = self.cell_at(event.scenePos())
+        if cell is not None:
+            self.clicked.emit(*cell)
+
+    # --- context menu ---
+    def add_menu_action(self, text: str, callback: Callable[[], None]) -> QAction:
+        action = QAction(text, self)
+        action.triggered.connect(callback)
+        self._menu_actions.append(action)
+        return action
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if not self._menu_actions:
+            return super().contextMenuEvent(event)
+        menu = QMenu(self)
+        menu.addActions(self._menu_actions)
+        menu.exec(event.globalPos())

@@ -1,0 +1,144 @@
+"""Model work off the GUI thread: one job at a time on a one-thread QThreadPool.
+
+Jobs run one after another because they share the model (a run registers hooks on it).
+Each job has a kind ("run", "load", ...); submitting a job of a kind cancels the pending
+or running job of that kind (a new run supersedes a stale one), and results of a job that
+was superseded are dropped. Signals are connected before any job starts.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from gpt_core import Cancelled
+
+Progress = Callable[[float | None, str], None]
+
+
+class _JobSignals(QObject):
+    finished = Signal(int, object)  # job id, result
+    failed = Signal(int, object, str)  # job id, exception, formatted traceback
+    progress = Signal(int, object, str)  # job id, fraction done (or None), message
+
+
+@dataclass
+class JobContext:
+    """What a job function gets: a cancel check and a progress reporter."""
+
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    report: Progress = lambda fraction, message: None
+
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set()
+
+
+class _Job(QRunnable):
+    def __init__(self, job_id: int, fn: Callable[[JobContext], object], signals: _JobSignals):
+        super().__init__()
+        self.setAutoDelete(False)  # the Runner keeps it alive until it reports
+        self.job_id = job_id
+        self.fn = fn
+        self.signals = signals
+        self.context = JobContext(report=lambda f, m: signals.progress.emit(job_id, f, m))
+
+    def run(self) -> None:
+        try:
+            result = self.fn(self.context)
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the GUI
+            self.signals.failed.emit(self.job_id, exc, traceback.format_exc())
+        else:
+            self.signals.finished.emit(self.job_id, result)
+
+
+@dataclass
+class _Pending:
+    job: _Job
+    kind: str
+    on_done: Callable[[object], None]
+    on_error: Callable[[BaseException, str], None]
+    on_progress: Progress | None
+    label: str
+
+
+class Runner(QObject):
+    """Submit model work; callbacks come back on the GUI thread."""
+
+    busyChanged = Signal(bool, str)  # busy, what is running
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._signals = _JobSignals()
+        self._signals.finished.connect(self._on_finished)
+        self._signals.failed.connect(self._on_failed)
+        self._signals.progress.connect(self._on_progress)
+        self._jobs: dict[int, _Pending] = {}
+        self._next_id = 1
+
+    def submit(
+        self,
+        kind: str,
+        fn: Callable[[JobContext], object],
+        on_done: Callable[[object], None],
+        on_error: Callable[[BaseException, str], None],
+        on_progress: Progress | None = None,
+        label: str = "",
+    ) -> int:
+        self.cancel(kind)
+        job_id = self._next_id
+        self._next_id += 1
+        job = _Job(job_id, fn, self._signals)
+        was_busy = bool(self._jobs)
+        self._jobs[job_id] = _Pending(job, kind, on_done, on_error, on_progress, label)
+        self._pool.start(job)
+        if not was_busy or label:
+            self.busyChanged.emit(True, label or kind)
+        return job_id
+
+    def cancel(self, kind: str) -> None:
+        """Stop the job of this kind: drop it if it has not started, else ask it to stop."""
+        for job_id, pending in list(self._jobs.items()):
+            if pending.kind == kind:
+                pending.job.context.cancelled.set()
+                if self._pool.tryTake(pending.job):
+                    self._forget(job_id)
+
+    def is_busy(self) -> bool:
+        return bool(self._jobs)
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until every job has finished (used when the window closes)."""
+        return self._pool.waitForDone(msecs)
+
+    def _take(self, job_id: int) -> _Pending | None:
+        pending = self._jobs.get(job_id)
+        if pending is None:
+            return None
+        self._forget(job_id)
+        return None if pending.job.context.cancelled.is_set() else pending
+
+    def _forget(self, job_id: int) -> None:
+        self._jobs.pop(job_id, None)
+        if not self._jobs:
+            self.busyChanged.emit(False, "")
+
+    def _on_finished(self, job_id: int, result: object) -> None:
+        pending = self._take(job_id)
+        if pending is not None:
+            pending.on_done(result)
+
+    def _on_failed(self, job_id: int, exc: BaseException, formatted: str) -> None:
+        pending = self._take(job_id)
+        if pending is not None and not isinstance(exc, Cancelled):
+            pending.on_error(exc, formatted)
+
+    def _on_progress(self, job_id: int, fraction: float | None, message: str) -> None:
+        pending = self._jobs.get(job_id)
+        if pending is not None and pending.on_progress is not None:
+            pending.on_progress(fraction, message)
