@@ -276,7 +276,8 @@ class MainWindow(QMainWindow):
             self,
             "Load GPT-2 weights",
             start,
-            "Weights (*.safetensors *.pth *.pt *.bin);;Hugging Face config (config.json);;All files (*)",
+            "Weights (*.safetensors *.pth *.pt *.bin);;"
+            "Hugging Face config (config.json);;All files (*)",
         )
         if path:
             self.settings.setValue("weights/folder", str(Path(path).parent))

@@ -226,10 +226,9 @@ class Session(QObject):
         if not self.prompt_text.strip():
             self.message.emit("info", "Type a prompt first.")
             return
-        if self._ran_text is not None and self.prompt_text != self._ran_text:
-            if self.generated:
-                self.generated = []
-                self.generationChanged.emit()
+        if self.generated and self._ran_text is not None and self.prompt_text != self._ran_text:
+            self.generated = []  # continuations of another prompt
+            self.generationChanged.emit()
         ids = self.token_ids(crop)
         limit = self.config.context_length
         if len(ids) > limit:

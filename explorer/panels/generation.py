@@ -87,10 +87,10 @@ class GenerationPanel(QWidget):
         self.undo_button.setEnabled(n > 0)
         self.append_button.setEnabled(n > 0)
         self.count.setText(f"{n} generated token{'s' if n != 1 else ''}")
-        prompt = session.prompt_text
+        prompt, generated = _escape(session.prompt_text), _escape(session.generated_text())
         self.text.setHtml(
-            f"<span style='color:#495057'>{_escape(prompt)}</span>"
-            f"<span style='color:#1971c2; font-weight:600'>{_escape(session.generated_text())}</span>"
+            f"<span style='color:#495057'>{prompt}</span>"
+            f"<span style='color:#1971c2; font-weight:600'>{generated}</span>"
         )
 
 
