@@ -34,7 +34,7 @@ class ExportRequest:
 class ExportDialog(QDialog):
     exportRequested = Signal(object)  # ExportRequest
 
-    def __init__(self, session, folder: str, parent=None):
+    def __init__(self, session, folder: str, parent=None, what: str = "head"):
         super().__init__(parent)
         self.setWindowTitle("Export")
         sel = session.selection
@@ -45,7 +45,7 @@ class ExportDialog(QDialog):
         self.trace = QRadioButton(
             "Whole trace (.npz, every stage; with gradients after a backward step)"
         )
-        self.head.setChecked(True)
+        {"head": self.head, "layer": self.layer, "trace": self.trace}[what].setChecked(True)
         self.formats = {fmt: QCheckBox(fmt.upper()) for fmt in FORMATS}
         for box in self.formats.values():
             box.setChecked(True)

@@ -26,7 +26,9 @@ from gpt_core import GPTCoreError, available_devices
 from .actions import ACTIONS
 from .export_dialog import ExportDialog, ExportRequest
 from .exporting import export_head, export_layer
+from .panels.effect import EffectPanel
 from .panels.generation import GenerationPanel
+from .panels.gradients import GradientPanel
 from .panels.navigator import Navigator
 from .panels.prompt import PromptPanel
 from .session import Session
@@ -53,6 +55,8 @@ class MainWindow(QMainWindow):
         )
         self.prompt = PromptPanel(session, self.actions_by_name["run"])
         self.stage_panel = StagePanel(session, make_views(session))
+        for view in self.stage_panel.views:
+            view.exportRequested.connect(self.open_export_dialog)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -67,10 +71,20 @@ class MainWindow(QMainWindow):
             session, self.actions_by_name["generate"], self.actions_by_name["undo_generate"]
         )
         self.generation.append_button.clicked.connect(self._adopt_generated)
-        self._dock(
-            "navigator", "Architecture", self.navigator, Qt.DockWidgetArea.LeftDockWidgetArea
+        self.effect = EffectPanel(session)
+        self.gradients = GradientPanel(session)
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        navigator_dock = self._dock("navigator", "Architecture", self.navigator, left)
+        effect_dock = self._dock("effect", "Switches && effect", self.effect, right)
+        generation_dock = self._dock("generation", "Generate", self.generation, right)
+        self.splitDockWidget(effect_dock, generation_dock, Qt.Orientation.Vertical)
+        self.gradient_dock = self._dock(
+            "gradients", "Backward step", self.gradients, Qt.DockWidgetArea.BottomDockWidgetArea
         )
-        self._dock("generation", "Generate", self.generation, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.gradient_dock.hide()  # shown by Backward; the View menu brings it back too
+        self.navigator.setMinimumWidth(330)
+        self.effect.setMinimumWidth(300)
+        del navigator_dock
         self._build_toolbar()
         self._build_status_bar()
 
@@ -253,7 +267,9 @@ class MainWindow(QMainWindow):
         self.session.step_layer(-1)
 
     def on_backward(self) -> None:
-        self.session.run_backward()
+        self.gradient_dock.show()
+        self.gradient_dock.raise_()
+        self.gradients.run_backward()
 
     def on_generate(self) -> None:
         self.session.generate_next()
@@ -286,10 +302,14 @@ class MainWindow(QMainWindow):
             self.session.load_weights(source)
 
     def on_export(self) -> None:
+        self.open_export_dialog("head")
+
+    def open_export_dialog(self, what: str) -> None:
         if self.session.trace is None:
             self.show_message("info", "Run a prompt first: there is nothing to export yet.")
             return
-        dialog = ExportDialog(self.session, self.export_folder(), self)
+        dialog = ExportDialog(self.session, self.export_folder(), self, what)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.exportRequested.connect(self.export)
         dialog.open()
 

@@ -62,6 +62,7 @@ class Session(QObject):
     selectionChanged = Signal()  # step, layer, head or position
     interventionsChanged = Signal()  # heads off, blocks skipped, ablation mode
     backwardChanged = Signal()  # a new backward step (or it was cleared)
+    replayChanged = Signal()  # how far the replay of the backward pass has got
     lensChanged = Signal()  # a logit lens arrived
     generationChanged = Signal()  # generated tokens added or removed
     busyChanged = Signal(bool, str)  # working?, on what
@@ -88,6 +89,7 @@ class Session(QObject):
         self.result: RunResult | None = None
         self.interventions = Interventions()
         self.backward: Trace | None = None
+        self.replay_position = 0  # stages of the backward order the replay has reached
         self.lens: LogitLens | None = None
         self.selection = Selection()
         self.last_error: str | None = None
@@ -288,7 +290,25 @@ class Session(QObject):
     def _clear_backward(self) -> None:
         if self.backward is not None:
             self.backward = None
+            self.replay_position = 0
             self.backwardChanged.emit()
+            self.replayChanged.emit()
+
+    def set_replay_position(self, position: int) -> None:
+        """Show the backward pass as far as its `position`-th stage (0: only the loss)."""
+        if self.backward is None:
+            return
+        position = max(0, min(position, len(self.backward.backward.order)))
+        if position != self.replay_position:
+            self.replay_position = position
+            self.replayChanged.emit()
+
+    def step_of_stage(self, key: str) -> int | None:
+        """The index of the navigator step that shows stage `key` ("logits": the output)."""
+        for index, step in enumerate(self.steps):
+            if key in step.keys or (key == "logits" and step.kind == "output"):
+                return index
+        return None
 
     def _job_failed(self, exc: BaseException, formatted: str) -> None:
         self._error(_reason(exc, formatted))
@@ -408,7 +428,9 @@ class Session(QObject):
 
         def done(trace: Trace) -> None:
             self.backward = trace
+            self.replay_position = len(trace.backward.order)
             self.backwardChanged.emit()
+            self.replayChanged.emit()
             info = trace.backward
             text = f"Backward step: loss {info.loss:.4f}"
             if info.sgd_lr is not None:

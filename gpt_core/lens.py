@@ -26,7 +26,7 @@ def logit_lens(model: GPTModel, trace: Trace, position: int, k: int = 5) -> Logi
     n_layers = model.cfg.n_layers
     keys = ["embeddings/sum"] + [f"blocks/{i}/out" for i in range(n_layers)]
     device = next(model.parameters()).device
-    resid = torch.stack([torch.from_numpy(trace[key][position]) for key in keys]).to(device)
+    resid = torch.tensor(np.stack([trace[key][position] for key in keys]), device=device)
     logits = model.out_head(model.final_norm(resid[None]))[0].float()  # [L + 1, vocab]
     top = torch.topk(torch.softmax(logits, dim=-1), k, dim=-1)
     labels = ("embeddings",) + tuple(f"block {i}" for i in range(n_layers))

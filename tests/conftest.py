@@ -44,3 +44,52 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+# ---- GUI fixtures (pytest-qt) ----
+GUI_TIMEOUT_MS = 30_000
+
+
+def wait_for_run(qtbot, session, prompt=None):
+    """Run the prompt (or the current one) and wait until the new trace is in."""
+    if prompt is not None:
+        session.set_prompt(prompt)
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.run()
+    wait_idle(qtbot, session)
+
+
+def wait_idle(qtbot, session):
+    qtbot.waitUntil(lambda: not session.runner.is_busy(), timeout=GUI_TIMEOUT_MS)
+
+
+@pytest.fixture
+def session(qtbot):
+    """A Session holding the seeded tiny model, no window."""
+    from explorer.session import Session
+
+    s = Session()
+    with qtbot.waitSignal(s.modelChanged, timeout=GUI_TIMEOUT_MS):
+        s.load_weights(None, "tiny", seed=1)
+    yield s
+    for kind in ("run", "load", "backward", "lens", "device"):
+        s.runner.cancel(kind)
+    s.runner.wait(GUI_TIMEOUT_MS)
+
+
+@pytest.fixture
+def window(qtbot):
+    """The main window as `gpt-explorer --preset tiny` opens it, model loaded."""
+    from explorer.app import build_window
+    from explorer.cli import gui_parser
+    from explorer.settings import open_settings
+
+    args = gui_parser().parse_args(["--preset", "tiny", "--device", "cpu", "--seed", "1"])
+    win, s = build_window(args, open_settings())
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitUntil(lambda: s.model is not None, timeout=GUI_TIMEOUT_MS)
+    wait_idle(qtbot, s)
+    yield win
+    win.close()

@@ -46,11 +46,13 @@ class Navigator(QWidget):
         self.step_items: list[QTreeWidgetItem] = []
         self.block_items: list[QTreeWidgetItem] = []
         self.step_index: dict[tuple[str, int | None], int] = {}
+        self.lit: set[int] = set()  # steps lit by the backward replay
         self._syncing = False
         session.modelChanged.connect(self.rebuild)
         session.traceChanged.connect(self._update_shapes)
         session.selectionChanged.connect(self._sync_selection)
         session.interventionsChanged.connect(self._sync_switches)
+        session.replayChanged.connect(self._light_replay)
         self.rebuild()
 
     def rebuild(self) -> None:
@@ -140,8 +142,16 @@ class Navigator(QWidget):
             attention.setForeground(0, _OFF if n_off else self.palette().text().color())
         self._syncing = False
 
+    def _light_replay(self) -> None:
+        """Light up the steps the gradient has reached, as far as the replay has got."""
+        session, lit = self.session, set()
+        if session.backward is not None:
+            for key, _ in session.backward.backward.order[: session.replay_position]:
+                lit.add(session.step_of_stage(key))
+        self.set_lit(lit)
+
     def set_lit(self, step_indices: set[int]) -> None:
-        """Highlight the steps the gradient has reached during a backward replay."""
+        self.lit = step_indices
         for index, item in enumerate(self.step_items):
             for column in range(3):
                 item.setBackground(column, _LIT if index in step_indices else QBrush())

@@ -109,9 +109,19 @@ class AttentionView(StageView):
         super().__init__(session, parent)
         self.heatmap = Heatmap()
         self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
+        self.heatmap.add_menu_action(
+            "Export this head (PNG, SVG, CSV, NPY)…", lambda: self.exportRequested.emit("head")
+        )
+        self.heatmap.add_menu_action(
+            "Export the layer's grid of heads…", lambda: self.exportRequested.emit("layer")
+        )
         self.grid = HeadGrid()
         self.grid.headClicked.connect(self.session.select_head)
         self.grid.headToggled.connect(self._toggle_head)
+        export_grid = pg.QtGui.QAction("Export the layer's grid of heads…", self.grid)
+        export_grid.triggered.connect(lambda: self.exportRequested.emit("layer"))
+        self.grid.addAction(export_grid)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.head_boxes: list[QCheckBox] = []
         self.head_box_row = QGridLayout()
         self.head_box_row.setSpacing(2)

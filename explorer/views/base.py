@@ -6,7 +6,7 @@ redraws; the others are marked stale and redraw when they are shown.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from gpt_core.export import token_labels
@@ -19,6 +19,7 @@ class StageView(QWidget):
     """Subclasses set `kinds` (the step kinds they draw) and implement `draw`."""
 
     kinds: tuple[str, ...] = ()
+    exportRequested = Signal(str)  # "head", "layer" or "trace": the window opens its dialog
 
     def __init__(self, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
@@ -52,7 +53,7 @@ class StagePanel(QWidget):
         self.formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.explanation = QLabel()
         self.explanation.setWordWrap(True)
-        self.explanation.setStyleSheet("color: #495057;")
+        self.explanation.setStyleSheet("color: #495057; font-size: 11px;")
         self.notice = QLabel()  # e.g. "this block is skipped"
         self.notice.setStyleSheet("color: #c92a2a; font-weight: 600;")
         self.notice.hide()

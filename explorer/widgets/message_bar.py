@@ -49,7 +49,7 @@ class MessageBar(QFrame):
         self.show()
 
     def text(self) -> str:
-        return self.label.text() if self.isVisible() else ""
+        return "" if self.isHidden() else self.label.text()
 
     def clear(self) -> None:
         self.level = ""

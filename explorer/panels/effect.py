@@ -1,0 +1,138 @@
+"""Switches and their effect: which heads and blocks are off, the ablation mode, one click
+to restore all, and what switching them off changed against the un-ablated run of the same
+prompt (Δ loss, Δ probability of the predicted token, KL, top-k before and after)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..session import Session
+
+_TOP_ROWS = 10
+_CHANGED = QColor("#fff3bf")
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+def _signed(value: float, digits: int = 4) -> str:
+    return f"{value:+.{digits}f}"
+
+
+class EffectPanel(QWidget):
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.switched_off = QLabel()
+        self.switched_off.setWordWrap(True)
+        self.mode = QComboBox()
+        self.mode.addItem("zero: output 0", "zero")
+        self.mode.addItem("mean: output its mean over positions", "mean")
+        self.mode.activated.connect(lambda i: session.set_ablation_mode(self.mode.itemData(i)))
+        self.restore = QPushButton("Switch all on")
+        self.restore.setToolTip("Restore every head and block (Ctrl+Shift+R)")
+        self.restore.clicked.connect(session.restore_all)
+        self.delta_loss = QLabel()
+        self.delta_pred = QLabel()
+        self.delta_top1 = QLabel()
+        self.kl = QLabel()
+        figures = QFormLayout()
+        figures.addRow("Δ loss (prompt)", self.delta_loss)
+        figures.addRow("Δ p(predicted token)", self.delta_pred)
+        figures.addRow("Δ top-1 probability", self.delta_top1)
+        figures.addRow("KL (last position)", self.kl)
+        self.position_label = QLabel()
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["before", "p", "after", "p"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Mode"))
+        row.addWidget(self.mode, 1)
+        row.addWidget(self.restore)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.switched_off)
+        layout.addLayout(row)
+        layout.addLayout(figures)
+        layout.addWidget(self.position_label)
+        layout.addWidget(self.table, 1)
+        hint = QLabel(
+            "Untick heads under the attention view (or Ctrl+click them), untick blocks "
+            "in the Architecture tree."
+        )
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color:#868e96;")
+        layout.addWidget(hint)
+        session.interventionsChanged.connect(self.refresh)
+        session.traceChanged.connect(self.refresh)
+        session.selectionChanged.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        session = self.session
+        interventions = session.interventions
+        self.switched_off.setText(
+            "Everything is on."
+            if interventions.is_empty
+            else f"<b style='color:#c92a2a'>Switched off</b> — {interventions.describe()}"
+        )
+        self.mode.setCurrentIndex(self.mode.findData(interventions.mode))
+        self.restore.setEnabled(not interventions.is_empty)
+        comparison, trace = session.comparison, session.trace
+        current = comparison is not None and trace.interventions == interventions
+        for label in (self.delta_loss, self.delta_pred, self.delta_top1, self.kl):
+            label.setText("—")
+        if trace is None:
+            self.position_label.setText("")
+            self.table.setRowCount(0)
+            return
+        position = session.position
+        self.position_label.setText(
+            f"Next token after position {position} “{trace.token_strings[position]}”:"
+        )
+        if current:
+            if comparison.delta_loss is not None:
+                self.delta_loss.setText(_signed(comparison.delta_loss))
+            before = comparison.pred_prob_before[position]
+            after = comparison.pred_prob_after[position]
+            token = session.tokenizer.display(int(comparison.top1_ids_before[position]))
+            self.delta_pred.setText(
+                f"{_signed(after - before)}  (“{token}”: {before:.4f} → {after:.4f})"
+            )
+            self.delta_top1.setText(_signed(float(comparison.delta_top1_prob[position])))
+            self.kl.setText(f"{comparison.kl_last:.5f} nats")
+        self._fill_table(session.baseline, trace if current else None, position)
+
+    def _fill_table(self, before, after, position: int) -> None:
+        display = self.session.tokenizer.display
+        rows = min(_TOP_ROWS, before.top_k)
+        self.table.setRowCount(rows)
+        before_ids = before["logits/topk_ids"][position]
+        before_p = before["logits/topk_probs"][position]
+        after_ids = after["logits/topk_ids"][position] if after is not None else None
+        after_p = after["logits/topk_probs"][position] if after is not None else None
+        for r in range(rows):
+            cells = [display(int(before_ids[r])), f"{before_p[r]:.4f}", "", ""]
+            if after is not None:
+                cells[2:] = [display(int(after_ids[r])), f"{after_p[r]:.4f}"]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c in (1, 3):
+                    item.setTextAlignment(_RIGHT)
+                if after is not None and c == 2 and after_ids[r] != before_ids[r]:
+                    item.setBackground(_CHANGED)
+                self.table.setItem(r, c, item)

@@ -1,0 +1,379 @@
+"""The backward step: run one backward() on the current prompt and switches, then watch the
+gradient travel from the loss back to the embeddings — its norm at every stage in the order
+the backward pass reached it (replayable, lighting up the navigator), the per-token gradient
+of the selected stage, and every parameter's gradient norm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QSlider,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gpt_core.export import token_labels
+
+from ..session import Session
+from ..widgets.heatmap import Heatmap
+from ..widgets.token_strip import TokenStrip
+
+_PARAM_COLUMNS = ["parameter", "shape", "grad norm", "weight norm", "grad / weight"]
+
+
+def stage_label(key: str) -> str:
+    """ "blocks/3/attn/weights" -> "3 attn/weights"; short enough for an axis."""
+    if key.startswith("blocks/"):
+        _, layer, rest = key.split("/", 2)
+        return f"{layer} {rest}"
+    return key
+
+
+class _NumberItem(QTableWidgetItem):
+    """A table cell that sorts by its number, not its text."""
+
+    def __init__(self, value: float, text: str):
+        super().__init__(text)
+        self.value = value
+        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other) -> bool:
+        if isinstance(other, _NumberItem):
+            return self.value < other.value
+        return super().__lt__(other)
+
+
+class GradientPanel(QWidget):
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        # --- controls ---
+        self.whole_prompt = QRadioButton("Whole-prompt next-token loss")
+        self.whole_prompt.setChecked(True)
+        self.one_token = QRadioButton("Loss of one token after the selected position:")
+        self.target = QComboBox()
+        self.target.setEditable(True)
+        self.target.setMinimumWidth(140)
+        self.target.setToolTip("Pick a likely token, or type any text that is a single token")
+        self.sgd = QCheckBox("then one SGD step, lr")
+        self.lr = QDoubleSpinBox(
+            decimals=4, minimum=0.0001, maximum=100.0, value=0.1, singleStep=0.05
+        )
+        self.run_button = QPushButton("Backward")
+        self.run_button.setToolTip("One backward pass, current prompt and switches (Ctrl+B)")
+        self.run_button.clicked.connect(self.run_backward)
+        self.result = QLabel("Run a prompt, then press Backward.")
+        self.result.setWordWrap(True)
+        controls = QHBoxLayout()
+        for widget in (self.whole_prompt, self.one_token, self.target, self.sgd, self.lr):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        controls.addWidget(self.run_button)
+
+        # --- the flow from the loss back to the embeddings ---
+        self.flow_plot = pg.PlotWidget(background="w")
+        self.flow_plot.setLogMode(x=False, y=True)
+        self.flow_plot.setLabel("left", "gradient norm (log scale)")
+        self.flow_plot.setLabel("bottom", "stage, in the order backward reached it (loss → input)")
+        self.flow_plot.showGrid(x=False, y=True, alpha=0.3)
+        self.flow_plot.setMouseEnabled(x=False, y=False)
+        self.flow_curve = self.flow_plot.plot(
+            [],
+            [],
+            pen=pg.mkPen("#adb5bd", width=1),
+            symbol="o",
+            symbolSize=6,
+            symbolBrush="#1971c2",
+            symbolPen=None,
+        )
+        self.reached_marker = pg.ScatterPlotItem(size=13, brush="#e8590c", pen=None)
+        self.flow_plot.addItem(self.reached_marker)
+        self.play_button = QPushButton("▶ Play")
+        self.play_button.clicked.connect(self.toggle_play)
+        self.back_button = QPushButton("◀ Step")
+        self.back_button.clicked.connect(lambda: self.step_replay(-1))
+        self.step_button = QPushButton("Step ▶")
+        self.step_button.clicked.connect(lambda: self.step_replay(+1))
+        self.speed = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=60, value=12)
+        self.speed.setToolTip("Stages per second")
+        self.speed.valueChanged.connect(self._set_speed)
+        self.reached = QLabel()
+        replay = QHBoxLayout()
+        for widget in (self.back_button, self.play_button, self.step_button):
+            replay.addWidget(widget)
+        replay.addWidget(QLabel("speed"))
+        replay.addWidget(self.speed)
+        replay.addWidget(self.reached, 1)
+        flow = QWidget()
+        flow_layout = QVBoxLayout(flow)
+        flow_layout.setContentsMargins(0, 0, 0, 0)
+        flow_layout.addWidget(self.flow_plot, 1)
+        flow_layout.addLayout(replay)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self._tick)
+        self._set_speed(self.speed.value())
+
+        # --- the selected stage's gradient, and the parameters ---
+        self.heatmap = Heatmap()
+        self.saliency = TokenStrip()
+        self.saliency.positionClicked.connect(session.select_position)
+        self.stage_note = QLabel()
+        stage = QWidget()
+        stage_layout = QVBoxLayout(stage)
+        stage_layout.setContentsMargins(0, 0, 0, 0)
+        stage_layout.addWidget(self.stage_note)
+        self.stage_view = QStackedWidget()  # nothing to show yet, or the gradient heatmap
+        empty = QLabel("The gradient of the selected stage appears here after a backward step.")
+        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty.setStyleSheet("color:#868e96;")
+        self.stage_view.addWidget(empty)
+        self.stage_view.addWidget(self.heatmap)
+        stage_layout.addWidget(self.stage_view, 1)
+        stage_layout.addWidget(QLabel("Gradient norm per token (saliency):"))
+        stage_layout.addWidget(self.saliency)
+        self.params = QTableWidget(0, len(_PARAM_COLUMNS))
+        self.params.setHorizontalHeaderLabels(_PARAM_COLUMNS)
+        self.params.verticalHeader().setVisible(False)
+        self.params.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.params.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        tabs = QTabWidget()
+        tabs.addTab(stage, "Selected stage")
+        tabs.addTab(self.params, "Parameters")
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(flow)
+        split.addWidget(tabs)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        layout.addWidget(self.result)
+        layout.addWidget(split, 1)
+
+        session.traceChanged.connect(self._fill_targets)
+        session.selectionChanged.connect(self._fill_targets)
+        session.backwardChanged.connect(self._new_backward)
+        session.replayChanged.connect(self._draw_replay)
+        session.selectionChanged.connect(self._draw_stage)
+        session.modelChanged.connect(self._new_backward)
+        session.traceChanged.connect(self._prompt_hint)
+        self._new_backward()
+
+    # ------------------------------------------------------------------ running
+    def target_token(self) -> int | None:
+        """The chosen target token id, None for the whole-prompt loss; raises ValueError for
+        typed text that is not one token."""
+        if self.whole_prompt.isChecked():
+            return None
+        index = self.target.currentIndex()
+        text = self.target.currentText()
+        if index >= 0 and self.target.itemText(index) == text:
+            return int(self.target.itemData(index))
+        ids = self.session.tokenizer.encode(text)
+        if len(ids) != 1:
+            raise ValueError(f"“{text}” is {len(ids)} tokens; the target must be exactly one")
+        return ids[0]
+
+    def run_backward(self) -> None:
+        try:
+            target = self.target_token()
+        except ValueError as exc:
+            self.session.message.emit("warning", str(exc))
+            return
+        self.session.run_backward(target, self.lr.value() if self.sgd.isChecked() else None)
+
+    def _fill_targets(self) -> None:
+        trace = self.session.trace
+        keep = self.target.currentText()
+        self.target.blockSignals(True)
+        self.target.clear()
+        if trace is not None:
+            position = self.session.position
+            display = self.session.tokenizer.display
+            for token_id in trace["logits/topk_ids"][position][:10]:
+                self.target.addItem(display(int(token_id)), int(token_id))
+            if position + 1 < trace.n_tokens:  # the prompt's own next token first
+                actual = int(trace.token_ids[position + 1])
+                self.target.insertItem(0, f"{display(actual)}  (actual next)", actual)
+            self.target.setCurrentIndex(0)
+        if keep and self.target.findText(keep) < 0 and not keep.endswith("(actual next)"):
+            self.target.setEditText(keep)
+        self.target.blockSignals(False)
+
+    # ------------------------------------------------------------------ showing
+    def _new_backward(self) -> None:
+        self.timer.stop()
+        self.play_button.setText("▶ Play")
+        trace = self.session.backward
+        if trace is None:
+            self.flow_curve.setData([], [])
+            self.reached_marker.setData([], [])
+            self.flow_plot.getAxis("bottom").setTicks(None)
+            self._prompt_hint()
+            self.params.setRowCount(0)
+            self.stage_view.setCurrentIndex(0)
+            self.saliency.set_tokens([], [], [])
+            self.reached.setText("")
+            return
+        info = trace.backward
+        what = (
+            "whole-prompt next-token loss"
+            if info.target is None
+            else (
+                f"−log p(“{self.session.tokenizer.display(info.target[1])}” after position "
+                f"{info.target[0]})"
+            )
+        )
+        text = f"Loss ({what}): <b>{info.loss:.4f}</b> on {trace.device.upper()}"
+        if info.sgd_lr is not None:
+            text += (
+                f" · after one SGD step (lr {info.sgd_lr:g}): <b>{info.loss_after_sgd:.4f}</b>"
+                " — then the weights were restored exactly"
+            )
+        if not trace.interventions.is_empty:
+            text += f" · switches: {trace.interventions.describe()}"
+        self.result.setText(text)
+        keys = [key for key, _ in info.order]
+        ticks = [(i, stage_label(k)) for i, k in enumerate(keys)]
+        stride = max(1, len(ticks) // 12)
+        self.flow_plot.getAxis("bottom").setTicks([ticks[::stride], ticks])
+        self._fill_params(info.params)
+        self._draw_replay()
+        self._draw_stage()
+
+    def _prompt_hint(self) -> None:
+        if self.session.backward is None:
+            self.result.setText(
+                "Run a prompt, then press Backward."
+                if self.session.trace is None
+                else "Press Backward for one backward pass from the loss."
+            )
+
+    def flow_norms(self) -> list[float]:
+        trace = self.session.backward
+        return [] if trace is None else [norm for _, norm in trace.backward.order]
+
+    def _draw_replay(self) -> None:
+        trace = self.session.backward
+        if trace is None:
+            return
+        order = trace.backward.order
+        shown = self.session.replay_position
+        norms = np.array([n for _, n in order[:shown]], dtype=np.float64)
+        norms = np.maximum(norms, np.finfo(np.float64).tiny)  # log scale: no zeros
+        self.flow_curve.setData(np.arange(shown), norms)
+        self.flow_plot.setXRange(-0.5, len(order) - 0.5, padding=0)
+        if shown:
+            key, norm = order[shown - 1]
+            self.reached_marker.setData([shown - 1], [np.log10(max(norm, 1e-300))])
+            self.reached.setText(f"{shown}/{len(order)} · reached <b>{key}</b> · norm {norm:.4g}")
+        else:
+            self.reached_marker.setData([], [])
+            self.reached.setText(f"0/{len(order)} · at the loss")
+
+    def _draw_stage(self) -> None:
+        session, trace = self.session, self.session.backward
+        step = session.step
+        if trace is None or step is None:
+            return
+        key = step.main_key
+        if step.kind == "attention":
+            key = step.keys[0]  # the weights: show the selected head's gradient
+        elif step.kind == "output":
+            key = "final_norm/out"
+        grad = trace.grad(key)
+        if grad is None:
+            self.stage_note.setText(f"No gradient reached {key} (its block is skipped).")
+            self.stage_view.setCurrentIndex(0)
+            self.saliency.set_weights(None)
+            return
+        self.stage_view.setCurrentIndex(1)
+        labels = token_labels(trace.token_strings)
+        if step.kind == "attention":
+            head = session.selection.head
+            matrix = grad[head]  # [T, T]
+            self.heatmap.set_matrix(
+                matrix,
+                labels,
+                labels,
+                signed=True,
+                title=f"∂loss/∂ attention, layer {step.layer} head {head}",
+            )
+            per_token = np.linalg.norm(matrix, axis=1)
+        else:
+            matrix = grad  # [T, D]
+            self.heatmap.set_matrix(
+                matrix,
+                labels,
+                [str(i) for i in range(matrix.shape[1])],
+                signed=True,
+                title=f"∂loss/∂ {key}  (tokens × dims)",
+            )
+            per_token = np.linalg.norm(matrix.astype(np.float64), axis=1)
+        self.stage_note.setText(f"Gradient of the loss with respect to {key}.")
+        ids = trace.token_ids.tolist()
+        tokenizer = session.tokenizer
+        if self.saliency.ids != ids:
+            self.saliency.set_tokens(
+                list(trace.token_strings), ids, [tokenizer.token_bytes(i) for i in ids]
+            )
+        self.saliency.set_weights(per_token)
+        self.saliency.set_selected(session.position)
+
+    def _fill_params(self, params) -> None:
+        shapes = {name: tuple(p.shape) for name, p in self.session.model.named_parameters()}
+        table = self.params
+        table.setSortingEnabled(False)
+        table.setRowCount(len(params))
+        for row, p in enumerate(params):
+            table.setItem(row, 0, QTableWidgetItem(p.name))
+            table.setItem(row, 1, QTableWidgetItem("×".join(map(str, shapes.get(p.name, ())))))
+            table.setItem(row, 2, _NumberItem(p.grad_norm, f"{p.grad_norm:.4e}"))
+            table.setItem(row, 3, _NumberItem(p.weight_norm, f"{p.weight_norm:.4f}"))
+            table.setItem(row, 4, _NumberItem(p.ratio, f"{p.ratio:.3e}"))
+        table.setSortingEnabled(True)
+        table.sortItems(2, Qt.SortOrder.DescendingOrder)
+
+    # ------------------------------------------------------------------ replay
+    def toggle_play(self) -> None:
+        if self.session.backward is None:
+            return
+        if self.timer.isActive():
+            self.timer.stop()
+            self.play_button.setText("▶ Play")
+            return
+        if self.session.replay_position >= len(self.session.backward.backward.order):
+            self.session.set_replay_position(0)
+        self.timer.start()
+        self.play_button.setText("⏸ Pause")
+
+    def step_replay(self, delta: int) -> None:
+        self.timer.stop()
+        self.play_button.setText("▶ Play")
+        self.session.set_replay_position(self.session.replay_position + delta)
+
+    def _tick(self) -> None:
+        trace = self.session.backward
+        if trace is None or self.session.replay_position >= len(trace.backward.order):
+            self.timer.stop()
+            self.play_button.setText("▶ Play")
+            return
+        self.session.set_replay_position(self.session.replay_position + 1)
+
+    def _set_speed(self, stages_per_second: int) -> None:
+        self.timer.setInterval(int(1000 / stages_per_second))

@@ -1,0 +1,394 @@
+"""The window as a person uses it: type, run, step through the stages by keyboard, open a
+head, export, and bad input that must leave the app usable with nothing lost."""
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QDockWidget
+
+from explorer.export_dialog import ExportDialog, ExportRequest
+from explorer.export_render import figure_size
+from explorer.exporting import head_figure
+from gpt_core.export import read_matrix_csv, token_labels
+from tests.conftest import GUI_TIMEOUT_MS, wait_idle
+
+PROMPT = "The cat sat on the mat. 🐈 <|endoftext|> Ünïcödé!"
+
+
+def _run_typed(qtbot, window, text=PROMPT):
+    """Type the prompt (QTest types only single UTF-16 units: the rest is pasted) and press
+    Ctrl+Enter."""
+    window.prompt.editor.clear()
+    typable = text.isascii()
+    if typable:
+        qtbot.keyClicks(window.prompt.editor, text)
+    else:
+        window.prompt.editor.insertPlainText(text)
+    with qtbot.waitSignal(window.session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        qtbot.keyClick(window.prompt.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    wait_idle(qtbot, window.session)
+
+
+def test_launch_says_the_weights_are_random(window):
+    assert window.weights_banner.isVisible()
+    assert "random weights — File ▸ Load weights… for GPT-2" in window.weights_banner.text()
+    assert "163,009,536" not in window.navigator.summary.text()  # the tiny model is loaded
+    assert f"{window.session.param_counts.total:,}" in window.navigator.summary.text()
+
+
+def test_typed_prompt_runs_with_ctrl_enter_and_fills_the_token_strip(window, qtbot):
+    _run_typed(qtbot, window)
+    session = window.session
+    ids = session.tokenizer.encode(PROMPT)
+    assert session.trace.token_ids.tolist() == ids
+    assert 50256 in ids  # <|endoftext|> typed in the prompt is the special token
+    strip = window.prompt.strip
+    assert strip.ids == ids and strip.tokens == list(session.trace.token_strings)
+    assert "tokens" in window.prompt.count.text()
+    assert "ms on CPU" in window.status_text.text()
+
+
+def test_clicking_a_token_selects_that_position_everywhere(window, qtbot):
+    _run_typed(qtbot, window)
+    strip = window.prompt.strip
+    qtbot.mouseClick(strip, Qt.MouseButton.LeftButton, pos=strip.chip_rect(3).center())
+    assert window.session.position == 3
+    assert strip.selected == 3
+    assert "position 3" in strip.describe(3) and "bytes" in strip.describe(3)
+
+
+def test_stepping_through_every_stage_with_the_keyboard(window, qtbot):
+    _run_typed(qtbot, window)
+    session = window.session
+    window.stage_panel.setFocus()
+    session.select_step(0)
+    seen = []
+    for index in range(len(session.steps)):
+        assert session.selection.step == index
+        step = session.step
+        view = window.stage_panel.current_view()
+        assert step.kind in view.kinds
+        assert window.stage_panel.title.text() == step.title
+        assert window.navigator.tree.currentItem() is window.navigator.step_items[index]
+        if step.kind == "attention":
+            expected = session.trace.head_weights(step.layer, session.selection.head)
+            assert np.array_equal(view.heatmap.matrix, expected)
+        seen.append(step.kind)
+        qtbot.keyClick(window.stage_panel, Qt.Key.Key_Right)
+    assert session.selection.step == len(session.steps) - 1  # stops at the end
+    qtbot.keyClick(window.stage_panel, Qt.Key.Key_Left)
+    assert session.selection.step == len(session.steps) - 2
+    assert seen.count("attention") == session.config.n_layers
+
+
+def test_page_keys_and_slider_jump_between_blocks(window, qtbot):
+    _run_typed(qtbot, window)
+    session = window.session
+    session.select_layer(0)
+    assert session.step.kind == "attention" and session.step.layer == 0
+    window.stage_panel.setFocus()
+    qtbot.keyClick(window.stage_panel, Qt.Key.Key_PageDown)
+    assert (session.step.kind, session.step.layer) == ("attention", 1)
+    qtbot.keyClick(window.stage_panel, Qt.Key.Key_PageUp)
+    assert (session.step.kind, session.step.layer) == ("attention", 0)
+    window.layer_slider.setValue(1)
+    assert (session.step.kind, session.step.layer) == ("attention", 1)
+    assert window.layer_label.text().strip() == "1 / 1"
+
+
+def test_opening_a_head_from_the_grid(window, qtbot):
+    _run_typed(qtbot, window)
+    session = window.session
+    session.select_layer(1)
+    view = window.stage_panel.current_view()
+    grid = view.grid
+    box = grid.boxes[2]
+    center = grid.mapFromScene(box.sceneBoundingRect().center())
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(center.x(), center.y()))
+    assert session.selection.head == 2
+    assert np.array_equal(view.heatmap.matrix, session.trace.head_weights(1, 2))
+    assert "head 2" in view.heatmap.title_label.text
+    assert np.array_equal(grid.images[3].image, session.trace.head_weights(1, 3))
+
+
+def test_attention_hover_names_query_key_and_weight(window, qtbot):
+    _run_typed(qtbot, window)
+    window.session.select_layer(0)
+    view = window.stage_panel.current_view()
+    text = view.heatmap.describe_cell(4, 2)
+    strings = window.session.trace.token_strings
+    weight = window.session.trace.head_weights(0, window.session.selection.head)[4, 2]
+    assert f"query 4 “{strings[4]}”" in text and f"key 2 “{strings[2]}”" in text
+    assert f"{weight:.6f}" in text
+
+
+def _export_all(window, tmp_path, what="head"):
+    return window.export(ExportRequest(what, tmp_path, ("png", "svg", "csv", "npy")))
+
+
+def test_export_head_png_svg_csv_npy(window, qtbot, tmp_path):
+    _run_typed(qtbot, window)
+    session = window.session
+    session.select_layer(1)
+    session.select_head(3)
+    written = _export_all(window, tmp_path)
+    assert sorted(p.name for p in written) == sorted(
+        f"attention_L1_H3.{ext}" for ext in ("png", "svg", "csv", "npy")
+    )
+    weights = session.trace.head_weights(1, 3)
+    labels = token_labels(session.trace.token_strings)
+    image = QImage(str(tmp_path / "attention_L1_H3.png"))
+    assert not image.isNull()
+    expected = figure_size([head_figure(session.trace, 1, 3, session.prompt_text)])
+    assert (image.width(), image.height()) == (expected.width(), expected.height())
+    svg = ET.parse(tmp_path / "attention_L1_H3.svg")
+    texts = " ".join(t for t in svg.getroot().itertext())
+    for label in labels:
+        assert label in texts
+    assert "Layer 1 · head 3" in texts
+    matrix, rows, cols = read_matrix_csv(tmp_path / "attention_L1_H3.csv")
+    assert rows == labels and cols == labels
+    assert np.array_equal(matrix, weights)
+    assert np.array_equal(np.load(tmp_path / "attention_L1_H3.npy"), weights)
+    assert str(tmp_path) == window.settings.value("export/folder")
+
+
+def test_export_layer_grid_and_trace(window, qtbot, tmp_path):
+    _run_typed(qtbot, window)
+    session = window.session
+    session.select_layer(0)
+    written = window.export(ExportRequest("layer", tmp_path, ("png", "svg", "npy")))
+    assert {p.name for p in written} == {
+        "attention_L0_grid.png",
+        "attention_L0_grid.svg",
+        "attention_L0.npy",
+    }
+    assert np.array_equal(
+        np.load(tmp_path / "attention_L0.npy"), session.trace["blocks/0/attn/weights"]
+    )
+    assert not QImage(str(tmp_path / "attention_L0_grid.png")).isNull()
+    [path] = window.export(ExportRequest("trace", tmp_path, (), "run.npz"))
+    from gpt_core import Trace
+
+    assert np.array_equal(Trace.load(path)["blocks/1/ff/gelu"], session.trace["blocks/1/ff/gelu"])
+
+
+def test_export_dialog_and_shortcut(window, qtbot, tmp_path):
+    _run_typed(qtbot, window)
+    window.settings.setValue("export/folder", str(tmp_path))
+    window.actions_by_name["export"].trigger()
+    dialog = window.findChild(ExportDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.folder.text() == str(tmp_path)
+    dialog.formats["svg"].setChecked(False)
+    dialog.formats["npy"].setChecked(False)
+    dialog.export_button.click()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    sel = window.session.selection
+    assert names == [
+        f"attention_L{sel.layer}_H{sel.head}.csv",
+        f"attention_L{sel.layer}_H{sel.head}.png",
+    ]
+    assert window.actions_by_name["export"].shortcut().toString() == "Ctrl+E"
+
+
+def test_heatmap_context_menu_offers_exports(window, qtbot):
+    _run_typed(qtbot, window)
+    window.session.select_layer(0)
+    view = window.stage_panel.current_view()
+    texts = [a.text() for a in view.heatmap._menu_actions]
+    assert any("Export" in t for t in texts)
+
+
+# ---- bad input: a message, the app stays usable, nothing is lost ----
+
+
+def test_empty_prompt_is_a_message(window, qtbot):
+    window.prompt.set_text("   ")
+    window.actions_by_name["run"].trigger()
+    assert "Type a prompt first" in window.message_bar.text()
+    assert window.session.trace is None
+    _run_typed(qtbot, window, "still works")
+    assert window.session.trace is not None
+
+
+def test_too_long_prompt_offers_to_run_the_last_tokens_and_keeps_the_text(window, qtbot):
+    session = window.session
+    text = " word" * 2000
+    window.prompt.set_text(text)
+    window.actions_by_name["run"].trigger()
+    assert "2,000 tokens" in window.message_bar.text()
+    assert "at most 64" in window.message_bar.text()
+    assert window.prompt.text() == text
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        window.message_bar.action_button.click()
+    assert session.trace.n_tokens == 64
+    assert window.prompt.text() == text
+    qtbot.waitUntil(lambda: "2,000 / 64 tokens" in window.prompt.count.text())
+
+
+def test_corrupt_weights_file_keeps_the_previous_model(window, qtbot, tmp_path):
+    session = window.session
+    _run_typed(qtbot, window, "before the load")
+    model = session.model
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{not json")
+    session.load_weights(str(bad))
+    wait_idle(qtbot, session)
+    assert (
+        "Could not load" in window.message_bar.text()
+        and "broken.safetensors" in window.message_bar.text()
+    )
+    assert "previous model stays" in window.message_bar.text()
+    assert session.model is model and session.trace is not None
+    assert window.prompt.text() == "before the load"
+    _run_typed(qtbot, window, "after the failed load")
+    assert session.trace.n_tokens == len(session.tokenizer.encode("after the failed load"))
+
+
+def test_weights_of_the_wrong_shape_keep_the_previous_model(window, qtbot, tmp_path):
+    import torch
+
+    session = window.session
+    state = {k: v.clone() for k, v in session.model.state_dict().items()}
+    state["pos_emb.weight"] = torch.zeros(10, 32)
+    torch.save(state, tmp_path / "wrong.pth")
+    model = session.model
+    session.load_weights(str(tmp_path / "wrong.pth"), "tiny")
+    wait_idle(qtbot, session)
+    assert "pos_emb.weight has shape [10, 32]" in window.message_bar.text()
+    assert session.model is model
+
+
+def test_loading_good_weights_replaces_the_model_and_reruns(window, qtbot, tmp_path):
+    from gpt_core import save_model
+    from gpt_core.weights import random_model
+
+    session = window.session
+    _run_typed(qtbot, window, "a prompt")
+    other = random_model(session.config, seed=9)
+    path = save_model(other, tmp_path / "other.safetensors")
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.load_weights(str(path))
+    wait_idle(qtbot, session)
+    assert not window.weights_banner.isVisible()
+    assert "other.safetensors" in window.navigator.summary.text()
+    assert session.trace is not None and window.prompt.text() == "a prompt"
+
+
+def test_unwritable_export_folder_is_a_message_and_writes_nothing(window, qtbot, tmp_path):
+    _run_typed(qtbot, window)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert _export_all(window, blocker / "sub") == []
+    assert "Export failed" in window.message_bar.text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+    assert window.session.trace is not None
+    missing = tmp_path / "no" / "folder"
+    assert window.export(ExportRequest("trace", missing, (), "t.npz")) == []
+    assert "Export failed" in window.message_bar.text()
+
+
+def test_cuda_asked_for_without_cuda_falls_back_with_a_message(qtbot):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from explorer.app import build_window
+    from explorer.cli import gui_parser
+    from explorer.settings import open_settings
+
+    args = gui_parser().parse_args(["--preset", "tiny", "--device", "cuda"])
+    win, session = build_window(args, open_settings())
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    assert "CUDA was asked for" in win.message_bar.text()
+    assert session.device.type == "cpu"
+    session.set_device("cuda")
+    assert "CUDA was asked for" in win.message_bar.text()
+    win.close()
+
+
+def test_settings_persist_prompt_docks_geometry_and_device(qtbot):
+    from explorer.app import build_window
+    from explorer.cli import gui_parser
+    from explorer.settings import open_settings
+
+    args = gui_parser().parse_args(["--preset", "tiny"])
+    win, session = build_window(args, open_settings())
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    win.prompt.set_text("remember me")
+    win.findChild(QDockWidget, "dock_generation").hide()
+    win.gradient_dock.show()
+    geometry = win.saveGeometry()
+    win.close()
+    settings = open_settings()
+    assert settings.value("window/geometry") == geometry
+    again, session2 = build_window(args, settings)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.prompt.text() == "remember me"
+    assert not again.findChild(QDockWidget, "dock_generation").isVisible()
+    assert again.gradient_dock.isVisible()
+    assert session2.device.type == "cpu"
+    qtbot.waitUntil(lambda: session2.model is not None, timeout=GUI_TIMEOUT_MS)
+    assert session2.trace is None  # a remembered prompt is not run until asked
+    again.close()
+
+
+def test_prompt_option_runs_at_start(qtbot):
+    from explorer.app import build_window
+    from explorer.cli import gui_parser
+    from explorer.settings import open_settings
+
+    args = gui_parser().parse_args(["--preset", "tiny", "--prompt", "Hello, world"])
+    win, session = build_window(args, open_settings())
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: session.trace is not None, timeout=GUI_TIMEOUT_MS)
+    assert session.trace.token_ids.tolist() == [15496, 11, 995]
+    win.close()
+
+
+def test_generation_appends_and_undo_removes(window, qtbot):
+    session = window.session
+    _run_typed(qtbot, window, "Every effort moves you")
+    greedy = int(session.trace["logits/topk_ids"][-1, 0])
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        window.actions_by_name["generate"].trigger()
+    wait_idle(qtbot, session)
+    assert session.generated == [greedy]
+    assert session.trace.token_ids.tolist()[-1] == greedy
+    assert window.prompt.strip.marked == {session.trace.n_tokens - 1}
+    assert window.prompt.text() == "Every effort moves you"
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        window.actions_by_name["undo_generate"].trigger()
+    wait_idle(qtbot, session)
+    assert session.generated == []
+    assert session.trace.token_ids.tolist() == session.tokenizer.encode("Every effort moves you")
+
+
+def test_sampled_generation_is_reproducible_with_a_seed(window, qtbot):
+    session = window.session
+    panel = window.generation
+    panel.sampled.setChecked(True)
+    panel.temperature.setValue(1.5)
+    panel.top_k.setValue(50)
+    panel.seed.setValue(7)
+    runs = []
+    for _ in range(2):
+        _run_typed(qtbot, window, "Every effort moves you")
+        for _ in range(3):
+            with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+                session.generate_next()
+            wait_idle(qtbot, session)
+        runs.append(list(session.generated))
+        while session.generated:
+            with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+                session.undo_generation()
+            wait_idle(qtbot, session)
+    assert runs[0] == runs[1] and len(runs[0]) == 3
