@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.effect = EffectPanel(session)
         self.gradients = GradientPanel(session)
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        navigator_dock = self._dock("navigator", "Architecture", self.navigator, left)
+        self._dock("navigator", "Architecture", self.navigator, left)
         effect_dock = self._dock("effect", "Switches && effect", self.effect, right)
         generation_dock = self._dock("generation", "Generate", self.generation, right)
         self.splitDockWidget(effect_dock, generation_dock, Qt.Orientation.Vertical)
@@ -84,7 +84,6 @@ class MainWindow(QMainWindow):
         self.gradient_dock.hide()  # shown by Backward; the View menu brings it back too
         self.navigator.setMinimumWidth(330)
         self.effect.setMinimumWidth(300)
-        del navigator_dock
         self._build_toolbar()
         self._build_status_bar()
 

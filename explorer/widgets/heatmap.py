@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QFontMetrics
 from PySide6.QtWidgets import QMenu
 
 SEQUENTIAL = "viridis"  # non-negative data: attention weights, norms, probabilities
 DIVERGING = "CET-D1A"  # signed data: activations, gradients (white at 0)
-MAX_AXIS_LABELS = 48  # beyond this, every n-th token is labelled
+LABEL_GAP_PX = 6  # free space between two axis labels
 
 HoverFormatter = Callable[[int, int, float], str]
 
@@ -35,9 +35,9 @@ def value_levels(matrix: np.ndarray, signed: bool) -> tuple[float, float]:
     return (low, high if high > low else low + 1.0)
 
 
-def axis_ticks(labels: Sequence[str], limit: int = MAX_AXIS_LABELS) -> list[tuple[float, str]]:
-    """Tick positions at cell centres, thinned to at most `limit` labels."""
-    stride = max(1, int(np.ceil(len(labels) / limit)))
+def axis_ticks(labels: Sequence[str], limit: int) -> list[tuple[float, str]]:
+    """Tick positions at cell centres, every n-th label so that at most `limit` show."""
+    stride = max(1, int(np.ceil(len(labels) / max(limit, 1))))
     return [(i + 0.5, labels[i]) for i in range(0, len(labels), stride)]
 
 
@@ -79,10 +79,12 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self.row_labels: list[str] = []
         self.col_labels: list[str] = []
         self.signed = False
+        self.label_columns = True  # False: numbered columns with pyqtgraph's own round ticks
         self.hover_format: HoverFormatter = self._default_hover
         self._menu_actions: list[QAction] = []
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+        self.plot.getViewBox().sigResized.connect(self._apply_ticks)  # thin labels to fit
 
     # --- drawing ---
     def set_matrix(
@@ -119,8 +121,7 @@ class Heatmap(pg.GraphicsLayoutWidget):
             self.colorbar.setLevels(levels)
         else:
             self.image.setColorMap(colormap(self.signed))
-        self.plot.getAxis("left").setTicks([axis_ticks(self.row_labels)])
-        self.plot.getAxis("bottom").setTicks([axis_ticks(self.col_labels, self._col_limit())])
+        self._apply_ticks()
         self.plot.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
         self.title_label.setText(title)
         self.hover_label.setText("")
@@ -130,10 +131,24 @@ class Heatmap(pg.GraphicsLayoutWidget):
         if row is not None:
             self._highlight.setPos(row + 0.5)
 
-    def _col_limit(self) -> int:
-        # Column labels sit side by side: fewer fit than row labels.
-        longest = max((len(s) for s in self.col_labels), default=1)
-        return max(4, min(MAX_AXIS_LABELS, int(self.width() / max(6 * longest, 18))))
+    @property
+    def highlighted_row(self) -> int | None:
+        return int(self._highlight.value() - 0.5) if self._highlight.isVisible() else None
+
+    def _apply_ticks(self) -> None:
+        """As many row and column labels as fit the plot's size without overlapping."""
+        if not self.row_labels:
+            return
+        box = self.plot.getViewBox()
+        metrics = QFontMetrics(self.plot.getAxis("left").font())
+        rows_fit = int(box.height() / (metrics.height() + 1))
+        self.plot.getAxis("left").setTicks([axis_ticks(self.row_labels, rows_fit)])
+        bottom = self.plot.getAxis("bottom")
+        if not self.label_columns:
+            bottom.setTicks(None)
+            return
+        widest = max(metrics.horizontalAdvance(s) for s in self.col_labels) + LABEL_GAP_PX
+        bottom.setTicks([axis_ticks(self.col_labels, int(box.width() / widest))])
 
     # --- pointer ---
     def cell_at(self, scene_pos: QPointF) -> tuple[int, int] | None:
