@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         status = self.statusBar()
         self.status_text = QLabel()
+        self._last_status = ""
         self.device_text = QLabel()
         self.busy = QProgressBar()
         self.busy.setFixedWidth(160)
@@ -180,6 +181,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ session -> window
     def show_message(self, level: str, text: str) -> None:
         if level == "status":
+            self._last_status = text
             self.status_text.setText(text)
             self.message_bar.clear()
         else:
@@ -198,8 +200,8 @@ class MainWindow(QMainWindow):
         self.busy.setVisible(busy)
         self.busy.setRange(0, 0)  # indeterminate until a job reports progress
         self.cancel_button.setVisible(busy and what.startswith("Loading"))
-        if busy:
-            self.status_text.setText(what)
+        # While busy the status bar says what runs; after, the last result again.
+        self.status_text.setText(what if busy else self._last_status)
 
     def _progress(self, fraction, message: str) -> None:
         if fraction is None:

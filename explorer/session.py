@@ -456,7 +456,11 @@ class Session(QObject):
                 self.lensChanged.emit()
 
         self.runner.submit(
-            "lens", lambda ctx: logit_lens(model, trace, position), done, self._job_failed
+            "lens",
+            lambda ctx: logit_lens(model, trace, position),
+            done,
+            self._job_failed,
+            label="Reading the logit lens…",
         )
 
     # ------------------------------------------------------------------ generation
