@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -57,13 +58,19 @@ class MainWindow(QMainWindow):
         self.stage_panel = StagePanel(session, make_views(session))
         for view in self.stage_panel.views:
             view.exportRequested.connect(self.open_export_dialog)
+        self.gradients = GradientPanel(session)
+        # The backward step shares the centre with the stage views: it needs their room.
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.stage_panel, "Stage")
+        self.tabs.addTab(self.gradients, "Backward step")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.weights_banner)
         layout.addWidget(self.message_bar)
         layout.addWidget(self.prompt)
-        layout.addWidget(self.stage_panel, 1)
+        layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
         self.navigator = Navigator(session)
@@ -72,18 +79,12 @@ class MainWindow(QMainWindow):
         )
         self.generation.append_button.clicked.connect(self._adopt_generated)
         self.effect = EffectPanel(session)
-        self.gradients = GradientPanel(session)
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         self._dock("navigator", "Architecture", self.navigator, left)
         effect_dock = self._dock("effect", "Switches && effect", self.effect, right)
         generation_dock = self._dock("generation", "Generate", self.generation, right)
         self.splitDockWidget(effect_dock, generation_dock, Qt.Orientation.Vertical)
-        self.gradient_dock = self._dock(
-            "gradients", "Backward step", self.gradients, Qt.DockWidgetArea.BottomDockWidgetArea
-        )
-        self.gradient_dock.hide()  # shown by Backward; the View menu brings it back too
-        self.navigator.setMinimumWidth(330)
-        self.effect.setMinimumWidth(300)
+        self.effect.setMinimumWidth(280)
         self._build_toolbar()
         self._build_status_bar()
 
@@ -268,8 +269,7 @@ class MainWindow(QMainWindow):
         self.session.step_layer(-1)
 
     def on_backward(self) -> None:
-        self.gradient_dock.show()
-        self.gradient_dock.raise_()
+        self.tabs.setCurrentWidget(self.gradients)
         self.gradients.run_backward()
 
     def on_generate(self) -> None:

@@ -186,7 +186,7 @@ def _backward(qtbot, window):
 def test_backward_view_holds_every_stage_norm_in_order(ran, qtbot):
     window, session = ran, ran.session
     trace = _backward(qtbot, window)
-    assert window.gradient_dock.isVisible()
+    assert window.tabs.currentWidget() is window.gradients
     expected = backward_step(session.model, trace.token_ids.tolist())
     assert [k for k, _ in trace.backward.order] == [k for k, _ in expected.backward.order]
     panel = window.gradients

@@ -533,7 +533,7 @@ def test_compare_against_independent_computation(model, ids, trace):
     assert result.kl_last > 0
     with torch.no_grad(), _ablated_model(model, iv) as ablated:
         probs = torch.softmax(ablated(torch.tensor([ids]))[0].double(), -1)
-    expected = probs[torch.arange(len(ids)), torch.as_tensor(result.top1_ids_before)].numpy()
+    expected = probs[torch.arange(len(ids)), torch.tensor(np.array(result.top1_ids_before))].numpy()
     assert_close(result.pred_prob_after, expected, atol=1e-7)
     assert_close(
         result.delta_top1_prob,

@@ -324,7 +324,7 @@ def test_settings_persist_prompt_docks_geometry_and_device(qtbot):
     qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
     win.prompt.set_text("remember me")
     win.findChild(QDockWidget, "dock_generation").hide()
-    win.gradient_dock.show()
+    win.findChild(QDockWidget, "dock_effect").setFloating(True)
     geometry = win.saveGeometry()
     win.close()
     settings = open_settings()
@@ -334,7 +334,7 @@ def test_settings_persist_prompt_docks_geometry_and_device(qtbot):
     again.show()
     assert again.prompt.text() == "remember me"
     assert not again.findChild(QDockWidget, "dock_generation").isVisible()
-    assert again.gradient_dock.isVisible()
+    assert again.findChild(QDockWidget, "dock_effect").isFloating()
     assert session2.device.type == "cpu"
     qtbot.waitUntil(lambda: session2.model is not None, timeout=GUI_TIMEOUT_MS)
     assert session2.trace is None  # a remembered prompt is not run until asked

@@ -47,6 +47,8 @@ class EffectPanel(QWidget):
         self.delta_pred = QLabel()
         self.delta_top1 = QLabel()
         self.kl = QLabel()
+        for label in (self.delta_loss, self.delta_pred, self.delta_top1, self.kl):
+            label.setWordWrap(True)
         figures = QFormLayout()
         figures.addRow("Δ loss (prompt)", self.delta_loss)
         figures.addRow("Δ p(predicted token)", self.delta_pred)
@@ -58,8 +60,10 @@ class EffectPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        for column, mode in enumerate(
+            (QHeaderView.ResizeMode.Stretch, QHeaderView.ResizeMode.ResizeToContents) * 2
+        ):
+            header.setSectionResizeMode(column, mode)
         row = QHBoxLayout()
         row.addWidget(QLabel("Mode"))
         row.addWidget(self.mode, 1)

@@ -31,8 +31,10 @@ from gpt_core.export import token_labels
 
 from ..session import Session
 from ..widgets.heatmap import Heatmap
+from ..widgets.plots import LabelledPlot
 from ..widgets.token_strip import TokenStrip
 
+_SMALLEST = 1e-30  # a zero gradient norm is drawn here on the log scale
 _PARAM_COLUMNS = ["parameter", "shape", "grad norm", "weight norm", "grad / weight"]
 
 
@@ -79,28 +81,27 @@ class GradientPanel(QWidget):
         self.run_button.clicked.connect(self.run_backward)
         self.result = QLabel("Run a prompt, then press Backward.")
         self.result.setWordWrap(True)
-        controls = QHBoxLayout()
-        for widget in (self.whole_prompt, self.one_token, self.target, self.sgd, self.lr):
-            controls.addWidget(widget)
-        controls.addStretch(1)
-        controls.addWidget(self.run_button)
+        loss_row = QHBoxLayout()
+        for widget in (self.whole_prompt, self.one_token, self.target):
+            loss_row.addWidget(widget)
+        loss_row.addStretch(1)
+        step_row = QHBoxLayout()
+        for widget in (self.sgd, self.lr):
+            step_row.addWidget(widget)
+        step_row.addStretch(1)
+        step_row.addWidget(self.run_button)
 
         # --- the flow from the loss back to the embeddings ---
-        self.flow_plot = pg.PlotWidget(background="w")
-        self.flow_plot.setLogMode(x=False, y=True)
-        self.flow_plot.setLabel("left", "gradient norm (log scale)")
-        self.flow_plot.setLabel("bottom", "stage, in the order backward reached it (loss → input)")
-        self.flow_plot.showGrid(x=False, y=True, alpha=0.3)
-        self.flow_plot.setMouseEnabled(x=False, y=False)
-        self.flow_curve = self.flow_plot.plot(
-            [],
-            [],
-            pen=pg.mkPen("#adb5bd", width=1),
-            symbol="o",
-            symbolSize=6,
-            symbolBrush="#1971c2",
-            symbolPen=None,
+        # log10 of the norms on a linear axis labelled in decades: pyqtgraph's log mode
+        # crowds the axis with minor labels.
+        self.flow_plot = LabelledPlot(
+            "Gradient norm at each stage",
+            "stage, in the order backward reached it (loss → embeddings)",
+            "gradient norm",
         )
+        self.flow_plot.add_curve("norm", "‖∂loss/∂stage‖", "#1971c2")
+        self.flow_curve = self.flow_plot.curves["norm"]
+        self.flow_plot.placeClicked.connect(self._open_stage)
         self.reached_marker = pg.ScatterPlotItem(size=13, brush="#e8590c", pen=None)
         self.flow_plot.addItem(self.reached_marker)
         self.play_button = QPushButton("▶ Play")
@@ -157,11 +158,14 @@ class GradientPanel(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(flow)
         split.addWidget(tabs)
+        for part in (flow, tabs):  # their size hints are wider than they need to be
+            part.setMinimumSize(240, 200)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(controls)
+        layout.addLayout(loss_row)
+        layout.addLayout(step_row)
         layout.addWidget(self.result)
         layout.addWidget(split, 1)
 
@@ -223,7 +227,7 @@ class GradientPanel(QWidget):
         if trace is None:
             self.flow_curve.setData([], [])
             self.reached_marker.setData([], [])
-            self.flow_plot.getAxis("bottom").setTicks(None)
+            self.flow_plot.set_places([])
             self._prompt_hint()
             self.params.setRowCount(0)
             self.stage_view.setCurrentIndex(0)
@@ -248,10 +252,12 @@ class GradientPanel(QWidget):
         if not trace.interventions.is_empty:
             text += f" · switches: {trace.interventions.describe()}"
         self.result.setText(text)
-        keys = [key for key, _ in info.order]
-        ticks = [(i, stage_label(k)) for i, k in enumerate(keys)]
-        stride = max(1, len(ticks) // 12)
-        self.flow_plot.getAxis("bottom").setTicks([ticks[::stride], ticks])
+        self.flow_plot.set_places([stage_label(key) for key, _ in info.order])
+        exponents = np.log10(np.maximum([n for _, n in info.order], _SMALLEST))
+        low, high = int(np.floor(exponents.min())), int(np.ceil(exponents.max()))
+        decades = [(e, f"1e{e}") for e in range(low, high + 1)]
+        self.flow_plot.getPlotItem().getAxis("left").setTicks([decades])
+        self.flow_plot.setYRange(low, high, padding=0.05)
         self._fill_params(info.params)
         self._draw_replay()
         self._draw_stage()
@@ -264,9 +270,13 @@ class GradientPanel(QWidget):
                 else "Press Backward for one backward pass from the loss."
             )
 
-    def flow_norms(self) -> list[float]:
+    def _open_stage(self, place: int) -> None:
+        """A click on the flow opens the stage the gradient had reached there."""
         trace = self.session.backward
-        return [] if trace is None else [norm for _, norm in trace.backward.order]
+        if trace is not None:
+            step = self.session.step_of_stage(trace.backward.order[place][0])
+            if step is not None:
+                self.session.select_step(step)
 
     def _draw_replay(self) -> None:
         trace = self.session.backward
@@ -275,12 +285,10 @@ class GradientPanel(QWidget):
         order = trace.backward.order
         shown = self.session.replay_position
         norms = np.array([n for _, n in order[:shown]], dtype=np.float64)
-        norms = np.maximum(norms, np.finfo(np.float64).tiny)  # log scale: no zeros
-        self.flow_curve.setData(np.arange(shown), norms)
-        self.flow_plot.setXRange(-0.5, len(order) - 0.5, padding=0)
+        self.flow_plot.set_curve("norm", np.log10(np.maximum(norms, _SMALLEST)))
         if shown:
             key, norm = order[shown - 1]
-            self.reached_marker.setData([shown - 1], [np.log10(max(norm, 1e-300))])
+            self.reached_marker.setData([shown - 1], [np.log10(max(norm, _SMALLEST))])
             self.reached.setText(f"{shown}/{len(order)} · reached <b>{key}</b> · norm {norm:.4g}")
         else:
             self.reached_marker.setData([], [])

@@ -13,7 +13,7 @@ from ..session import Session
 _NODES = {
     "embeddings": ("Embeddings (token + position)", None),
     "ln1": ("norm1 · LayerNorm", "trf_blocks.{i}.norm1"),
-    "attention": ("attention · {h} heads", "trf_blocks.{i}.att"),
+    "attention": ("attention ({h} heads)", "trf_blocks.{i}.att"),
     "resid_mid": ("+ residual", None),
     "ln2": ("norm2 · LayerNorm", "trf_blocks.{i}.norm2"),
     "ff": ("feed-forward · GELU", "trf_blocks.{i}.ff"),
@@ -94,6 +94,9 @@ class Navigator(QWidget):
         self.tree.expandAll()
         for column in range(3):
             self.tree.resizeColumnToContents(column)
+        # Wide enough for all three columns: the parameter counts are half the point.
+        width = sum(self.tree.columnWidth(c) for c in range(3)) + 40
+        self.setMinimumWidth(min(width, 380))
         c = session.param_counts
         self.summary.setText(
             f"<b>{session.weights_label}</b><br>{c.total:,} parameters "

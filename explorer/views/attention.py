@@ -181,7 +181,7 @@ class AttentionView(StageView):
         labels = self.labels()
         off = set(self.session.interventions.heads_in(layer))
         weights = trace.head_weights(layer, head)
-        state = " — switched off (its output is replaced before out_proj)" if head in off else ""
+        state = " (switched off)" if head in off else ""
         self.heatmap.set_matrix(
             weights,
             labels,
