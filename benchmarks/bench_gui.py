@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from PySide6.QtCore import QEventLoop, QTimer
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -53,8 +55,14 @@ def launch_times(repeats: int) -> tuple[float, float]:
     env = dict(os.environ, GPT_EXPLORER_SETTINGS=str(ROOT / ".bench-settings.ini"))
     for _ in range(repeats):
         start = time.time()
-        out = subprocess.run([sys.executable, "-c", _FIRST_PAINT_CHILD, str(start)], cwd=ROOT,
-                             env=env, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", _FIRST_PAINT_CHILD, str(start)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         paint, ready = map(float, out.split()[-2:])
         paints.append(paint)
         readies.append(ready)
@@ -70,14 +78,19 @@ def main() -> None:
     os.environ.setdefault("GPT_EXPLORER_SETTINGS", str(ROOT / ".bench-settings.ini"))
 
     paint, ready = launch_times(args.launches)
-    print(f"launch → first painted window: {paint * 1000:.0f} ms (median of {args.launches}); "
-          f"→ gpt2-small ready: {ready * 1000:.0f} ms")
+    print(
+        f"launch → first painted window: {paint * 1000:.0f} ms (median of {args.launches}); "
+        f"→ gpt2-small ready: {ready * 1000:.0f} ms"
+    )
 
     import torch
     from PySide6.QtWidgets import QApplication
 
     torch.set_num_threads(args.threads)
     from explorer.app import build_window
+    from gpt_core import keep_freed_memory
+
+    keep_freed_memory()  # as the app does at start
     from explorer.cli import gui_parser
     from explorer.settings import open_settings
 
@@ -92,10 +105,17 @@ def main() -> None:
         window.prompt.set_text(text)
         start = time.perf_counter()
         session.run()
-        wait(app, lambda: session.trace is not None and session.trace.n_tokens == T
-             and not session.runner.is_busy())
+        wait(
+            app,
+            lambda n=T: (
+                session.trace is not None
+                and session.trace.n_tokens == n
+                and not session.runner.is_busy()
+            ),
+        )
         window.repaint()
         first_view = time.perf_counter() - start
+        stage_switches(app, window, session)  # the first visit of each view builds it
         switches = stage_switches(app, window, session)
         grid = grid_redraws(app, window, session)
         plain, plain_fb = model_baselines(session, T) if T <= 128 else (None, None)
@@ -108,34 +128,64 @@ def main() -> None:
     window.close()
     Path(os.environ["GPT_EXPLORER_SETTINGS"]).unlink(missing_ok=True)
 
-    print("\n| T | prompt → first view ms | stage switch ms, median (worst kind) | 12-head grid ms "
-          "| toggle → view ms (÷ plain fwd) | Backward → gradient view ms (÷ plain fwd+bwd) |")
+    print(
+        "\n| T | prompt → first view ms | stage switch ms, median (worst kind) | 12-head grid ms "
+        "| toggle → view ms (÷ plain fwd) | Backward → gradient view ms (÷ plain fwd+bwd) |"
+    )
     print("|---|---|---|---|---|---|")
     for T, first_view, switches, grid, plain, plain_fb, toggle, backward in rows:
-        worst_kind, worst = max(((k, statistics.median(v)) for k, v in switches.items()),
-                                key=lambda kv: kv[1])
+        worst_kind, worst = max(
+            ((k, statistics.median(v)) for k, v in switches.items()), key=lambda kv: kv[1]
+        )
         every = statistics.median([t for v in switches.values() for t in v])
         toggle_text = backward_text = "—"
         if toggle is not None:
             toggle_text = f"{toggle * 1000:.0f} ({toggle / plain:.2f}×)"
             backward_text = f"{backward * 1000:.0f} ({backward / plain_fb:.2f}×)"
-        print(f"| {T} | {first_view * 1000:.0f} | {every * 1000:.1f} ({worst_kind} "
-              f"{worst * 1000:.1f}) | {statistics.median(grid) * 1000:.1f} | {toggle_text} "
-              f"| {backward_text} |")
+        print(
+            f"| {T} | {first_view * 1000:.0f} | {every * 1000:.1f} ({worst_kind} "
+            f"{worst * 1000:.1f}) | {statistics.median(grid) * 1000:.1f} | {toggle_text} "
+            f"| {backward_text} |"
+        )
 
 
 def wait(app, condition, timeout: float = 600.0) -> None:
+    """Let the event loop run (idle, as in use: no busy polling that would take a core
+    from the model's threads) until `condition()` holds."""
+    loop = QEventLoop()
+    timer = QTimer(interval=2)
     deadline = time.perf_counter() + timeout
-    while not condition():
-        app.processEvents()
-        time.sleep(0.001)
-        if time.perf_counter() > deadline:
-            raise TimeoutError("the window did not finish in time")
+
+    def check():
+        if condition() or time.perf_counter() > deadline:
+            loop.quit()
+
+    timer.timeout.connect(check)
+    timer.start()
+    if not condition():
+        loop.exec()
+    timer.stop()
+    if not condition():
+        raise TimeoutError("the window did not finish in time")
 
 
 def prompt_of(session, n_tokens: int) -> str:
-    words = ("the quick brown fox jumps over a lazy dog while seven wizards quietly "
-             "judge its boxing ").split()
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "a",
+        "lazy",
+        "dog",
+        "while",
+        "seven",
+        "wizards",
+        "judge",
+        "it",
+    ]
     text, i = "", 0
     while len(session.tokenizer.encode(text)) < n_tokens:
         text += " " + words[i % len(words)]
@@ -212,8 +262,14 @@ def backward_latency(app, window, session, repeats: int = 3) -> float:
         before = session.backward
         start = time.perf_counter()
         window.actions_by_name["backward"].trigger()
-        wait(app, lambda b=before: session.backward is not None and session.backward is not b
-             and not session.runner.is_busy())
+        wait(
+            app,
+            lambda b=before: (
+                session.backward is not None
+                and session.backward is not b
+                and not session.runner.is_busy()
+            ),
+        )
         window.repaint()
         times.append(time.perf_counter() - start)
     return statistics.median(times)

@@ -4,13 +4,15 @@ output_hidden_states, all on the same gpt2-small weights, measured side by side 
 
     python benchmarks/bench_probe.py [--sizes 16,128,512,1024] [--threads 2]
 
-Runs are interleaved (plain, capture, plain, capture, ...) so that drift in the machine's
-speed hits both sides alike; each figure is a median. Prints a Markdown table.
+Each comparison is timed on its own, its two sides interleaved (plain, capture, plain,
+capture, ...) so that drift in the machine's speed hits both alike; each figure is a
+median. Prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import resource
 import statistics
 import sys
@@ -23,7 +25,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gpt_core import GPTConfig, backward_step, capture, load_model  # noqa: E402
+from gpt_core import (  # noqa: E402
+    GPTConfig,
+    backward_step,
+    capture,
+    keep_freed_memory,
+    load_model,
+)
 
 REPS = {16: 40, 128: 15, 512: 5, 1024: 3}
 
@@ -49,21 +57,28 @@ def forward_flops(cfg: GPTConfig, T: int) -> float:
     return cfg.n_layers * per_block + 2 * T * e * cfg.vocab_size
 
 
-def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
+def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
+    """The machine's reachable matmul rate: the best of several runs (a median would mix
+    in whatever else the machine was doing)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
-    times = []
+    best = float("inf")
     for _ in range(reps):
         start = time.perf_counter()
         a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times) / 1e9
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
 
 
 def timed(fn) -> float:
-    start = time.perf_counter()
-    result = fn()
-    elapsed = time.perf_counter() - start
+    gc.collect()
+    gc.disable()  # a collection in the middle of one run would be charged to it
+    try:
+        start = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
     del result
     return elapsed
 
@@ -93,21 +108,25 @@ def measure(model, hf, T: int) -> dict[str, float]:
         with torch.inference_mode():
             return hf(x, output_attentions=True, output_hidden_states=True)
 
-    cases = {
-        "plain": plain_forward,
-        "capture": lambda: capture(model, ids),
-        "plain_fb": plain_forward_backward,
-        "backward_step": lambda: backward_step(model, ids),
-    }
+    def probe_backward():
+        return backward_step(model, ids)
+
+    pairs = [
+        (("plain", plain_forward), ("capture", lambda: capture(model, ids))),
+        (("plain_fb", plain_forward_backward), ("backward_step", probe_backward)),
+    ]
     if hf is not None:
-        cases["hf"] = hf_captured
-    for fn in cases.values():  # warm up
-        fn()
-    times = {name: [] for name in cases}
-    for _ in range(REPS.get(T, 5)):
-        for name, fn in cases.items():
-            times[name].append(timed(fn))
-    return {name: statistics.median(v) * 1000 for name, v in times.items()}
+        pairs.append((("hf", hf_captured), ("capture_vs_hf", lambda: capture(model, ids))))
+    medians = {}
+    for pair in pairs:  # each comparison interleaved on its own, so both sides see alike
+        for _, fn in pair:  # warm up
+            fn()
+        times = {name: [] for name, _ in pair}
+        for _ in range(REPS.get(T, 5)):
+            for name, fn in pair:
+                times[name].append(timed(fn))
+        medians |= {name: statistics.median(v) * 1000 for name, v in times.items()}
+    return medians
 
 
 def main() -> None:
@@ -115,8 +134,18 @@ def main() -> None:
     parser.add_argument("--sizes", default="16,128,512,1024")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-hf", action="store_true", help="skip the transformers column")
+    parser.add_argument(
+        "--default-allocator",
+        action="store_true",
+        help="leave glibc's malloc settings alone (the app tunes them)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    allocator = (
+        "glibc defaults"
+        if args.default_allocator
+        else ("freed memory kept" if keep_freed_memory() else "keep_freed_memory unavailable")
+    )
     try:
         import transformers  # noqa: F401
 
@@ -125,7 +154,10 @@ def main() -> None:
         with_hf = False
     model, hf = build_models(with_hf)
     cfg = model.cfg
-    print(f"gpt2-small, random weights, torch {torch.__version__}, {args.threads} threads")
+    print(
+        f"gpt2-small, random weights, torch {torch.__version__}, {args.threads} threads, "
+        f"allocator: {allocator}"
+    )
     peak_matmul = matmul_gflops()
     print(f"large matmul (2048^3): {peak_matmul:.1f} GFLOP/s\n")
 
@@ -148,7 +180,7 @@ def main() -> None:
     print("|" + "---|" * (header.count("|") - 1))
     for T, med, trace_mb, rss, gflops in rows:
         hf_ms = f"{med['hf']:.0f}" if "hf" in med else "n/a"
-        hf_ratio = f"{med['capture'] / med['hf']:.3f}" if "hf" in med else "n/a"
+        hf_ratio = f"{med['capture_vs_hf'] / med['hf']:.3f}" if "hf" in med else "n/a"
         capture_ratio = med["capture"] / med["plain"]
         print(
             f"| {T} | {med['plain']:.1f} | {med['capture']:.1f} | {capture_ratio:.3f} "

@@ -20,12 +20,15 @@ def run_gui(args) -> int:
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
+    from gpt_core import keep_freed_memory
+
     from .settings import APPLICATION, ORGANIZATION, open_settings
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     pg.setConfigOptions(antialias=True)
+    keep_freed_memory()  # runs reuse the last run's pages instead of faulting new ones
     window, session = build_window(args, open_settings())
     window.show()
     return app.exec()

@@ -16,6 +16,7 @@ from gpt_core import (
     backward_step,
     capture,
     get_tokenizer,
+    keep_freed_memory,
     load_model,
 )
 from gpt_core.devices import DEVICE_CHOICES
@@ -108,6 +109,7 @@ def headless_parser() -> argparse.ArgumentParser:
 
 def run_headless(argv: list[str]) -> int:
     args = headless_parser().parse_args(argv)
+    keep_freed_memory()
     try:
         interventions = Interventions.parse(args.ablate, args.skip, args.ablation_mode)
         model, cfg = load_model(args.weights, args.preset, seed=args.seed)

@@ -92,7 +92,6 @@ class Session(QObject):
         self.replay_position = 0  # stages of the backward order the replay has reached
         self.lens: LogitLens | None = None
         self.selection = Selection()
-        self.last_error: str | None = None
         self.run_after_load = False  # run the prompt once the first model is in
         self._baseline_cache = None  # ((ids, device, model id), baseline trace)
         self._param_cache: dict[str, np.ndarray] = {}
@@ -155,7 +154,7 @@ class Session(QObject):
         self.runner.submit("load", job, done, failed, self.progress.emit, label=f"Loading {label}…")
 
     def cancel_load(self) -> None:
-        if any(p.kind == "load" for p in self.runner._jobs.values()):
+        if self.runner.has_job("load"):
             self.runner.cancel("load")
             self.message.emit("info", "Loading cancelled; the previous model stays loaded.")
 
@@ -314,7 +313,6 @@ class Session(QObject):
         self._error(_reason(exc, formatted))
 
     def _error(self, text: str) -> None:
-        self.last_error = text
         self.message.emit("error", text)
 
     # ------------------------------------------------------------------ selection

@@ -112,6 +112,9 @@ class Runner(QObject):
     def is_busy(self) -> bool:
         return bool(self._jobs)
 
+    def has_job(self, kind: str) -> bool:
+        return any(pending.kind == kind for pending in self._jobs.values())
+
     def wait(self, msecs: int = -1) -> bool:
         """Block until every job has finished (used when the window closes)."""
         return self._pool.waitForDone(msecs)

@@ -7,6 +7,7 @@ from .errors import Cancelled, DeviceError, GPTCoreError, PromptError, WeightsEr
 from .generation import generate, pick_next_token
 from .interventions import ABLATION_MODES, Interventions
 from .lens import LogitLens, logit_lens
+from .memory import keep_freed_memory
 from .model import GPTModel
 from .parameters import ParameterCount, count_parameters
 from .probe import backward_step, capture
@@ -42,6 +43,7 @@ __all__ = [
     "cuda_available",
     "generate",
     "get_tokenizer",
+    "keep_freed_memory",
     "load_model",
     "logit_lens",
     "pick_next_token",

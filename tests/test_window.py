@@ -392,3 +392,15 @@ def test_sampled_generation_is_reproducible_with_a_seed(window, qtbot):
                 session.undo_generation()
             wait_idle(qtbot, session)
     assert runs[0] == runs[1] and len(runs[0]) == 3
+
+
+def test_a_long_load_can_be_cancelled_and_the_model_stays(window, qtbot):
+    session = window.session
+    model = session.model
+    session.load_weights(None, "gpt2-small")
+    assert window.cancel_button.isVisibleTo(window)
+    window.cancel_button.click()
+    assert "Loading cancelled" in window.message_bar.text()
+    wait_idle(qtbot, session)
+    assert session.model is model and session.config.emb_dim == 32
+    assert not window.cancel_button.isVisibleTo(window)
