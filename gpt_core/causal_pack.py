@@ -28,6 +28,11 @@ class PackedCausal:
     c_diagonal: np.ndarray  # [H, n]: C's diagonal, flipped
     last_row: np.ndarray  # [H, T - E, T]: row T - 1 when T is odd, else empty
 
+    @classmethod
+    def from_parts(cls, parts: dict[str, Tensor]) -> PackedCausal:
+        """From pack_causal's tensors, on any device: float32 numpy on the CPU."""
+        return cls(**{name: t.detach().float().cpu().numpy() for name, t in parts.items()})
+
     @property
     def shape(self) -> tuple[int, int, int]:
         heads, n = self.fold.shape[0], self.fold.shape[1]

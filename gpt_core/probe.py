@@ -13,6 +13,7 @@ import contextlib
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -184,18 +185,8 @@ def capture(
         (logits/tracked_probs); compare() uses it for exact before/after probabilities.
     should_stop: polled before each block; when it returns True the run raises Cancelled.
     """
-    return _run(
-        model,
-        token_ids,
-        interventions,
-        device,
-        top_k,
-        train,
-        seed,
-        track_token_ids,
-        should_stop,
-        backward=None,
-    )
+    options = _RunOptions(top_k, train, seed, track_token_ids, should_stop)
+    return _run(model, token_ids, interventions, device, options, backward=None)
 
 
 def backward_step(
@@ -221,33 +212,22 @@ def backward_step(
     sgd_lr: also take one SGD step with this learning rate and report the loss after it;
         the weights are then restored bit for bit.
     """
-    return _run(
-        model,
-        token_ids,
-        interventions,
-        device,
-        top_k,
-        train,
-        seed,
-        track_token_ids,
-        should_stop,
-        backward=(target, sgd_lr),
-    )
+    options = _RunOptions(top_k, train, seed, track_token_ids, should_stop)
+    return _run(model, token_ids, interventions, device, options, backward=(target, sgd_lr))
 
 
-def _run(
-    model,
-    token_ids,
-    interventions,
-    device,
-    top_k,
-    train,
-    seed,
-    track_token_ids,
-    should_stop,
-    backward,
-) -> Trace:
+@dataclass(frozen=True)
+class _RunOptions:
+    top_k: int  # predictions kept per position
+    train: bool  # train-mode dropout
+    seed: int | None  # seeds that dropout
+    track_token_ids: Sequence[int] | None  # one id per position whose probability to record
+    should_stop: StopCheck | None  # polled before each block
+
+
+def _run(model, token_ids, interventions, device, options: _RunOptions, backward) -> Trace:
     start = time.perf_counter()
+    top_k, train, seed = options.top_k, options.train, options.seed
     interventions = interventions or Interventions()
     cfg = model.cfg
     dev = resolve_device(device)
@@ -257,7 +237,7 @@ def _run(
     check_token_ids(idx, cfg)  # [1, T]
     n_tokens = idx.shape[1]
     top_k = max(1, min(top_k, cfg.vocab_size))
-    tracked = _tracked_ids(track_token_ids, n_tokens, dev)
+    tracked = _tracked_ids(options.track_token_ids, n_tokens, dev)
     if backward is not None:
         _check_target(backward[0], n_tokens, cfg.vocab_size)
 
@@ -273,7 +253,7 @@ def _run(
             if model.training != train:  # train() walks every module: skip it when it is a no-op
                 model.train(train)
             install_interventions(hook_set, model, interventions)
-            recorder = _Recorder(hook_set, model, backward is not None, should_stop)
+            recorder = _Recorder(hook_set, model, backward is not None, options.should_stop)
             if backward is None:
                 with torch.inference_mode():
                     logits = model(idx)[0]  # [T, vocab]
@@ -419,9 +399,9 @@ def _pick(key: str, tensor: Tensor) -> Tensor:
 def _stored(key: str, value: Tensor | dict[str, Tensor]) -> np.ndarray | PackedCausal:
     """What the Trace keeps for one stage: attention weights packed, the rest as arrays."""
     if isinstance(value, dict):  # packed by the forward hook
-        return PackedCausal(**{part: _numpy(t) for part, t in value.items()})
+        return PackedCausal.from_parts(value)
     if key.endswith("/attn/weights"):
-        return PackedCausal(**{part: _numpy(t) for part, t in pack_causal(value[0]).items()})
+        return PackedCausal.from_parts(pack_causal(value[0]))
     return _numpy(_pick(key, value))
 
 

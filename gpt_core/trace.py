@@ -90,14 +90,8 @@ class Trace:
         store = {}
         for key, value in self.store.items():
             if isinstance(value, np.ndarray) and _is_causal_weights(key) and value.ndim == 3:
-                value = PackedCausal(
-                    **{
-                        k: v.numpy()
-                        for k, v in pack_causal(
-                            torch.from_numpy(np.ascontiguousarray(value))
-                        ).items()
-                    }
-                )
+                weights = torch.from_numpy(np.ascontiguousarray(value))  # [H, T, T]
+                value = PackedCausal.from_parts(pack_causal(weights))
             for array in _parts(value):
                 array.flags.writeable = False
             store[key] = value

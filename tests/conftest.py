@@ -1,4 +1,7 @@
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 # Before any Qt import: tests draw offscreen, and never read or write the user's settings.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -8,6 +11,18 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from gpt_core import GPTConfig, get_tokenizer, load_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_main(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`python main.py ARGS`, as a person runs it from the project folder."""
+    result = subprocess.run(
+        [sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
 
 
 @pytest.fixture(scope="session")

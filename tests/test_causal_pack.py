@@ -17,7 +17,7 @@ def _causal(heads, size, seed):
 @given(heads=st.integers(1, 4), size=st.integers(1, 40), seed=st.integers(0, 1000))
 def test_pack_unpack_is_lossless(heads, size, seed):
     weights = _causal(heads, size, seed)
-    packed = PackedCausal(**{k: v.numpy() for k, v in pack_causal(weights).items()})
+    packed = PackedCausal.from_parts(pack_causal(weights))
     assert packed.shape == (heads, size, size)
     assert np.array_equal(packed.unpack(), weights.numpy())
     for h in range(heads):
@@ -26,5 +26,5 @@ def test_pack_unpack_is_lossless(heads, size, seed):
 
 def test_packed_size_is_about_half():
     weights = _causal(12, 1024, 0)
-    packed = PackedCausal(**{k: v.numpy() for k, v in pack_causal(weights).items()})
+    packed = PackedCausal.from_parts(pack_causal(weights))
     assert packed.nbytes / weights.numpy().nbytes < 0.501

@@ -1,29 +1,15 @@
 """The headless commands, run as a person runs them: in a subprocess."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from gpt_core import Interventions, Trace, capture, get_tokenizer, load_model
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _main(*args, check=True):
-    result = subprocess.run(
-        [sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+from tests.conftest import run_main
 
 
 def test_export_one_head_every_format(tmp_path):
     out = tmp_path / "out"
-    result = _main(
+    result = run_main(
         "export",
         "--prompt",
         "Hello, world. Hello again!",
@@ -53,7 +39,7 @@ def test_export_one_head_every_format(tmp_path):
 
 
 def test_export_every_layer_and_head_when_none_is_given(tmp_path):
-    _main(
+    run_main(
         "export", "--prompt", "abc", "--out", str(tmp_path), "--format", "npy", "--preset", "tiny"
     )
     names = {p.name for p in tmp_path.iterdir()}
@@ -61,7 +47,7 @@ def test_export_every_layer_and_head_when_none_is_given(tmp_path):
 
 
 def test_export_with_ablation_matches_gpt_core(tmp_path):
-    _main(
+    run_main(
         "export",
         "--prompt",
         "The cat sat on the mat",
@@ -95,7 +81,7 @@ def test_export_with_ablation_matches_gpt_core(tmp_path):
 
 def test_trace_with_backward(tmp_path):
     out = tmp_path / "run.npz"
-    result = _main(
+    result = run_main(
         "trace",
         "--prompt",
         "Every effort moves you",
@@ -170,7 +156,7 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path, args, message):
 
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
-    result = _main(*[a.replace("{tmp}", str(tmp_path)) for a in args], check=False)
+    result = run_main(*[a.replace("{tmp}", str(tmp_path)) for a in args], check=False)
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert "Traceback" not in result.stderr
@@ -178,15 +164,15 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path, args, message):
 
 def test_too_long_prompt_can_be_cropped(tmp_path):
     out = tmp_path / "t.npz"
-    _main("trace", "--prompt", "x " * 100, "--out", str(out), "--crop", "--preset", "tiny")
+    run_main("trace", "--prompt", "x " * 100, "--out", str(out), "--crop", "--preset", "tiny")
     assert Trace.load(out).n_tokens == 64
 
 
 def test_help_lists_the_options():
-    result = _main("--help")
+    result = run_main("--help")
     for option in ("--prompt", "--weights", "--preset", "--device", "--seed"):
         assert option in result.stdout
-    result = _main("export", "--help")
+    result = run_main("export", "--help")
     for option in (
         "--out",
         "--layer",

@@ -1,19 +1,14 @@
 """Switching heads and blocks off from the window, and the backward-step view."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import Qt
 
 from gpt_core import Interventions, backward_step, capture, compare
-from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
+from tests.conftest import GUI_TIMEOUT_MS, run_main, wait_for_run, wait_idle
 
 PROMPT = "The quick brown fox jumps over the lazy dog because it was in a hurry"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -137,36 +132,27 @@ def test_headless_export_with_ablate_matches_the_gui(ran, qtbot, tmp_path):
     session = ran.session
     _wait_run(qtbot, session, lambda: session.toggle_head(0, 1))
     _wait_run(qtbot, session, lambda: session.toggle_layer(1))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "main.py",
-            "export",
-            "--prompt",
-            PROMPT,
-            "--out",
-            str(tmp_path),
-            "--format",
-            "npy",
-            "--layer",
-            "1",
-            "--head",
-            "3",
-            "--ablate",
-            "0.1",
-            "--skip",
-            "1",
-            "--preset",
-            "tiny",
-            "--seed",
-            "1",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run_main(
+        "export",
+        "--prompt",
+        PROMPT,
+        "--out",
+        str(tmp_path),
+        "--format",
+        "npy",
+        "--layer",
+        "1",
+        "--head",
+        "3",
+        "--ablate",
+        "0.1",
+        "--skip",
+        "1",
+        "--preset",
+        "tiny",
+        "--seed",
+        "1",
     )
-    assert result.returncode == 0, result.stderr
     assert np.array_equal(
         np.load(tmp_path / "attention_L1_H3.npy"), session.trace.head_weights(1, 3)
     )

@@ -28,6 +28,11 @@ class StageView(QWidget):
     def draw(self, step: Step) -> None:
         raise NotImplementedError
 
+    def redraw(self) -> None:
+        """Draw again after one of the view's own controls changed."""
+        if self.trace is not None:
+            self.draw(self.session.step)
+
     def clear(self) -> None:
         """No trace yet: show nothing stale."""
 

@@ -32,7 +32,7 @@ class EmbeddingsView(StageView):
         self.choice = ChoiceButtons(
             "Shown large:", {key: spec[0] for key, spec in EMBEDDINGS.items()}, "sum"
         )
-        self.choice.changed.connect(self._redraw)
+        self.choice.changed.connect(self.redraw)
         self.heatmap = Heatmap()
         self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
         self.norms = LabelledPlot("L2 norm of each token's vectors", "token", "‖vector‖₂")
@@ -48,10 +48,6 @@ class EmbeddingsView(StageView):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.choice)
         layout.addWidget(split, 1)
-
-    def _redraw(self) -> None:
-        if self.trace is not None:
-            self.draw(self.session.step)
 
     def draw(self, step: Step) -> None:
         trace, labels, position = self.trace, self.labels(), self.session.position

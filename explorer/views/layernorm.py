@@ -113,7 +113,7 @@ class LayerNormView(StageView):
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
         self.choice = ChoiceButtons("Heatmap of:", HEATMAP_CHOICES, "out")
-        self.choice.changed.connect(self._redraw)
+        self.choice.changed.connect(self.redraw)
         self.heatmap = Heatmap()
         self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
         self.mean_plot = LabelledPlot("Mean per token", "token", "mean over dims")
@@ -153,10 +153,6 @@ class LayerNormView(StageView):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.choice)
         layout.addWidget(split, 1)
-
-    def _redraw(self) -> None:
-        if self.trace is not None:
-            self.draw(self.session.step)
 
     def draw(self, step: Step) -> None:
         trace, labels, position = self.trace, self.labels(), self.session.position

@@ -56,7 +56,7 @@ class ResidualView(StageView):
         self.depth.hovered.connect(lambda row, col: setattr(self, "_hovered_row", row))
         self.depth.add_menu_action("Open the stage under the pointer", self._open_hovered_stage)
         self.log_colours = QCheckBox("log colour scale (when a few tokens dwarf the rest)")
-        self.log_colours.toggled.connect(self._redraw)
+        self.log_colours.toggled.connect(self.redraw)
         self.along = LabelledPlot(
             "", "depth (click a point to open that stage)", "‖x‖₂", tick_every=2
         )
@@ -84,10 +84,6 @@ class ResidualView(StageView):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
-
-    def _redraw(self) -> None:
-        if self.trace is not None:
-            self.draw(self.session.step)
 
     def draw(self, step: Step) -> None:
         trace, labels, position = self.trace, self.labels(), self.session.position
