@@ -197,11 +197,11 @@ def prompt_of(session, n_tokens: int) -> str:
 def stage_switches(app, window, session) -> dict[str, list[float]]:
     """Seconds per step switch (select + repaint), by kind of view, over every step."""
     times: dict[str, list[float]] = {}
-    for index in range(len(session.steps)):
+    for index in range(len(session.sections)):
         start = time.perf_counter()
-        session.select_step(index)
+        session.select_section(index)
         window.repaint()
-        times.setdefault(session.step.kind, []).append(time.perf_counter() - start)
+        times.setdefault(session.section.name, []).append(time.perf_counter() - start)
     return times
 
 
@@ -212,7 +212,7 @@ def grid_redraws(app, window, session, repeats: int = 10) -> list[float]:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        view.grid.set_layer(weights, session.selection.head, set())
+        view.grid.set_layer(weights)
         view.grid.repaint()
         times.append(time.perf_counter() - start)
     return times
@@ -259,14 +259,14 @@ def toggle_latency(app, window, session, repeats: int = 4) -> float:
 def backward_latency(app, window, session, repeats: int = 3) -> float:
     times = []
     for _ in range(repeats):
-        before = session.backward
+        before = session.gradients
         start = time.perf_counter()
         window.actions_by_name["backward"].trigger()
         wait(
             app,
             lambda b=before: (
-                session.backward is not None
-                and session.backward is not b
+                session.gradients is not None
+                and session.gradients is not b
                 and not session.runner.is_busy()
             ),
         )

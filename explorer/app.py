@@ -36,22 +36,14 @@ def run_gui(args) -> int:
 
 def build_window(args, settings):
     """The session and window the command line asks for (the tests build them this way)."""
-    from gpt_core import DeviceError, resolve_device
-
     from .main_window import MainWindow
     from .session import Session
 
     session = Session()
     window = MainWindow(session, settings)
     window.restore_settings()
-    device_name = args.device or str(settings.value("model/device", "auto"))
-    try:
-        session.device = resolve_device(device_name)
-    except DeviceError as exc:
-        session.device = resolve_device("cpu")
-        window.show_message("warning", f"{exc}. Running on the CPU instead.")
     prompt = args.prompt if args.prompt is not None else str(settings.value("prompt/text", ""))
     window.prompt.set_text(prompt)
-    session.run_after_load = args.prompt is not None
-    session.load_weights(args.weights, args.preset, seed=args.seed)
+    device = args.device or str(settings.value("model/device", "auto"))
+    session.start(device, args.weights, args.preset, args.seed, run=args.prompt is not None)
     return window, session

@@ -19,7 +19,7 @@ from gpt_core import (
     keep_freed_memory,
     load_model,
 )
-from gpt_core.devices import DEVICE_CHOICES
+from gpt_core.util.devices import DEVICE_CHOICES
 
 from .exporting import FORMATS, IMAGE_FORMATS, export_attention, parse_formats
 

@@ -16,8 +16,8 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtSvg import QSvgGenerator
 
-from gpt_core.atomic import atomic_path
-from gpt_core.export import ExportError
+from gpt_core import ExportError
+from gpt_core.util.atomic import atomic_path
 
 from .widgets.heatmap import colormap, value_levels
 
@@ -84,13 +84,6 @@ class _Layout:
         return QPointF(
             c * self.block_w + self.left, self.title_h + r * self.block_h + self.panel_title_h
         )
-
-
-def figure_size(
-    figures: list[HeatmapFigure], title: str = "", columns: int = 1, label_axes: bool = True
-) -> QSize:
-    layout = _Layout(figures, title or figures[0].title, columns, label_axes)
-    return QSize(int(layout.width), int(layout.height))
 
 
 def _paint(painter: QPainter, layout: _Layout, levels: tuple[float, float], signed: bool) -> None:

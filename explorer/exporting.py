@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from gpt_core import Trace
-from gpt_core.export import ExportError, token_labels, write_matrix_csv, write_npy
+from gpt_core import ExportError, Trace, stage_key
+from gpt_core.util.files import write_matrix_csv, write_npy
 
 from .export_render import HeatmapFigure, save_figure
 
@@ -36,7 +36,7 @@ def _what(trace: Trace) -> str:
 
 
 def head_figure(trace: Trace, layer: int, head: int, prompt: str) -> HeatmapFigure:
-    labels = tuple(token_labels(trace.token_strings))
+    labels = tuple(trace.position_labels)
     title = f"Layer {layer} · head {head}{_what(trace)} — “{_short(prompt)}”"
     return HeatmapFigure(trace.head_weights(layer, head), labels, labels, title)
 
@@ -73,7 +73,7 @@ def export_layer(
     """The layer's heads as one grid image (PNG/SVG) and all weights as one [H, T, T] .npy."""
     folder = Path(folder)
     n_heads = trace.config.n_heads
-    labels = tuple(token_labels(trace.token_strings))
+    labels = tuple(trace.position_labels)
     figures = [
         HeatmapFigure(trace.head_weights(layer, h), labels, labels, f"head {h}")
         for h in range(n_heads)
@@ -82,15 +82,14 @@ def export_layer(
     columns = int(round(n_heads**0.5 + 0.49))
     written = []
     for fmt in formats:
-        path = folder / f"attention_L{layer}_grid.{fmt}"
         if fmt in IMAGE_FORMATS:
+            path = folder / f"attention_L{layer}_grid.{fmt}"
             written.append(
                 save_figure(path, figures, title, columns, label_axes=trace.n_tokens <= 24)
             )
         elif fmt == "npy":
-            written.append(
-                write_npy(folder / f"attention_L{layer}.npy", trace[f"blocks/{layer}/attn/weights"])
-            )
+            path = folder / f"attention_L{layer}.npy"
+            written.append(write_npy(path, trace[stage_key("attn/weights", layer)]))
     return written
 
 

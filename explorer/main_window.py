@@ -29,12 +29,12 @@ from .export_dialog import ExportDialog, ExportRequest
 from .exporting import export_head, export_layer
 from .panels.effect import EffectPanel
 from .panels.generation import GenerationPanel
-from .panels.gradients import GradientPanel
 from .panels.navigator import Navigator
 from .panels.prompt import PromptPanel
-from .session import Session
+from .session import JOB_KINDS, Session
 from .views import make_views
 from .views.base import StagePanel
+from .views.gradients import GradientsView
 from .widgets.message_bar import MessageBar
 
 RANDOM_BANNER = "random weights — File ▸ Load weights… for GPT-2"
@@ -58,7 +58,7 @@ class MainWindow(QMainWindow):
         self.stage_panel = StagePanel(session, make_views(session))
         for view in self.stage_panel.views:
             view.exportRequested.connect(self.open_export_dialog)
-        self.gradients = GradientPanel(session)
+        self.gradients = GradientsView(session)
         # The backward step shares the centre with the stage views: it needs their room.
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -77,7 +77,6 @@ class MainWindow(QMainWindow):
         self.generation = GenerationPanel(
             session, self.actions_by_name["generate"], self.actions_by_name["undo_generate"]
         )
-        self.generation.append_button.clicked.connect(self._adopt_generated)
         self.effect = EffectPanel(session)
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         self._dock("navigator", "Architecture", self.navigator, left)
@@ -93,7 +92,7 @@ class MainWindow(QMainWindow):
         session.busyChanged.connect(self._busy)
         session.progress.connect(self._progress)
         session.modelChanged.connect(self._model_changed)
-        session.selectionChanged.connect(self._selection_changed)
+        session.sectionChanged.connect(self._section_changed)
         self._model_changed()
 
     # ------------------------------------------------------------------ building
@@ -172,8 +171,9 @@ class MainWindow(QMainWindow):
         self.busy.setTextVisible(False)
         self.busy.hide()
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.session.cancel_load)
+        self.cancel_button.clicked.connect(lambda: self.session.cancel(self._busy_kind))
         self.cancel_button.hide()
+        self._busy_kind = ""
         status.addWidget(self.status_text, 1)
         status.addPermanentWidget(self.busy)
         status.addPermanentWidget(self.cancel_button)
@@ -197,12 +197,13 @@ class MainWindow(QMainWindow):
             lambda: self.session.run(crop=True),
         )
 
-    def _busy(self, busy: bool, what: str) -> None:
+    def _busy(self, busy: bool, kind: str, label: str) -> None:
+        self._busy_kind = kind
         self.busy.setVisible(busy)
         self.busy.setRange(0, 0)  # indeterminate until a job reports progress
-        self.cancel_button.setVisible(busy and what.startswith("Loading"))
+        self.cancel_button.setVisible(busy and JOB_KINDS[kind].cancellable)
         # While busy the status bar says what runs; after, the last result again.
-        self.status_text.setText(what if busy else self._last_status)
+        self.status_text.setText(label if busy else self._last_status)
 
     def _progress(self, fraction, message: str) -> None:
         if fraction is None:
@@ -213,9 +214,9 @@ class MainWindow(QMainWindow):
         self.status_text.setText(message)
 
     def _model_changed(self) -> None:
-        session = self.session
+        session, model = self.session, self.session.state.model
         self.weights_banner.setText(RANDOM_BANNER)
-        self.weights_banner.setVisible(session.is_random and session.config is not None)
+        self.weights_banner.setVisible(model is not None and model.is_random)
         self.device_text.setText(f"Device: {session.device_label()}")
         index = self.device_combo.findData(session.device.type)
         if index >= 0:
@@ -224,10 +225,10 @@ class MainWindow(QMainWindow):
             self.layer_slider.blockSignals(True)
             self.layer_slider.setRange(0, session.config.n_layers - 1)
             self.layer_slider.blockSignals(False)
-            self.setWindowTitle(f"GPT Explorer — {session.weights_label}")
-        self._selection_changed()
+            self.setWindowTitle(f"GPT Explorer — {model.label}")
+        self._section_changed()
 
-    def _selection_changed(self) -> None:
+    def _section_changed(self) -> None:
         if self.session.config is None:
             return
         layer = self.session.selection.layer
@@ -244,12 +245,6 @@ class MainWindow(QMainWindow):
     def _slider_moved(self, layer: int) -> None:
         self.session.select_layer(layer)
 
-    def _adopt_generated(self) -> None:
-        text = self.session.prompt_text + self.session.generated_text()
-        self.session.generated.clear()
-        self.session.generationChanged.emit()
-        self.prompt.set_text(text)
-
     # ------------------------------------------------------------------ actions
     def on_run(self) -> None:
         self.message_bar.clear()
@@ -257,10 +252,10 @@ class MainWindow(QMainWindow):
         self.session.run()
 
     def on_next(self) -> None:
-        self.session.next_step()
+        self.session.next_section()
 
     def on_previous(self) -> None:
-        self.session.previous_step()
+        self.session.previous_section()
 
     def on_next_block(self) -> None:
         self.session.step_layer(+1)
@@ -331,17 +326,17 @@ class MainWindow(QMainWindow):
     def export(self, request: ExportRequest) -> list[Path]:
         """Write what the request asks for; a failure is a message, never a crash."""
         session = self.session
-        trace = session.backward if request.what == "trace" and session.backward else session.trace
-        sel = session.selection
+        trace = session.trace
+        if request.what == "trace" and session.gradients is not None:
+            trace = session.gradients
+        sel, prompt = session.selection, session.state.prompt_text
         try:
             if request.what == "head":
                 written = export_head(
-                    trace, sel.layer, sel.head, request.folder, request.formats, session.prompt_text
+                    trace, sel.layer, sel.head, request.folder, request.formats, prompt
                 )
             elif request.what == "layer":
-                written = export_layer(
-                    trace, sel.layer, request.folder, request.formats, session.prompt_text
-                )
+                written = export_layer(trace, sel.layer, request.folder, request.formats, prompt)
             else:
                 written = [trace.save(Path(request.folder) / (request.filename or "trace.npz"))]
         except (GPTCoreError, OSError) as exc:
@@ -367,7 +362,5 @@ class MainWindow(QMainWindow):
         self.settings.setValue("prompt/text", self.prompt.text())
         self.settings.setValue("model/device", self.session.device.type)
         self.settings.sync()
-        for kind in ("run", "load", "backward", "lens", "device"):
-            self.session.runner.cancel(kind)
-        self.session.runner.wait(10_000)
+        self.session.shut_down()
         super().closeEvent(event)

@@ -1,12 +1,16 @@
-"""The Session: the one owner of the model, the prompt, the traces and the selection.
+"""The Session: the thin Qt layer over the app state. It owns the torch model, runs jobs
+through the Runner (never on the GUI thread), replaces its AppState through the pure
+transitions of state.py and says what changed with one signal per part of the state.
 
-Widgets call its setters; it runs the model through the Runner (never on the GUI thread)
-and announces every change with a signal. Tests drive it without a window.
+Widgets read `session.state` (and the shortcuts below) and call the setters; they never
+write the state, emit these signals or touch the model. A job's result is applied only if
+it still belongs to the current model, device, prompt and switches.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +18,7 @@ import torch
 from PySide6.QtCore import QObject, Signal
 
 from gpt_core import (
-    Comparison,
+    BackwardInfo,
     DeviceError,
     GPTConfig,
     GPTCoreError,
@@ -26,48 +30,76 @@ from gpt_core import (
     compare,
     count_parameters,
     get_tokenizer,
+    head_summary,
     load_model,
     logit_lens,
     pick_next_token,
     resolve_device,
 )
-from gpt_core.attention_stats import head_summary
-from gpt_core.devices import describe_device
 from gpt_core.model import GPTModel
+from gpt_core.util.devices import describe_device
 
-from .steps import Selection, Step, build_steps
+from . import state as st
+from .state import AppState, GenerationSettings, LoadedModel, RunKey, RunResult
 from .worker import JobContext, Runner
 
 
 @dataclass(frozen=True)
-class RunResult:
-    token_ids: tuple[int, ...]
-    baseline: Trace  # the run without interventions
-    trace: Trace  # the run with the interventions in force (the baseline if there are none)
-    comparison: Comparison | None  # trace against baseline, when interventions are on
-    head_stats: dict[str, np.ndarray]  # per-head metrics of `trace`, [n_layers, n_heads] each
-    seconds: float  # wall time of the job
+class JobKind:
+    label: str  # what the status bar says while it runs
+    cancellable: bool  # the window offers Cancel while it runs
 
 
-@dataclass(frozen=True)
-class GenerationSettings:
-    temperature: float = 0.0  # 0: greedy (argmax)
-    top_k: int | None = None  # sample only among the k most likely tokens
-    seed: int = 0  # the n-th generated token is sampled with seed + n
+JOB_KINDS = {
+    "load": JobKind("Loading the model…", True),
+    "device": JobKind("Moving the model…", False),
+    "run": JobKind("Running the model…", True),
+    "backward": JobKind("Backward step…", True),
+    "lens": JobKind("Reading the logit lens…", False),
+}
+
+# The parts of the state, each with the signal that announces its change, in the order
+# the signals go out. `changed` then carries the names of all the parts that changed.
+_PARTS: tuple[tuple[str, Callable[[AppState], object]], ...] = (
+    ("model", lambda s: (s.model, s.device)),
+    ("prompt", lambda s: s.prompt_text),
+    ("generation", lambda s: s.generated),
+    ("interventions", lambda s: s.interventions),
+    ("trace", lambda s: s.result),
+    ("section", lambda s: (s.model, s.selection.section, s.selection.layer)),
+    ("head", lambda s: s.selection.head),
+    ("position", lambda s: s.position),
+    ("gradients", lambda s: s.gradients),
+    ("replay", lambda s: (s.gradients, s.replay_position)),
+    ("lens", lambda s: s.lens),
+)
+
+
+def _differs(old: object, new: object) -> bool:
+    if old is new:
+        return False
+    try:
+        return bool(old != new)
+    except ValueError:  # dataclasses holding arrays: different objects, different values
+        return True
 
 
 class Session(QObject):
     modelChanged = Signal()  # a new model (weights, config or device)
-    traceChanged = Signal()  # a new run: trace, baseline and comparison
-    selectionChanged = Signal()  # step, layer, head or position
+    promptChanged = Signal()  # the prompt text
+    generationChanged = Signal()  # generated tokens added or removed
     interventionsChanged = Signal()  # heads off, blocks skipped, ablation mode
-    backwardChanged = Signal()  # a new backward step (or it was cleared)
+    traceChanged = Signal()  # a new run: trace, baseline and comparison
+    sectionChanged = Signal()  # the section (or its block) shown
+    headChanged = Signal()  # the selected head
+    positionChanged = Signal()  # the selected token position
+    gradientsChanged = Signal()  # a new backward step (or it was cleared)
     replayChanged = Signal()  # how far the replay of the backward pass has got
     lensChanged = Signal()  # a logit lens arrived
-    generationChanged = Signal()  # generated tokens added or removed
-    busyChanged = Signal(bool, str)  # working?, on what
+    changed = Signal(object)  # after the signals above: the frozenset of parts that changed
+    busyChanged = Signal(bool, str, str)  # working?, job kind (a key of JOB_KINDS), label
     progress = Signal(object, str)  # fraction done (None: unknown), what is happening
-    message = Signal(str, str)  # level ("info", "warning", "error"), text
+    message = Signal(str, str)  # level ("status", "info", "warning", "error"), text
     promptTooLong = Signal(int, int)  # tokens, the model's context length
 
     def __init__(self, parent: QObject | None = None):
@@ -75,59 +107,106 @@ class Session(QObject):
         self.tokenizer = get_tokenizer()
         self.runner = Runner(self)
         self.runner.busyChanged.connect(self.busyChanged)
-        self.model: GPTModel | None = None
-        self.config: GPTConfig | None = None
-        self.weights_label = ""
-        self.is_random = True
-        self.device = torch.device("cpu")
-        self.param_counts = None
-        self.steps: list[Step] = []
-        self.prompt_text = ""
-        self._ran_text: str | None = None  # the prompt text of the current trace
-        self.generated: list[int] = []
-        self.generation = GenerationSettings()
-        self.result: RunResult | None = None
-        self.interventions = Interventions()
-        self.backward: Trace | None = None
-        self.replay_position = 0  # stages of the backward order the replay has reached
-        self.lens: LogitLens | None = None
-        self.selection = Selection()
-        self.run_after_load = False  # run the prompt once the first model is in
-        self._baseline_cache = None  # ((ids, device, model id), baseline trace)
-        self._param_cache: dict[str, np.ndarray] = {}
+        self.state = AppState()
+        self.run_after_load = False  # run the prompt once the next model is in
+        self._model: GPTModel | None = None
+        self._serial = 0
+        self._baseline_cache: tuple[RunKey, Trace] | None = None
+        self._run_in_flight: tuple[int, ...] | None = None  # ids of the run not yet in
+        self._lens_in_flight: tuple[Trace, int] | None = None  # (trace, position)
 
     # ------------------------------------------------------------------ reading
     @property
+    def config(self) -> GPTConfig | None:
+        return self.state.config
+
+    @property
     def trace(self) -> Trace | None:
-        return self.result.trace if self.result else None
+        return self.state.trace
+
+    @property
+    def result(self) -> RunResult | None:
+        return self.state.result
 
     @property
     def baseline(self) -> Trace | None:
-        return self.result.baseline if self.result else None
+        return self.state.result.baseline if self.state.result else None
 
     @property
-    def comparison(self) -> Comparison | None:
-        return self.result.comparison if self.result else None
+    def comparison(self):
+        return self.state.result.comparison if self.state.result else None
 
     @property
-    def step(self) -> Step | None:
-        return self.steps[self.selection.step] if self.steps else None
+    def model(self) -> GPTModel | None:
+        """The torch model, for headless use and tests; widgets read the state instead."""
+        return self._model
+
+    @property
+    def section(self):
+        return self.state.section
+
+    @property
+    def sections(self):
+        return self.state.sections
+
+    @property
+    def selection(self):
+        return self.state.selection
 
     @property
     def position(self) -> int:
-        """The selected token position (the last one when none is chosen)."""
-        trace = self.trace
-        if trace is None:
-            return 0
-        pos = self.selection.position
-        return trace.n_tokens - 1 if pos is None else min(pos, trace.n_tokens - 1)
+        return self.state.position
+
+    @property
+    def interventions(self) -> Interventions:
+        return self.state.interventions
+
+    @property
+    def gradients(self) -> Trace | None:
+        return self.state.gradients
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.state.device)
 
     def device_label(self) -> str:
         return describe_device(self.device)
 
-    def parameter(self, name: str) -> np.ndarray:
-        """A copy of one parameter as float32 numpy (for views that show weights)."""
-        return self._param_cache[name]
+    def generated_text(self) -> str:
+        return self.tokenizer.decode(self.state.generated)
+
+    # ------------------------------------------------------------------ state changes
+    def _apply(self, new: AppState) -> None:
+        """Take the new state, emit a signal for each part that changed, then start the
+        work the new state asks for."""
+        old, self.state = self.state, new
+        parts = frozenset(name for name, part in _PARTS if _differs(part(old), part(new)))
+        for name, _ in _PARTS:
+            if name in parts:
+                getattr(self, f"{name}Changed").emit()
+        if parts:
+            self.changed.emit(parts)
+        self._request_lens_if_shown()
+
+    def _say(self, level: str, text: str) -> None:
+        self.message.emit(level, text)
+
+    def _submit(self, kind: str, job, done, on_progress=None) -> None:
+        self.runner.submit(kind, job, done, self._job_failed, on_progress, JOB_KINDS[kind].label)
+
+    def _job_failed(self, exc: BaseException, formatted: str) -> None:
+        self._say("error", _reason(exc))
+
+    def cancel(self, kind: str) -> None:
+        if self.runner.has_job(kind):
+            self.runner.cancel(kind)
+            if kind == "load":
+                self._say("info", "Loading cancelled; the previous model stays loaded.")
+
+    def shut_down(self, wait_ms: int = 10_000) -> None:
+        """Stop every job and wait for the worker (the window is closing)."""
+        self.runner.cancel_all()
+        self.runner.wait(wait_ms)
 
     # ------------------------------------------------------------------ model
     def load_weights(
@@ -135,366 +214,329 @@ class Session(QObject):
     ) -> None:
         """Load weights in the background; the model in use stays until the new one is ready."""
         label = "random weights" if source is None else str(source)
+        device = self.device
 
         def job(ctx: JobContext):
             model, cfg = load_model(
                 source, config, seed=seed, progress=ctx.report, cancel=ctx.should_stop
             )
-            model.to(self.device)
-            return model, cfg, _parameter_copies(model)
+            model.to(device)
+            return model, cfg, _small_parameters(model)
 
         def done(result) -> None:
             model, cfg, params = result
-            self._set_model(model, cfg, params, source, seed)
+            self._serial += 1
+            self._model = model
+            self._baseline_cache = None
+            shown = f"random weights (seed {seed})" if source is None else str(source)
+            loaded = LoadedModel(
+                cfg, shown, source is None, count_parameters(model), params, self._serial
+            )
+            rerun = (self.state.result is not None or self.run_after_load) and bool(
+                self.state.prompt_text.strip()
+            )
+            self.run_after_load = False
+            self._apply(st.with_model(self.state, loaded))
+            if rerun:
+                self.run()
 
         def failed(exc: BaseException, formatted: str) -> None:
-            kept = "" if self.model is None else " The previous model stays loaded."
-            self._error(f"Could not load {label}: {_reason(exc, formatted)}.{kept}")
+            kept = "" if self._model is None else " The previous model stays loaded."
+            self._say("error", f"Could not load {label}: {_reason(exc)}.{kept}")
 
-        self.runner.submit("load", job, done, failed, self.progress.emit, label=f"Loading {label}…")
-
-    def cancel_load(self) -> None:
-        if self.runner.has_job("load"):
-            self.runner.cancel("load")
-            self.message.emit("info", "Loading cancelled; the previous model stays loaded.")
-
-    def _set_model(self, model, cfg, params, source, seed) -> None:
-        self.model, self.config = model, cfg
-        self._param_cache = params
-        self.is_random = source is None
-        self.weights_label = f"random weights (seed {seed})" if source is None else str(source)
-        self.param_counts = count_parameters(model)
-        self.steps = build_steps(cfg)
-        had_run = self.result is not None or self.run_after_load
-        self.run_after_load = False
-        self.interventions = Interventions(mode=self.interventions.mode)
-        self.selection = Selection()
-        self.result, self.backward, self.lens = None, None, None
-        self._baseline_cache = None
-        self.modelChanged.emit()
-        self.interventionsChanged.emit()
-        self.selectionChanged.emit()
-        self.traceChanged.emit()
-        self.backwardChanged.emit()
-        if had_run and self.prompt_text.strip():
-            self.run()
+        self.runner.submit("load", job, done, failed, self.progress.emit, f"Loading {label}…")
 
     def set_device(self, name: str) -> None:
         try:
             device = resolve_device(name)
         except DeviceError as exc:
-            self._error(str(exc))
+            self._say("error", str(exc))
             return
-        if device == self.device:
+        if str(device) == self.state.device:
             return
+        if self._model is None:  # nothing to move yet: the next load goes there
+            self._apply(st.with_device(self.state, str(device)))
+            return
+        model = self._model
 
         def job(ctx: JobContext):
-            if self.model is not None:
-                self.model.to(device)
+            model.to(device)
             return device
 
         def done(device) -> None:
-            self.device = device
             self._baseline_cache = None
-            self.modelChanged.emit()
-            self.message.emit("info", f"Running on {self.device_label()}.")
-            if self.result is not None:
+            self._apply(st.with_device(self.state, str(device)))
+            self._say("info", f"Running on {self.device_label()}.")
+            if self.state.result is not None:
                 self.run()
 
-        self.runner.submit(
-            "device",
-            job,
-            done,
-            lambda exc, tb: self._error(f"Could not move the model: {exc}"),
-            label="Moving the model…",
-        )
+        self._submit("device", job, done)
+
+    def start(self, device_name: str, weights: str | None, preset, seed: int, run: bool) -> None:
+        """What the command line asks for at start: a device (CPU with a warning when the
+        one asked for is missing), then the weights, then the prompt's run."""
+        try:
+            device = resolve_device(device_name)
+        except DeviceError as exc:
+            device = resolve_device("cpu")
+            self._say("warning", f"{exc}. Running on the CPU instead.")
+        self._apply(st.with_device(self.state, str(device)))
+        self.run_after_load = run
+        self.load_weights(weights, preset, seed=seed)
 
     # ------------------------------------------------------------------ prompt and runs
     def set_prompt(self, text: str) -> None:
-        self.prompt_text = text
+        self._apply(st.with_prompt(self.state, text))
 
     def token_ids(self, crop: bool = False) -> list[int]:
-        ids = self.tokenizer.encode(self.prompt_text) + self.generated
+        ids = self.tokenizer.encode(self.state.prompt_text) + list(self.state.generated)
         if crop and self.config is not None:
             ids = ids[-self.config.context_length :]
         return ids
 
     def run(self, crop: bool = False) -> None:
         """Run the prompt (plus any generated tokens) with the interventions in force."""
-        if self.model is None:
-            self.message.emit("info", "The model is still loading.")
+        if self._model is None:
+            self._say("info", "The model is still loading.")
             return
-        if not self.prompt_text.strip():
-            self.message.emit("info", "Type a prompt first.")
+        if not self.state.prompt_text.strip():
+            self._say("info", "Type a prompt first.")
             return
-        if self.generated and self._ran_text is not None and self.prompt_text != self._ran_text:
-            self.generated = []  # continuations of another prompt
-            self.generationChanged.emit()
+        self._apply(st.run_ids_changed_prompt(self.state))
         ids = self.token_ids(crop)
         limit = self.config.context_length
         if len(ids) > limit:
             self.promptTooLong.emit(len(ids), limit)
             return
-        self._start_run(ids, self.prompt_text)
+        self._start_run(ids, self.state.prompt_text)
 
     def _start_run(self, ids: list[int], text: str) -> None:
-        model, device, interventions = self.model, self.device, self.interventions
+        model, state = self._model, self.state
+        key = RunKey(state.model.serial, state.device, tuple(ids), state.interventions)
+        base_key = RunKey(key.model_serial, key.device, key.token_ids, Interventions())
         cached = self._baseline_cache
-        key = (tuple(ids), str(device), id(model))
+        cached = cached[1] if cached is not None and cached[0] == base_key else None
+        self._run_in_flight = key.token_ids
 
         def job(ctx: JobContext) -> RunResult:
-            start = time.perf_counter()
-            baseline = cached[1] if cached is not None and cached[0] == key else None
-            if baseline is None:
-                baseline = capture(model, ids, device=device, should_stop=ctx.should_stop)
-            trace, comparison = baseline, None
-            if not interventions.is_empty:
-                trace = capture(
-                    model,
-                    ids,
-                    interventions,
-                    device=device,
-                    track_token_ids=baseline["logits/topk_ids"][:, 0],
-                    should_stop=ctx.should_stop,
-                )
-                comparison = compare(baseline, trace)
-            return RunResult(
-                tuple(ids),
-                baseline,
-                trace,
-                comparison,
-                head_summary(trace),
-                time.perf_counter() - start,
-            )
+            return _run_job(model, key, cached, ctx)
 
         def done(result: RunResult) -> None:
-            self._baseline_cache = (key, result.baseline)
-            prompt_changed = self.result is None or self.result.token_ids != result.token_ids
-            self.result = result
-            self._ran_text = text
-            self.lens = None
-            if prompt_changed or self.backward is not None:
-                self._clear_backward()
-            if prompt_changed and self.selection.position is not None:
-                self.selection = self.selection.with_(position=None)
-                self.selectionChanged.emit()
-            self.traceChanged.emit()
-            self.message.emit(
+            self._run_in_flight = None
+            self._baseline_cache = (base_key, result.baseline)
+            if not self.state.is_current(result.key):
+                return  # made by another model, device or set of switches
+            self._apply(st.with_result(self.state, result, text))
+            self._say(
                 "status",
                 f"{len(ids)} tokens · {result.seconds * 1000:.0f} ms on {self.device_label()}",
             )
 
-        self.runner.submit("run", job, done, self._job_failed, label="Running the model…")
+        def failed(exc: BaseException, formatted: str) -> None:
+            self._run_in_flight = None
+            self._job_failed(exc, formatted)
 
-    def _clear_backward(self) -> None:
-        if self.backward is not None:
-            self.backward = None
-            self.replay_position = 0
-            self.backwardChanged.emit()
-            self.replayChanged.emit()
-
-    def set_replay_position(self, position: int) -> None:
-        """Show the backward pass as far as its `position`-th stage (0: only the loss)."""
-        if self.backward is None:
-            return
-        position = max(0, min(position, len(self.backward.backward.order)))
-        if position != self.replay_position:
-            self.replay_position = position
-            self.replayChanged.emit()
-
-    def step_of_stage(self, key: str) -> int | None:
-        """The index of the navigator step that shows stage `key` ("logits": the output)."""
-        for index, step in enumerate(self.steps):
-            if key in step.keys or (key == "logits" and step.kind == "output"):
-                return index
-        return None
-
-    def _job_failed(self, exc: BaseException, formatted: str) -> None:
-        self._error(_reason(exc, formatted))
-
-    def _error(self, text: str) -> None:
-        self.message.emit("error", text)
+        self.runner.submit("run", job, done, failed, label=JOB_KINDS["run"].label)
 
     # ------------------------------------------------------------------ selection
-    def select_step(self, index: int) -> None:
-        if not self.steps:
-            return
-        index = max(0, min(index, len(self.steps) - 1))
-        step = self.steps[index]
-        layer = step.layer if step.layer is not None else self.selection.layer
-        if (index, layer) != (self.selection.step, self.selection.layer):
-            self.selection = self.selection.with_(step=index, layer=layer)
-            self.selectionChanged.emit()
+    def select_section(self, index: int) -> None:
+        self._apply(st.select_section(self.state, index))
 
-    def next_step(self) -> None:
-        self.select_step(self.selection.step + 1)
+    def next_section(self) -> None:
+        self._apply(st.step_section(self.state, +1))
 
-    def previous_step(self) -> None:
-        self.select_step(self.selection.step - 1)
+    def previous_section(self) -> None:
+        self._apply(st.step_section(self.state, -1))
 
     def step_layer(self, delta: int) -> None:
-        """The same step in the next (delta = 1) or previous block."""
-        step = self.step
-        if step is None:
-            return
-        if step.layer is None:
-            target_layer = (
-                0
-                if delta > 0 and step.kind == "embeddings"
-                else (self.config.n_layers - 1 if delta < 0 else None)
-            )
-            kind = "ln1" if delta > 0 else "block_out"
-            if target_layer is None:
-                return
-        else:
-            target_layer, kind = step.layer + delta, step.kind
-            if not 0 <= target_layer < self.config.n_layers:
-                self.select_step(0 if delta < 0 else len(self.steps) - 2)
-                return
-        for i, s in enumerate(self.steps):
-            if s.kind == kind and s.layer == target_layer:
-                self.select_step(i)
-                return
+        self._apply(st.step_layer(self.state, delta))
 
     def select_layer(self, layer: int) -> None:
-        """Show block `layer`, keeping the kind of step when it is a block step."""
-        step = self.step
-        kind = step.kind if step is not None and step.layer is not None else "attention"
-        for i, s in enumerate(self.steps):
-            if s.kind == kind and s.layer == layer:
-                self.select_step(i)
-                return
+        self._apply(st.select_layer(self.state, layer))
 
     def select_head(self, head: int) -> None:
-        if (
-            self.config is not None
-            and 0 <= head < self.config.n_heads
-            and head != self.selection.head
-        ):
-            self.selection = self.selection.with_(head=head)
-            self.selectionChanged.emit()
+        self._apply(st.select_head(self.state, head))
 
     def select_position(self, position: int | None) -> None:
-        if position != self.selection.position:
-            self.selection = self.selection.with_(position=position)
-            self.lens = None
-            self.selectionChanged.emit()
+        self._apply(st.select_position(self.state, position))
+
+    def open_stage(self, key: str) -> None:
+        """Show the section that holds trace key `key`."""
+        index = st.section_of_stage(self.state, key)
+        if index is not None:
+            self.select_section(index)
+
+    def open_depth_row(self, row: int) -> None:
+        """Show the section of the residual stream's depth row `row`."""
+        index = st.section_of_depth_row(self.state, row)
+        if index is not None:
+            self.select_section(index)
 
     # ------------------------------------------------------------------ interventions
     def set_interventions(self, interventions: Interventions) -> None:
-        if interventions == self.interventions:
+        if interventions == self.state.interventions:
             return
         interventions.check(self.config)
-        self.interventions = interventions
-        self.interventionsChanged.emit()
-        if self.result is not None:
-            self._start_run(list(self.result.token_ids), self._ran_text or self.prompt_text)
+        self._apply(st.with_interventions(self.state, interventions))
+        result = self.state.result
+        if result is not None:
+            self._start_run(list(result.key.token_ids), self.state.ran_text or "")
 
     def toggle_head(self, layer: int, head: int) -> None:
-        self.set_interventions(self.interventions.toggle_head(layer, head))
+        self.set_interventions(self.state.interventions.toggle_head(layer, head))
 
     def toggle_layer(self, layer: int) -> None:
-        self.set_interventions(self.interventions.toggle_layer(layer))
+        self.set_interventions(self.state.interventions.toggle_layer(layer))
 
     def set_ablation_mode(self, mode: str) -> None:
-        self.set_interventions(self.interventions.with_mode(mode))
+        self.set_interventions(self.state.interventions.with_mode(mode))
 
     def restore_all(self) -> None:
-        self.set_interventions(Interventions(mode=self.interventions.mode))
+        self.set_interventions(Interventions(mode=self.state.interventions.mode))
 
     # ------------------------------------------------------------------ backward step
-    def run_backward(self, target_token: int | None = None, sgd_lr: float | None = None) -> None:
-        """One backward step on the current run: whole-prompt loss, or the loss of
-        `target_token` at the selected position."""
-        if self.result is None:
-            self.message.emit("info", "Run a prompt first.")
+    def run_backward(self, target: int | str | None = None, sgd_lr: float | None = None) -> None:
+        """One backward step on the current run (the one in flight, if a run is on its
+        way): whole-prompt loss, or the loss of `target` (a token id, or text that must be
+        one token) after the selected position."""
+        if self.state.result is None:
+            self._say("info", "Run a prompt first.")
             return
-        ids = list(self.result.token_ids)
-        target = None if target_token is None else (self.position, int(target_token))
-        model, device, interventions = self.model, self.device, self.interventions
+        if isinstance(target, str):
+            ids = self.tokenizer.encode(target)
+            if len(ids) != 1:
+                self._say(
+                    "warning", f"“{target}” is {len(ids)} tokens; the target must be exactly one"
+                )
+                return
+            target = ids[0]
+        state, model = self.state, self._model
+        ids = self._run_in_flight or state.result.key.token_ids
+        key = RunKey(state.model.serial, state.device, ids, state.interventions)
+        loss_target = None if target is None else (state.position, int(target))
 
         def job(ctx: JobContext) -> Trace:
             return backward_step(
                 model,
-                ids,
-                target,
-                interventions,
+                list(ids),
+                loss_target,
+                key.interventions,
                 sgd_lr,
-                device=device,
+                device=key.device,
                 should_stop=ctx.should_stop,
             )
 
         def done(trace: Trace) -> None:
-            self.backward = trace
-            self.replay_position = len(trace.backward.order)
-            self.backwardChanged.emit()
-            self.replayChanged.emit()
-            info = trace.backward
-            text = f"Backward step: loss {info.loss:.4f}"
-            if info.sgd_lr is not None:
-                text += (
-                    f" → {info.loss_after_sgd:.4f} after one SGD step (lr {info.sgd_lr:g}); "
-                    "weights restored"
-                )
-            self.message.emit(
-                "status", f"{text} · {trace.run_seconds * 1000:.0f} ms on {self.device_label()}"
+            result = self.state.result
+            if not self.state.is_current(key) or result is None or result.key.token_ids != ids:
+                self._say("info", "The prompt or switches changed; press Backward again.")
+                return
+            self._apply(st.with_gradients(self.state, trace))
+            self._say(
+                "status",
+                f"Backward step: {backward_summary(trace.backward)} · "
+                f"{trace.run_seconds * 1000:.0f} ms on {self.device_label()}",
             )
 
-        self.runner.submit("backward", job, done, self._job_failed, label="Backward step…")
+        self._submit("backward", job, done)
+
+    def set_replay_position(self, position: int) -> None:
+        """Show the backward pass as far as its `position`-th stage (0: only the loss)."""
+        self._apply(st.with_replay_position(self.state, position))
 
     # ------------------------------------------------------------------ logit lens
-    def request_logit_lens(self) -> None:
-        trace, model, position = self.trace, self.model, self.position
-        if trace is None or (self.lens is not None and self.lens.position == position):
+    def _request_lens_if_shown(self) -> None:
+        """The output view shows the logit lens at the selected position: compute it when
+        that view is open and the lens there is missing."""
+        state = self.state
+        section, trace = state.section, state.trace
+        if section is None or section.spec.view != "output" or trace is None:
             return
+        position = state.position
+        if state.lens is not None and state.lens.position == position:
+            return
+        if self._lens_in_flight == (trace, position):
+            return
+        self._lens_in_flight = (trace, position)
+        model = self._model
 
         def done(lens: LogitLens) -> None:
-            if self.trace is trace and lens.position == self.position:
-                self.lens = lens
-                self.lensChanged.emit()
+            self._lens_in_flight = None
+            if self.state.position == lens.position:
+                self._apply(st.with_lens(self.state, trace, lens))
 
-        self.runner.submit(
-            "lens",
-            lambda ctx: logit_lens(model, trace, position),
-            done,
-            self._job_failed,
-            label="Reading the logit lens…",
-        )
+        def failed(exc: BaseException, formatted: str) -> None:
+            self._lens_in_flight = None
+            self._job_failed(exc, formatted)
+
+        job = lambda ctx: logit_lens(model, trace, position)  # noqa: E731
+        self.runner.submit("lens", job, done, failed, label=JOB_KINDS["lens"].label)
 
     # ------------------------------------------------------------------ generation
     def set_generation(self, settings: GenerationSettings) -> None:
-        self.generation = settings
+        self._apply(st.with_generation_settings(self.state, settings))
 
     def generate_next(self) -> None:
         """Append the next token (greedy, or sampled with the settings) and run again."""
         trace = self.trace
         if trace is None:
-            self.message.emit("info", "Run a prompt first.")
+            self._say("info", "Run a prompt first.")
             return
-        settings = self.generation
+        settings, generated = self.state.generation, self.state.generated
         logits = torch.from_numpy(np.array(trace["logits/last"]))
-        generator = torch.Generator().manual_seed(settings.seed + len(self.generated))
+        generator = torch.Generator().manual_seed(settings.seed + len(generated))
         try:
             next_id = pick_next_token(logits, settings.temperature, settings.top_k, generator)
         except ValueError as exc:
-            self._error(str(exc))
+            self._say("error", str(exc))
             return
-        self.generated.append(next_id)
-        self.generationChanged.emit()
+        self._apply(st.with_generated(self.state, (*generated, next_id)))
         self.run()
 
     def undo_generation(self) -> None:
-        if self.generated:
-            self.generated.pop()
-            self.generationChanged.emit()
+        if self.state.generated:
+            self._apply(st.with_generated(self.state, self.state.generated[:-1]))
             self.run()
 
-    def generated_text(self) -> str:
-        return self.tokenizer.decode(self.generated)
+    def adopt_generated(self) -> None:
+        """Make the generated text part of the prompt."""
+        self._apply(st.adopt_generated(self.state, self.generated_text()))
 
 
-def _parameter_copies(model: GPTModel) -> dict[str, np.ndarray]:
-    """Small parameters (LayerNorm scale and shift) as numpy, for the views."""
+def _run_job(model: GPTModel, key: RunKey, baseline: Trace | None, ctx: JobContext) -> RunResult:
+    """The baseline run (unless cached), the run with the switches, and their comparison."""
+    start = time.perf_counter()
+    ids = list(key.token_ids)
+    if baseline is None:
+        baseline = capture(model, ids, device=key.device, should_stop=ctx.should_stop)
+    trace, comparison = baseline, None
+    if not key.interventions.is_empty:
+        trace = capture(
+            model,
+            ids,
+            key.interventions,
+            device=key.device,
+            track_token_ids=baseline["logits/topk_ids"][:, 0],
+            should_stop=ctx.should_stop,
+        )
+        comparison = compare(baseline, trace)
+    seconds = time.perf_counter() - start
+    return RunResult(key, baseline, trace, comparison, head_summary(trace), seconds)
+
+
+def backward_summary(info: BackwardInfo) -> str:
+    """The loss, and the loss after the SGD step if one was taken."""
+    text = f"loss {info.loss:.4f}"
+    if info.sgd_lr is not None:
+        text += (
+            f" → {info.loss_after_sgd:.4f} after one SGD step (lr {info.sgd_lr:g}); "
+            "weights restored"
+        )
+    return text
+
+
+def _small_parameters(model: GPTModel) -> dict[str, np.ndarray]:
+    """1-D parameters (LayerNorm scale and shift) as numpy, for the views."""
     return {
         name: p.detach().float().cpu().numpy().copy()
         for name, p in model.named_parameters()
@@ -502,7 +544,7 @@ def _parameter_copies(model: GPTModel) -> dict[str, np.ndarray]:
     }
 
 
-def _reason(exc: BaseException, formatted: str) -> str:
+def _reason(exc: BaseException) -> str:
     """A message for the person: ours are written for them; others keep their type."""
     if isinstance(exc, (GPTCoreError, ValueError, OSError)):
         return str(exc)

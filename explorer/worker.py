@@ -68,7 +68,7 @@ class _Pending:
 class Runner(QObject):
     """Submit model work; callbacks come back on the GUI thread."""
 
-    busyChanged = Signal(bool, str)  # busy, what is running
+    busyChanged = Signal(bool, str, str)  # busy, the kind of job submitted last, its label
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -98,7 +98,7 @@ class Runner(QObject):
         self._jobs[job_id] = _Pending(job, kind, on_done, on_error, on_progress, label)
         self._pool.start(job)
         if not was_busy or label:
-            self.busyChanged.emit(True, label or kind)
+            self.busyChanged.emit(True, kind, label or kind)
         return job_id
 
     def cancel(self, kind: str) -> None:
@@ -108,6 +108,10 @@ class Runner(QObject):
                 pending.job.context.cancelled.set()
                 if self._pool.tryTake(pending.job):
                     self._forget(job_id)
+
+    def cancel_all(self) -> None:
+        for kind in {pending.kind for pending in self._jobs.values()}:
+            self.cancel(kind)
 
     def is_busy(self) -> bool:
         return bool(self._jobs)
@@ -129,7 +133,7 @@ class Runner(QObject):
     def _forget(self, job_id: int) -> None:
         self._jobs.pop(job_id, None)
         if not self._jobs:
-            self.busyChanged.emit(False, "")
+            self.busyChanged.emit(False, "", "")
 
     def _on_finished(self, job_id: int, result: object) -> None:
         pending = self._take(job_id)

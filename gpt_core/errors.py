@@ -19,3 +19,11 @@ class DeviceError(GPTCoreError):
 
 class Cancelled(GPTCoreError):  # noqa: N818 - it is a state, not a failure
     """A run or a load was stopped on request."""
+
+
+class TraceError(GPTCoreError):
+    """A trace file that cannot be read, or a key the trace does not have."""
+
+
+class ExportError(GPTCoreError):
+    """An export path that cannot be written (missing folder, no permission, disk full)."""

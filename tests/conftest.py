@@ -87,9 +87,7 @@ def session(qtbot):
     with qtbot.waitSignal(s.modelChanged, timeout=GUI_TIMEOUT_MS):
         s.load_weights(None, "tiny", seed=1)
     yield s
-    for kind in ("run", "load", "backward", "lens", "device"):
-        s.runner.cancel(kind)
-    s.runner.wait(GUI_TIMEOUT_MS)
+    s.shut_down(GUI_TIMEOUT_MS)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpt_core.causal_pack import PackedCausal, pack_causal
+from gpt_core.probe._causal_pack import PackedCausal, pack_causal
 
 
 def _causal(heads, size, seed):

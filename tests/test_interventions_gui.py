@@ -5,6 +5,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
+from explorer.state import find_section, section_of_stage
 from gpt_core import Interventions, backward_step, capture, compare
 from tests.conftest import GUI_TIMEOUT_MS, run_main, wait_for_run, wait_idle
 
@@ -68,7 +69,9 @@ def test_unticking_a_head_reruns_and_the_figures_equal_compare(ran, qtbot):
     assert view._off_marks.data["x"].tolist() == [2.5] and view._off_marks.data["y"].tolist() == [
         1.5
     ]
-    attention_item = window.navigator.step_items[window.navigator.step_index[("attention", 1)]]
+    attention_item = window.navigator.section_items[
+        find_section(window.session.state, "attention", 1)
+    ]
     assert "1 off" in attention_item.text(0)
     assert "L1.H2" in window.effect.switched_off.text()
 
@@ -108,7 +111,7 @@ def test_unticking_a_block_in_the_navigator_skips_it(ran, qtbot):
     assert np.array_equal(session.trace["blocks/0/out"], session.trace["embeddings/sum"])
     _assert_figures_match(window, expected)
     assert "skipped" in block.text(0)
-    session.select_step(window.navigator.step_index[("ff", 0)])
+    session.select_section(find_section(session.state, "ff", 0))
     assert window.stage_panel.notice.isVisibleTo(window.stage_panel)
     assert "switched off" in window.stage_panel.notice.text()
 
@@ -163,10 +166,10 @@ def test_headless_export_with_ablate_matches_the_gui(ran, qtbot, tmp_path):
 
 def _backward(qtbot, window):
     session = window.session
-    with qtbot.waitSignal(session.backwardChanged, timeout=GUI_TIMEOUT_MS):
+    with qtbot.waitSignal(session.gradientsChanged, timeout=GUI_TIMEOUT_MS):
         window.actions_by_name["backward"].trigger()
     wait_idle(qtbot, session)
-    return session.backward
+    return session.gradients
 
 
 def test_backward_view_holds_every_stage_norm_in_order(ran, qtbot):
@@ -192,20 +195,20 @@ def test_replay_steps_in_the_recorded_order_and_lights_the_navigator(ran, qtbot)
     assert window.navigator.lit == set()
     for i in range(len(order)):
         panel.step_button.click()
-        assert session.replay_position == i + 1
+        assert session.state.replay_position == i + 1
         key = order[i][0]
         assert f"reached <b>{key}</b>" in panel.reached.text()
-        assert session.step_of_stage(key) in window.navigator.lit
+        assert section_of_stage(session.state, key) in window.navigator.lit
         assert len(panel.flow_curve.getData()[0]) == i + 1
     panel.step_button.click()
-    assert session.replay_position == len(order)  # stops at the embeddings
-    assert window.navigator.lit == {session.step_of_stage(k) for k, _ in order}
+    assert session.state.replay_position == len(order)  # stops at the embeddings
+    assert window.navigator.lit == {section_of_stage(session.state, k) for k, _ in order}
     panel.back_button.click()
-    assert session.replay_position == len(order) - 1
+    assert session.state.replay_position == len(order) - 1
     session.set_replay_position(0)
     panel.speed.setValue(60)
     panel.toggle_play()
-    qtbot.waitUntil(lambda: session.replay_position == len(order), timeout=GUI_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: session.state.replay_position == len(order), timeout=GUI_TIMEOUT_MS)
 
 
 def test_parameter_table_is_sorted_and_matches_the_trace(ran, qtbot):
@@ -230,11 +233,13 @@ def test_selected_stage_gradient_and_saliency(ran, qtbot):
     window, session = ran, ran.session
     trace = _backward(qtbot, window)
     panel = window.gradients
-    session.select_step(0)  # embeddings: the gradient of their sum
-    assert np.array_equal(panel.heatmap.matrix, trace.grad("embeddings/sum"))
+    session.select_section(0)  # embeddings: the gradient of their sum
+    assert panel.stage_view.currentWidget() is panel.dims_heatmap
+    assert np.array_equal(panel.dims_heatmap.matrix, trace.grad("embeddings/sum"))
     norms = np.linalg.norm(trace.grad("embeddings/sum").astype(np.float64), axis=1)
     assert np.allclose(panel.saliency.weights, norms / norms.max())
     session.select_layer(1)
+    assert panel.stage_view.currentWidget() is panel.heatmap
     assert np.array_equal(
         panel.heatmap.matrix, trace.grad("blocks/1/attn/weights")[session.selection.head]
     )
@@ -254,7 +259,7 @@ def test_target_token_loss_and_sgd_step_restore_the_weights(ran, qtbot):
     assert trace.backward.target == (3, fox)
     assert trace.backward.sgd_lr == 0.5
     assert trace.backward.loss_after_sgd < trace.backward.loss
-    assert "weights were restored" in panel.result.text()
+    assert "weights restored" in panel.result.text()
     for key, value in session.model.state_dict().items():
         assert torch.equal(value, before[key]), key
     for p in session.model.parameters():
@@ -267,12 +272,12 @@ def test_target_text_of_several_tokens_is_a_message(ran, qtbot):
     window.gradients.target.setEditText(" two words")
     window.actions_by_name["backward"].trigger()
     assert "must be exactly one" in window.message_bar.text()
-    assert window.session.backward is None
+    assert window.session.gradients is None
 
 
 def test_a_new_run_clears_a_stale_backward_step(ran, qtbot):
     window, session = ran, ran.session
     _backward(qtbot, window)
     _wait_run(qtbot, session, lambda: session.toggle_head(0, 0))
-    assert session.backward is None
+    assert session.gradients is None
     assert window.navigator.lit == set()

@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpt_core.tokenizer import ENDOFTEXT, ENDOFTEXT_ID
+from gpt_core.model.tokenizer import ENDOFTEXT, ENDOFTEXT_ID
 
 
 def test_known_ids(tokenizer):

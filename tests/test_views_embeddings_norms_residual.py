@@ -2,11 +2,12 @@
 trace's arrays, curves equal norms and statistics recomputed here with numpy, histograms
 are built from the named parameters, and the selected token is marked everywhere."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from gpt_core.export import token_labels
 from tests.conftest import wait_for_run
 
 PROMPT = "Every effort moves you forward, one small step at a time."
@@ -22,9 +23,9 @@ def ran(window, qtbot):
 
 def _show(window, kind, layer=None):
     session = window.session
-    index = next(i for i, s in enumerate(session.steps) if (s.kind, s.layer) == (kind, layer))
-    session.select_step(index)
-    view = window.stage_panel.view_for(kind)
+    index = next(i for i, s in enumerate(session.sections) if (s.name, s.layer) == (kind, layer))
+    session.select_section(index)
+    view = window.stage_panel.view_for(session.section.spec.view)
     assert window.stage_panel.current_view() is view
     return session, view
 
@@ -58,11 +59,11 @@ def test_embeddings_heatmap_shows_the_chosen_embedding(ran, qtbot):
         qtbot.mouseClick(view.choice.buttons[choice], Qt.MouseButton.LeftButton)
         assert view.choice.chosen == choice
         assert np.array_equal(view.heatmap.matrix, trace[EMBEDDING_KEYS[choice]])
-        assert view.heatmap.row_labels == token_labels(trace.token_strings)
+        assert view.heatmap.row_labels == trace.position_labels
         assert view.heatmap.signed
     value = trace["embeddings/sum"][3, 7]
     assert f"dim 7: {value:.6g}" in view.heatmap.describe_cell(3, 7)
-    assert token_labels(trace.token_strings)[3] in view.heatmap.describe_cell(3, 7)
+    assert trace.position_labels[3] in view.heatmap.describe_cell(3, 7)
     assert f"id {trace.token_ids[3]}" in view.heatmap.describe_cell(3, 7)
 
 
@@ -83,7 +84,7 @@ def test_embedding_norm_curves_are_the_l2_norms(ran):
         assert np.array_equal(x, np.arange(trace.n_tokens))
         expected = np.sqrt((trace[key].astype(np.float64) ** 2).sum(axis=1))
         np.testing.assert_allclose(y, expected, rtol=1e-5)
-    assert view.norms.names == token_labels(trace.token_strings)
+    assert view.norms.names == trace.position_labels
 
 
 def test_embeddings_mark_the_selected_position(ran, qtbot):
@@ -116,16 +117,14 @@ def distinct_parameters(ran, monkeypatch):
     """A different random vector per scale/shift parameter, so a histogram of the wrong
     parameter (or of a constant fresh one) cannot pass."""
     rng = np.random.default_rng(0)
-    emb_dim = ran.session.config.emb_dim
-    fakes = {}
-
-    def parameter(name):
-        if name not in fakes:
-            fakes[name] = rng.normal(len(fakes), 1 + len(fakes), emb_dim).astype(np.float32)
-        return fakes[name]
-
-    monkeypatch.setattr(ran.session, "parameter", parameter)
-    return parameter
+    state = ran.session.state
+    fakes = {
+        name: rng.normal(i, 1 + i, values.shape).astype(np.float32)
+        for i, (name, values) in enumerate(state.model.small_parameters.items())
+    }
+    model = dataclasses.replace(state.model, small_parameters=fakes)
+    monkeypatch.setattr(ran.session, "state", dataclasses.replace(state, model=model))
+    return fakes.__getitem__
 
 
 @pytest.mark.parametrize(("kind", "layer", "prefix", "input_key", "param"), NORMS)
@@ -181,7 +180,7 @@ def test_layernorm_histograms_are_of_its_scale_and_shift(
     ran, distinct_parameters, kind, layer, prefix, input_key, param
 ):
     session, view = _show(ran, kind, layer)
-    view.draw(session.step)  # with the substituted parameters
+    view.draw(session.section)  # with the substituted parameters
     for hist, name in ((view.scale_hist, f"{param}.scale"), (view.shift_hist, f"{param}.shift")):
         values = distinct_parameters(name)
         counts, edges = np.histogram(values, bins=len(hist.counts))
@@ -227,7 +226,7 @@ def test_residual_view_shows_the_stream_and_its_norms(ran, kind, layer, key, row
     norms = _depth_norms(trace)  # [2L+1, T]
     np.testing.assert_allclose(view.depth.matrix, norms, rtol=1e-5)
     assert view.depth.row_labels == ["embeddings", "B0 mid", "B0 out", "B1 mid", "B1 out"]
-    assert view.depth.col_labels == token_labels(trace.token_strings)
+    assert view.depth.col_labels == trace.position_labels
     assert _highlighted_row(view.depth) == row
     position = session.position
     np.testing.assert_allclose(view.along.curves["token"].yData, norms[:, position], rtol=1e-5)
@@ -245,7 +244,7 @@ def test_residual_follows_the_selected_position(ran, qtbot):
     assert _highlighted_row(view.heatmap) == 1
     assert view._position_line.value() == 1.5
     np.testing.assert_allclose(view.along.curves["token"].yData, norms[:, 1], rtol=1e-5)
-    assert token_labels(session.trace.token_strings)[1] in view.along.caption
+    assert session.trace.position_labels[1] in view.along.caption
     view.depth.clicked.emit(0, 4)  # a click on the depth map picks its column's token
     assert session.position == 4
     np.testing.assert_allclose(view.along.curves["token"].yData, norms[:, 4], rtol=1e-5)
@@ -258,7 +257,7 @@ def test_residual_log_colours_and_opening_a_stage_from_depth(ran, qtbot):
     np.testing.assert_allclose(view.depth.matrix, np.log10(norms), rtol=1e-5)
     view.log_colours.setChecked(False)
     _click_place(qtbot, view.along, 2)  # B0 out
-    assert (session.step.kind, session.step.layer) == ("block_out", 0)
+    assert (session.section.name, session.section.layer) == ("block_out", 0)
     assert _highlighted_row(view.depth) == 2
     _click_place(qtbot, view.along, 0)
-    assert session.step.kind == "embeddings"
+    assert session.section.name == "embeddings"

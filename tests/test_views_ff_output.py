@@ -21,7 +21,7 @@ def _gelu_reference(x):
 
 
 def _step_index(session, kind, layer=None):
-    return next(i for i, s in enumerate(session.steps) if s.kind == kind and s.layer == layer)
+    return next(i for i, s in enumerate(session.sections) if s.name == kind and s.layer == layer)
 
 
 def _column(table, col, role=None):
@@ -33,8 +33,8 @@ def _column(table, col, role=None):
 def ff_view(window, qtbot):
     session = window.session
     wait_for_run(qtbot, session, PROMPT)
-    session.select_step(_step_index(session, "ff", 1))
-    view = window.stage_panel.view_for("ff")
+    session.select_section(_step_index(session, "ff", 1))
+    view = window.stage_panel.view_for("feedforward")
     assert window.stage_panel.current_view() is view
     return view
 
@@ -45,7 +45,7 @@ def output_window(window, qtbot):
     session = window.session
     wait_for_run(qtbot, session, PROMPT)
     with qtbot.waitSignal(session.lensChanged, timeout=GUI_TIMEOUT_MS):
-        session.select_step(_step_index(session, "output"))
+        session.select_section(_step_index(session, "output"))
     assert window.stage_panel.current_view() is window.stage_panel.view_for("output")
     return window
 
@@ -81,8 +81,8 @@ def test_ff_scatter_is_a_fixed_subsample_when_there_are_many_values(window, qtbo
     monkeypatch.setattr(feedforward, "MAX_POINTS", 500)
     session = window.session
     wait_for_run(qtbot, session, PROMPT)
-    session.select_step(_step_index(session, "ff", 0))
-    view = window.stage_panel.view_for("ff")
+    session.select_section(_step_index(session, "ff", 0))
+    view = window.stage_panel.view_for("feedforward")
     pre, gelu = session.trace["blocks/0/ff/pre_gelu"], session.trace["blocks/0/ff/gelu"]
     x, y = view.points.getData()
     shown = feedforward.sample_indices(pre.size, 500)

@@ -18,7 +18,7 @@ def test_jobs_run_off_the_gui_thread_and_report_back_on_it(qtbot):
         seen["result"] = result
         seen["done_thread"] = threading.current_thread()
 
-    with qtbot.waitSignal(runner.busyChanged, check_params_cb=lambda busy, _: not busy):
+    with qtbot.waitSignal(runner.busyChanged, check_params_cb=lambda busy, *_: not busy):
         runner.submit("run", job, done, lambda exc, tb: None)
     assert seen["result"] == 42
     assert seen["job_thread"] is not threading.main_thread()
@@ -38,7 +38,7 @@ def test_a_new_job_supersedes_the_running_one_of_its_kind(qtbot):
 
     runner.submit("run", slow, results.append, lambda e, tb: errors.append(e))
     assert started.wait(5)
-    with qtbot.waitSignal(runner.busyChanged, check_params_cb=lambda busy, _: not busy):
+    with qtbot.waitSignal(runner.busyChanged, check_params_cb=lambda busy, *_: not busy):
         runner.submit("run", lambda ctx: "fresh", results.append, lambda e, tb: errors.append(e))
     assert results == ["fresh"] and errors == []
 
@@ -46,7 +46,7 @@ def test_a_new_job_supersedes_the_running_one_of_its_kind(qtbot):
 def test_a_pending_job_of_another_kind_still_runs(qtbot):
     runner = Runner()
     results = []
-    with qtbot.waitSignal(runner.busyChanged, check_params_cb=lambda busy, _: not busy):
+    with qtbot.waitSignal(runner.busyChanged, check_params_cb=lambda busy, *_: not busy):
         runner.submit("run", lambda ctx: "run", results.append, lambda e, tb: None)
         runner.submit("lens", lambda ctx: "lens", results.append, lambda e, tb: None)
     assert results == ["run", "lens"]
@@ -59,7 +59,7 @@ def test_failures_come_back_as_errors_with_the_exception(qtbot):
     def boom(ctx):
         raise ValueError("bad input")
 
-    with qtbot.waitSignal(runner.busyChanged, check_params_cb=lambda busy, _: not busy):
+    with qtbot.waitSignal(runner.busyChanged, check_params_cb=lambda busy, *_: not busy):
         runner.submit("run", boom, lambda r: None, lambda e, tb: errors.append((e, tb)))
     [(exc, formatted)] = errors
     assert isinstance(exc, ValueError) and "bad input" in formatted
@@ -74,7 +74,7 @@ def test_the_gui_thread_stays_responsive_during_a_long_job(qtbot):
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
     with qtbot.waitSignal(
-        runner.busyChanged, check_params_cb=lambda busy, _: not busy, timeout=10_000
+        runner.busyChanged, check_params_cb=lambda busy, *_: not busy, timeout=10_000
     ):
         runner.submit("run", lambda ctx: time.sleep(0.5), lambda r: None, lambda e, tb: None)
     timer.stop()

@@ -81,14 +81,15 @@ class EffectPanel(QWidget):
         hint.setWordWrap(True)
         hint.setStyleSheet("color:#868e96;")
         layout.addWidget(hint)
-        session.interventionsChanged.connect(self.refresh)
-        session.traceChanged.connect(self.refresh)
-        session.selectionChanged.connect(self.refresh)
-        self.refresh()
+        session.interventionsChanged.connect(self.show_switches)
+        session.traceChanged.connect(self.draw)
+        session.positionChanged.connect(self.draw)
+        self.show_switches()
+        self.draw()
 
-    def refresh(self) -> None:
-        session = self.session
-        interventions = session.interventions
+    def show_switches(self) -> None:
+        """What is switched off; the figures wait for the run with these switches."""
+        interventions = self.session.interventions
         self.switched_off.setText(
             "Everything is on."
             if interventions.is_empty
@@ -96,30 +97,37 @@ class EffectPanel(QWidget):
         )
         self.mode.setCurrentIndex(self.mode.findData(interventions.mode))
         self.restore.setEnabled(not interventions.is_empty)
-        comparison, trace = session.comparison, session.trace
-        current = comparison is not None and trace.interventions == interventions
+        result = self.session.result
+        if result is not None and result.trace.interventions != interventions:
+            self._blank_figures()  # of other switches: the run with these is on its way
+
+    def _blank_figures(self) -> None:
         for label in (self.delta_loss, self.delta_pred, self.delta_top1, self.kl):
             label.setText("—")
-        if trace is None:
+
+    def draw(self) -> None:
+        """The figures and the top-k of the current run against the baseline."""
+        session, result = self.session, self.session.result
+        self._blank_figures()
+        if result is None:
             self.position_label.setText("")
             self.table.setRowCount(0)
             return
-        position = session.position
+        trace, comparison, position = result.trace, result.comparison, session.position
         self.position_label.setText(
             f"Next token after position {position} “{trace.token_strings[position]}”:"
         )
-        if current:
+        if comparison is not None:
             if comparison.delta_loss is not None:
                 self.delta_loss.setText(_signed(comparison.delta_loss))
             before = comparison.pred_prob_before[position]
             after = comparison.pred_prob_after[position]
             token = session.tokenizer.display(int(comparison.top1_ids_before[position]))
-            self.delta_pred.setText(
-                f"{_signed(after - before)}  (“{token}”: {before:.4f} → {after:.4f})"
-            )
+            change = _signed(float(comparison.delta_pred_prob[position]))
+            self.delta_pred.setText(f"{change}  (“{token}”: {before:.4f} → {after:.4f})")
             self.delta_top1.setText(_signed(float(comparison.delta_top1_prob[position])))
             self.kl.setText(f"{comparison.kl_last:.5f} nats")
-        self._fill_table(session.baseline, trace if current else None, position)
+        self._fill_table(result.baseline, trace if comparison else None, position)
 
     def _fill_table(self, before, after, position: int) -> None:
         display = self.session.tokenizer.display

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..session import GenerationSettings, Session
+from ..session import Session
+from ..state import GenerationSettings
 
 
 class GenerationPanel(QWidget):
@@ -48,6 +49,7 @@ class GenerationPanel(QWidget):
         self.undo_button.clicked.connect(undo_action.trigger)
         self.append_button = QPushButton("Copy into prompt")
         self.append_button.setToolTip("Make the generated text part of the prompt you can edit")
+        self.append_button.clicked.connect(session.adopt_generated)
         buttons = QHBoxLayout()
         buttons.addWidget(self.next_button)
         buttons.addWidget(self.undo_button)
@@ -85,11 +87,11 @@ class GenerationPanel(QWidget):
 
     def _show(self) -> None:
         session = self.session
-        n = len(session.generated)
+        n = len(session.state.generated)
         self.undo_button.setEnabled(n > 0)
         self.append_button.setEnabled(n > 0)
         self.count.setText(f"{n} generated token{'s' if n != 1 else ''}")
-        prompt, generated = _escape(session.prompt_text), _escape(session.generated_text())
+        prompt, generated = _escape(session.state.prompt_text), _escape(session.generated_text())
         self.text.setHtml(
             f"<span style='color:#495057'>{prompt}</span>"
             f"<span style='color:#1971c2; font-weight:600'>{generated}</span>"

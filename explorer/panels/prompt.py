@@ -55,11 +55,17 @@ class PromptPanel(QWidget):
         self._count_timer = QTimer(self, singleShot=True, interval=150)
         self._count_timer.timeout.connect(self._update_count)
         session.traceChanged.connect(self._show_tokens)
-        session.selectionChanged.connect(lambda: self.strip.set_selected(session.position))
+        session.positionChanged.connect(lambda: self.strip.set_selected(session.position))
         session.modelChanged.connect(self._update_count)
+        session.promptChanged.connect(self._show_prompt)
 
     def set_text(self, text: str) -> None:
         self.editor.setPlainText(text)
+
+    def _show_prompt(self) -> None:
+        """The state's prompt text, when it changed elsewhere (generated text adopted)."""
+        if self.editor.toPlainText() != self.session.state.prompt_text:
+            self.editor.setPlainText(self.session.state.prompt_text)
 
     def text(self) -> str:
         return self.editor.toPlainText()
@@ -82,7 +88,7 @@ class PromptPanel(QWidget):
             return
         ids = trace.token_ids.tolist()
         tokenizer = self.session.tokenizer
-        n_generated = len(self.session.generated)
+        n_generated = len(self.session.state.generated)
         marked = set(range(len(ids) - n_generated, len(ids))) if n_generated else set()
         self.strip.set_tokens(
             list(trace.token_strings), ids, [tokenizer.token_bytes(i) for i in ids], marked

@@ -1,4 +1,5 @@
-"""The stage views, one per kind of step; StagePanel shows the one for the selected step."""
+"""The stage views, one per kind of section; StagePanel shows the one for the selected
+section. A view's `name` is the `view` the stage registry gives its sections."""
 
 from __future__ import annotations
 

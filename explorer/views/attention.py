@@ -4,11 +4,9 @@ Ctrl+clicking them in the grid or the overview."""
 
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QApplication,
     QCheckBox,
     QComboBox,
     QGridLayout,
@@ -19,109 +17,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gpt_core.attention_stats import HEAD_METRICS
+from gpt_core.analysis import HEAD_METRICS
+from gpt_core.probe.stages import Section
 
-from ..steps import Step
-from ..widgets.heatmap import Heatmap, colormap, value_levels
+from ..widgets.head_grid import HeadGrid, ctrl_held
+from ..widgets.heatmap import Heatmap
 from .base import StageView
-
-_OFF_PEN = pg.mkPen("#c92a2a", width=3)
-_SELECTED_PEN = pg.mkPen("#e8590c", width=3)
-
-
-def _ctrl_held() -> bool:
-    return bool(QApplication.keyboardModifiers() & Qt.KeyboardModifier.ControlModifier)
-
-
-class HeadGrid(pg.GraphicsLayoutWidget):
-    """The layer's heads as small heatmaps on one colour scale; click one to open it."""
-
-    headClicked = Signal(int)
-    headToggled = Signal(int)
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setBackground("w")
-        self.boxes: list[pg.ViewBox] = []
-        self.images: list[pg.ImageItem] = []
-        self.titles: list[pg.LabelItem] = []
-        self.frames: list[pg.QtWidgets.QGraphicsRectItem] = []
-        self.scene().sigMouseClicked.connect(self._on_click)
-
-    def _build(self, n_heads: int) -> None:
-        self.clear()
-        self.boxes, self.images, self.titles, self.frames = [], [], [], []
-        columns = int(np.ceil(np.sqrt(n_heads)))
-        for h in range(n_heads):
-            r, c = divmod(h, columns)
-            title = self.addLabel(f"H{h}", row=2 * r, col=c, size="8pt", color="#333")
-            box = self.addViewBox(row=2 * r + 1, col=c, lockAspect=True, enableMouse=False)
-            box.invertY(True)
-            box.setMenuEnabled(False)
-            image = pg.ImageItem(axisOrder="row-major")
-            box.addItem(image)
-            frame = pg.QtWidgets.QGraphicsRectItem()
-            frame.setBrush(pg.mkBrush(None))
-            box.addItem(frame)
-            self.boxes.append(box)
-            self.images.append(image)
-            self.titles.append(title)
-            self.frames.append(frame)
-
-    def set_layer(self, weights: np.ndarray, selected: int, off: set[int]) -> None:
-        """weights [H, T, T]; all heads on one colour scale, 0..max."""
-        n_heads, T = weights.shape[0], weights.shape[-1]
-        if len(self.images) != n_heads:
-            self._build(n_heads)
-        levels = value_levels(weights, signed=False)
-        lut = colormap(False).getLookupTable(nPts=256)
-        for h in range(n_heads):
-            self.images[h].setImage(weights[h], levels=levels, lut=lut, autoLevels=False)
-            self.images[h].setRect(0, 0, T, T)
-            self.frames[h].setRect(0, 0, T, T)
-            pen = _OFF_PEN if h in off else (_SELECTED_PEN if h == selected else pg.mkPen(None))
-            self.frames[h].setPen(pen)
-            label = f"H{h} · off" if h in off else f"H{h}"
-            color = "#c92a2a" if h in off else ("#e8590c" if h == selected else "#333")
-            self.titles[h].setText(label, color=color, size="8pt", bold=h == selected)
-            self.boxes[h].setRange(xRange=(0, T), yRange=(0, T), padding=0.02)
-
-    def head_at(self, scene_pos) -> int | None:
-        for h, box in enumerate(self.boxes):
-            if box.sceneBoundingRect().contains(scene_pos):
-                return h
-        return None
-
-    def _on_click(self, event) -> None:
-        head = self.head_at(event.scenePos())
-        if head is None or event.button() != Qt.MouseButton.LeftButton:
-            return
-        if _ctrl_held():
-            self.headToggled.emit(head)
-        else:
-            self.headClicked.emit(head)
 
 
 class AttentionView(StageView):
-    kinds = ("attention",)
+    name = "attention"
 
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
         self.heatmap = Heatmap()
-        self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
-        self.heatmap.add_menu_action(
-            "Export this head (PNG, SVG, CSV, NPY)…", lambda: self.exportRequested.emit("head")
-        )
-        self.heatmap.add_menu_action(
-            "Export the layer's grid of heads…", lambda: self.exportRequested.emit("layer")
-        )
         self.grid = HeadGrid()
-        self.grid.headClicked.connect(self.session.select_head)
-        self.grid.headToggled.connect(self._toggle_head)
-        export_grid = pg.QtGui.QAction("Export the layer's grid of heads…", self.grid)
-        export_grid.triggered.connect(lambda: self.exportRequested.emit("layer"))
-        self.grid.addAction(export_grid)
-        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.grid_title = QLabel()
         self.head_boxes: list[QCheckBox] = []
         self.head_box_row = QGridLayout()
         self.head_box_row.setSpacing(2)
@@ -129,23 +40,20 @@ class AttentionView(StageView):
         for name, text in HEAD_METRICS.items():
             self.metric.addItem(text.split(":")[0].split(",")[0], name)
         self.metric.setToolTip("\n".join(HEAD_METRICS.values()))
-        self.metric.currentIndexChanged.connect(lambda _: self._draw_overview())
         self.overview = Heatmap()
-        self.overview.clicked.connect(self._overview_clicked)
         self._off_marks = pg.ScatterPlotItem(
             symbol="x", size=11, pen=pg.mkPen("#c92a2a", width=2), brush=None
         )
         self.overview.plot.addItem(self._off_marks)
         self._hovered_overview: tuple[int, int] | None = None
-        self.overview.hovered.connect(lambda r, c: setattr(self, "_hovered_overview", (r, c)))
-        self.overview.add_menu_action(
-            "Switch the head under the pointer off / on", self._toggle_hovered_overview
-        )
+        self._layer = 0
+        self._lay_out()
+        self._wire()
 
+    def _lay_out(self) -> None:
         grid_panel = QWidget()
         grid_layout = QVBoxLayout(grid_panel)
         grid_layout.setContentsMargins(0, 0, 0, 0)
-        self.grid_title = QLabel()
         grid_layout.addWidget(self.grid_title)
         grid_layout.addWidget(self.grid, 1)
         heads_on = QLabel("Heads on (untick to switch off; Ctrl+click works too):")
@@ -171,19 +79,48 @@ class AttentionView(StageView):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
-        self._layer = 0
+
+    def _wire(self) -> None:
+        session = self.session
+        self.heatmap.clicked.connect(lambda row, col: session.select_position(row))
+        self.heatmap.add_menu_action(
+            "Export this head (PNG, SVG, CSV, NPY)…", lambda: self.exportRequested.emit("head")
+        )
+        self.heatmap.add_menu_action(
+            "Export the layer's grid of heads…", lambda: self.exportRequested.emit("layer")
+        )
+        self.grid.headClicked.connect(session.select_head)
+        self.grid.headToggled.connect(lambda head: session.toggle_head(self._layer, head))
+        export_grid = pg.QtGui.QAction("Export the layer's grid of heads…", self.grid)
+        export_grid.triggered.connect(lambda: self.exportRequested.emit("layer"))
+        self.grid.addAction(export_grid)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.metric.currentIndexChanged.connect(lambda _: self._draw_overview())
+        self.overview.clicked.connect(self._overview_clicked)
+        self.overview.hovered.connect(lambda r, c: setattr(self, "_hovered_overview", (r, c)))
+        self.overview.add_menu_action(
+            "Switch the head under the pointer off / on", self._toggle_hovered_overview
+        )
 
     # --- drawing ---
-    def draw(self, step: Step) -> None:
-        trace, sel = self.trace, self.session.selection
-        layer, head = step.layer, sel.head
-        self._layer = layer
-        labels = self.labels()
+    def draw(self, section: Section) -> None:
+        trace = self.trace
+        self._layer = section.layer
+        self.grid_title.setText(
+            f"Layer {section.layer}: all {trace.config.n_heads} heads (click one to open it)"
+        )
+        self.grid.set_layer(trace[section.key("weights")])
+        self.show_head()
+        self.show_switches()
+
+    def show_head(self) -> None:
+        """The selected head large, and its frame in the grid."""
+        trace, head, layer = self.trace, self.session.selection.head, self._layer
         off = set(self.session.interventions.heads_in(layer))
-        weights = trace.head_weights(layer, head)
+        labels = self.labels()
         state = " (switched off)" if head in off else ""
         self.heatmap.set_matrix(
-            weights,
+            trace.head_weights(layer, head),
             labels,
             labels,
             signed=False,
@@ -193,12 +130,18 @@ class AttentionView(StageView):
                 f"“{trace.token_strings[c]}”: weight {v:.6f}"
             ),
         )
+        self.show_position()
+        self.grid.mark_heads(head, off)
+
+    def show_position(self) -> None:
         self.heatmap.set_highlight_row(self.session.position)
-        self.grid_title.setText(
-            f"Layer {layer}: all {trace.config.n_heads} heads (click one to open it)"
-        )
-        self.grid.set_layer(trace[f"blocks/{layer}/attn/weights"], head, off)
-        self._sync_head_boxes(trace.config.n_heads, off)
+
+    def show_switches(self) -> None:
+        """Check boxes, grid frames and overview marks follow the switches at once; the
+        weights change when the new run arrives."""
+        off = set(self.session.interventions.heads_in(self._layer))
+        self._sync_head_boxes(self.trace.config.n_heads, off)
+        self.grid.mark_heads(self.session.selection.head, off)
         self._draw_overview()
 
     def _draw_overview(self) -> None:
@@ -242,11 +185,8 @@ class AttentionView(StageView):
         if checked == off:  # the box disagrees with the session: toggle it
             self.session.toggle_head(self._layer, head)
 
-    def _toggle_head(self, head: int) -> None:
-        self.session.toggle_head(self._layer, head)
-
     def _overview_clicked(self, row: int, col: int) -> None:
-        if _ctrl_held():
+        if ctrl_held():
             self.session.toggle_head(row, col)
             return
         self.session.select_head(col)

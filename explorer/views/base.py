@@ -1,7 +1,9 @@
 """What every stage view shares, and the panel that stacks them under one header.
 
-A view draws the Session's current trace for the selected step. Only the visible view
-redraws; the others are marked stale and redraw when they are shown.
+A view draws the Session's current trace for the selected section. Only the visible view
+draws. A change of trace or section redraws it in full; a change of head, position or
+switches goes to `show_head`, `show_position` and `show_switches`, which a view makes
+cheaper than a full draw where it can.
 """
 
 from __future__ import annotations
@@ -9,29 +11,39 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
-from gpt_core.export import token_labels
+from gpt_core.probe.stages import Section
 
 from ..session import Session
-from ..steps import Step
+
+_FULL_DRAW = frozenset({"model", "trace", "section"})
 
 
 class StageView(QWidget):
-    """Subclasses set `kinds` (the step kinds they draw) and implement `draw`."""
+    """Subclasses set `name` (the `view` of the sections they draw) and implement `draw`."""
 
-    kinds: tuple[str, ...] = ()
+    name = ""
     exportRequested = Signal(str)  # "head", "layer" or "trace": the window opens its dialog
 
     def __init__(self, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
 
-    def draw(self, step: Step) -> None:
+    def draw(self, section: Section) -> None:
         raise NotImplementedError
 
     def redraw(self) -> None:
         """Draw again after one of the view's own controls changed."""
         if self.trace is not None:
-            self.draw(self.session.step)
+            self.draw(self.session.section)
+
+    def show_position(self) -> None:
+        self.redraw()
+
+    def show_head(self) -> None:
+        self.redraw()
+
+    def show_switches(self) -> None:
+        """The switches changed; the new run's trace follows with a full draw."""
 
     def clear(self) -> None:
         """No trace yet: show nothing stale."""
@@ -42,11 +54,11 @@ class StageView(QWidget):
         return self.session.trace
 
     def labels(self) -> list[str]:
-        return token_labels(self.trace.token_strings)
+        return self.trace.position_labels
 
 
 class StagePanel(QWidget):
-    """Header (title, shape, formula, explanation) over a stack of views, one per kind."""
+    """Header (title, formula, explanation) over a stack of views, one per kind of view."""
 
     def __init__(self, session: Session, views: list[StageView], parent: QWidget | None = None):
         super().__init__(parent)
@@ -62,62 +74,81 @@ class StagePanel(QWidget):
         self.notice = QLabel()  # e.g. "this block is skipped"
         self.notice.setStyleSheet("color: #c92a2a; font-weight: 600;")
         self.notice.hide()
+        self.placeholder = QLabel(
+            "Type a prompt and press Run (Ctrl+Enter) to look inside the model."
+        )
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet("color: #868e96; font-size: 14px;")
+        self.views = views
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        for view in views:
+            self.stack.addWidget(view)
+        self._by_name = {view.name: view for view in views}
+        self._lay_out()
+        session.changed.connect(self._changed)
+        self.refresh()
+
+    def _lay_out(self) -> None:
         header = QFrame()
         header_layout = QVBoxLayout(header)
         header_layout.setContentsMargins(6, 4, 6, 4)
         header_layout.setSpacing(2)
         for widget in (self.title, self.formula, self.explanation, self.notice):
             header_layout.addWidget(widget)
-        self.stack = QStackedWidget()
-        self.placeholder = QLabel(
-            "Type a prompt and press Run (Ctrl+Enter) to look inside the model."
-        )
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setStyleSheet("color: #868e96; font-size: 14px;")
-        self.stack.addWidget(self.placeholder)
-        self.views = views
-        self._by_kind: dict[str, StageView] = {}
-        for view in views:
-            self.stack.addWidget(view)
-            for kind in view.kinds:
-                self._by_kind[kind] = view
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(header)
         layout.addWidget(self.stack, 1)
-        session.traceChanged.connect(self.refresh)
-        session.selectionChanged.connect(self.refresh)
-        session.interventionsChanged.connect(self.refresh)
-        self.refresh()
 
-    def view_for(self, kind: str) -> StageView:
-        return self._by_kind[kind]
+    def view_for(self, name: str) -> StageView:
+        return self._by_name[name]
 
     def current_view(self) -> StageView | None:
         widget = self.stack.currentWidget()
         return widget if isinstance(widget, StageView) else None
 
+    def _changed(self, parts: frozenset[str]) -> None:
+        if parts & _FULL_DRAW:
+            self.refresh()
+            return
+        view = self.current_view()
+        if "interventions" in parts:
+            self._show_notice()
+            if view is not None:
+                view.show_switches()
+        if view is None:
+            return
+        if "head" in parts:
+            view.show_head()
+        if "position" in parts:
+            view.show_position()
+
+    def _show_notice(self) -> None:
+        section = self.session.section
+        skipped = section is not None and section.layer in self.session.interventions.skip_layers
+        if skipped:
+            self.notice.setText(
+                f"Block {section.layer} is switched off: it passes its input through "
+                "unchanged. The values shown are what it would have computed."
+            )
+        self.notice.setVisible(skipped)
+
     def refresh(self) -> None:
-        session, step = self.session, self.session.step
-        if step is None:
+        section, trace = self.session.section, self.session.trace
+        if section is None:
             self.title.setText("No model yet")
             return
-        trace = session.trace
-        self.title.setText(step.title)
-        stages = [s for s in (trace.stages if trace else []) if s.key in step.keys]
+        self.title.setText(section.title)
+        stages = [s for s in (trace.stages if trace else []) if s.key in section.keys]
         self.formula.setText("\n".join(dict.fromkeys(s.formula for s in stages)))
         self.explanation.setText(" ".join(dict.fromkeys(s.explanation for s in stages)))
-        skipped = step.layer is not None and step.layer in session.interventions.skip_layers
-        self.notice.setText(
-            f"Block {step.layer} is switched off: it passes its input through "
-            "unchanged. The values shown are what it would have computed."
-        )
-        self.notice.setVisible(skipped)
+        self._show_notice()
         if trace is None:
             self.stack.setCurrentWidget(self.placeholder)
             for view in self.views:
                 view.clear()
             return
-        view = self._by_kind[step.kind]
+        view = self._by_name[section.spec.view]
         self.stack.setCurrentWidget(view)
-        view.draw(step)
+        view.draw(section)

@@ -6,39 +6,40 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QSplitter,
-    QVBoxLayout,
-)
+from PySide6.QtWidgets import QSplitter, QVBoxLayout
 
-from ..steps import Step
-from ..widgets.heatmap import Heatmap
-from ..widgets.plots import ChoiceButtons, LabelledPlot, number_columns
+from gpt_core.probe.stages import Section
+
+from ..widgets.heatmap import TokensByDims
+from ..widgets.plots import ChoiceButtons, LabelledPlot
 from .base import StageView
 
-# choice -> (button text, trace key, what the heatmap title calls it, curve colour)
+# stage role -> (button text, what the heatmap title calls it, curve colour)
 EMBEDDINGS = {
-    "token": ("Token", "embeddings/token", "Token embedding E_tok[id]", "#1c7ed6"),
-    "position": ("Position", "embeddings/position", "Positional embedding E_pos[t]", "#f08c00"),
-    "sum": ("Sum", "embeddings/sum", "Sum x₀ = E_tok[id] + E_pos[t]", "#2b8a3e"),
+    "token": ("Token", "Token embedding E_tok[id]", "#1c7ed6"),
+    "position": ("Position", "Positional embedding E_pos[t]", "#f08c00"),
+    "sum": ("Sum", "Sum x₀ = E_tok[id] + E_pos[t]", "#2b8a3e"),
 }
 
 
 class EmbeddingsView(StageView):
-    kinds = ("embeddings",)
+    name = "embeddings"
 
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
         self.choice = ChoiceButtons(
-            "Shown large:", {key: spec[0] for key, spec in EMBEDDINGS.items()}, "sum"
+            "Shown large:", {role: spec[0] for role, spec in EMBEDDINGS.items()}, "sum"
         )
-        self.choice.changed.connect(self.redraw)
-        self.heatmap = Heatmap()
-        self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
+        self.heatmap = TokensByDims()
         self.norms = LabelledPlot("L2 norm of each token's vectors", "token", "‖vector‖₂")
-        for key, (text, _, _, color) in EMBEDDINGS.items():
-            self.norms.add_curve(key, text, color)
+        for role, (text, _, color) in EMBEDDINGS.items():
+            self.norms.add_curve(role, text, color)
+        self._lay_out()
+        self.choice.changed.connect(self.redraw)
+        self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
         self.norms.placeClicked.connect(self.session.select_position)
+
+    def _lay_out(self) -> None:
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.heatmap)
         split.addWidget(self.norms)
@@ -49,24 +50,21 @@ class EmbeddingsView(StageView):
         layout.addWidget(self.choice)
         layout.addWidget(split, 1)
 
-    def draw(self, step: Step) -> None:
+    def draw(self, section: Section) -> None:
         trace, labels, position = self.trace, self.labels(), self.session.position
-        text, key, name, _ = EMBEDDINGS[self.choice.chosen]
+        role = self.choice.chosen
+        text, name, _ = EMBEDDINGS[role]
         ids = trace.token_ids
-        matrix = trace[key]  # [T, E]
-        self.heatmap.set_matrix(
-            matrix,
+        self.heatmap.set_tokens_dims(
+            trace[section.key(role)],  # [T, E]
             labels,
-            [str(d) for d in range(matrix.shape[1])],
-            signed=True,
-            title=f"{name} · {matrix.shape[0]} tokens × {matrix.shape[1]} dims",
+            name,
+            position,
             hover=lambda r, c, v: (
                 f"{text} embedding · token {labels[r]} (id {ids[r]}) · dim {c}: {v:.6g}"
             ),
         )
-        number_columns(self.heatmap)
-        self.heatmap.set_highlight_row(position)
         self.norms.set_places(labels)
-        for choice, (_, key, _, _) in EMBEDDINGS.items():
-            self.norms.set_curve(choice, np.linalg.norm(trace[key], axis=-1))  # [T]
+        for curve in EMBEDDINGS:
+            self.norms.set_curve(curve, np.linalg.norm(trace[section.key(curve)], axis=-1))  # [T]
         self.norms.set_marker(position)

@@ -9,8 +9,9 @@ import functools
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRect, QRectF, Qt
-from PySide6.QtGui import QFontMetrics, QImage
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -22,8 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..steps import Step
+from gpt_core.model import GELU
+from gpt_core.probe.stages import Section
+
+from ..widgets.axes import style_axes
 from ..widgets.heatmap import Heatmap
+from ..widgets.point_cloud import PointCloud
 from .base import StageView
 
 MAX_POINTS = 20_000  # scatter points drawn; more makes every redraw slow
@@ -31,7 +36,6 @@ HISTOGRAM_BINS = 100
 TOP_UNITS_PER_TOKEN = 10  # rows of the selected token's table
 TOP_UNITS_IN_PROMPT = 64  # heatmap columns
 CURVE_POINTS = 400
-_MAX_OVERLAP = 64  # dots on one pixel beyond which it is fully opaque anyway
 
 _PRE_COLOR = (51, 102, 204)
 _GELU_COLOR = (232, 89, 12)
@@ -42,9 +46,9 @@ def _hex(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
-def gelu_tanh(x: np.ndarray) -> np.ndarray:
-    """GELU, the tanh approximation GPT-2 uses."""
-    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+def gelu_curve(x: np.ndarray) -> np.ndarray:
+    """The model's own GELU at the points x."""
+    return GELU()(torch.from_numpy(x)).numpy()
 
 
 @functools.lru_cache(maxsize=8)
@@ -59,85 +63,6 @@ def sample_indices(n: int, limit: int) -> np.ndarray:
     return indices
 
 
-class PointCloud(pg.GraphicsObject):
-    """Many points of one colour, rasterised with numpy at paint time into one small image.
-    (pyqtgraph's ScatterPlotItem does Python work per point, ~180 ms for 20k points here;
-    QPainter.drawPoints with a wide pen takes ~25 ms; this takes a few.)"""
-
-    def __init__(self, rgb: tuple[int, int, int], alpha: float, size: int = 3):
-        super().__init__()
-        self.rgb, self.size = np.array(rgb, dtype=np.float64), size
-        # opacity of a pixel covered by n translucent dots, n = 0 .. _MAX_OVERLAP
-        self._opacity = 1 - (1 - alpha) ** np.arange(_MAX_OVERLAP + 1)
-        self.x = self.y = np.zeros(0)
-        self._bounds = QRectF()
-
-    def setData(self, x: np.ndarray, y: np.ndarray) -> None:  # noqa: N802 - pyqtgraph's name
-        self.prepareGeometryChange()
-        self.x, self.y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        self._bounds = QRectF()
-        if self.x.size:
-            low_x, low_y = self.x.min(), self.y.min()
-            self._bounds = QRectF(low_x, low_y, self.x.max() - low_x, self.y.max() - low_y)
-        self.informViewBoundsChanged()
-        self.update()
-
-    def getData(self) -> tuple[np.ndarray, np.ndarray]:  # noqa: N802 - pyqtgraph's name
-        return self.x, self.y
-
-    def clear(self) -> None:
-        self.setData(np.zeros(0), np.zeros(0))
-
-    # pyqtgraph's auto-range asks for the data's extent and the dots' size in pixels
-    def dataBounds(self, axis, frac=1.0, orthoRange=None):  # noqa: N802, N803
-        if not self.x.size:
-            return None, None
-        values = self.x if axis == 0 else self.y
-        return float(values.min()), float(values.max())
-
-    def pixelPadding(self) -> float:  # noqa: N802
-        return self.size
-
-    def viewTransformChanged(self) -> None:  # noqa: N802
-        self.prepareGeometryChange()  # the padding below is in pixels: it follows the zoom
-
-    def boundingRect(self) -> QRectF:  # noqa: N802
-        pad_x, pad_y = self.pixelWidth() * self.size, self.pixelHeight() * self.size
-        return self._bounds.adjusted(-pad_x, -pad_y, pad_x, pad_y)
-
-    def paint(self, painter, *args) -> None:
-        if not self.x.size:
-            return
-        t = painter.transform()  # data -> device pixels
-        device = painter.device()
-        region = t.mapRect(self.boundingRect()).toAlignedRect()
-        region = region.intersected(QRect(0, 0, device.width(), device.height()))
-        if region.isEmpty():
-            return
-        width, height, pad = region.width(), region.height(), self.size
-        col = np.rint(t.m11() * self.x + t.m21() * self.y + t.dx()).astype(np.int64)  # [N]
-        row = np.rint(t.m12() * self.x + t.m22() * self.y + t.dy()).astype(np.int64)  # [N]
-        col, row = col - region.x() + pad, row - region.y() + pad
-        inside = (col >= 0) & (col < width + 2 * pad) & (row >= 0) & (row < height + 2 * pad)
-        padded = np.bincount(
-            row[inside] * (width + 2 * pad) + col[inside],
-            minlength=(height + 2 * pad) * (width + 2 * pad),
-        ).reshape(height + 2 * pad, width + 2 * pad)  # dot centres per pixel
-        offsets = range(pad - self.size // 2, pad - self.size // 2 + self.size)
-        counts = sum(padded[r : r + height, c : c + width] for r in offsets for c in offsets)
-        opacity = self._opacity[np.minimum(counts, _MAX_OVERLAP)]  # [H, W]
-        rgba = np.empty((height, width, 4), dtype=np.uint8)
-        rgba[..., :3] = (opacity[..., None] * self.rgb).astype(np.uint8)  # premultiplied
-        rgba[..., 3] = (opacity * 255).astype(np.uint8)
-        image = QImage(
-            rgba.data, width, height, 4 * width, QImage.Format.Format_RGBA8888_Premultiplied
-        )
-        painter.save()
-        painter.resetTransform()
-        painter.drawImage(region.topLeft(), image)
-        painter.restore()
-
-
 def most_active_units(gelu: np.ndarray, count: int) -> np.ndarray:
     """The `count` units with the largest GELU output anywhere, strongest first."""
     peak = gelu.max(axis=0)  # [4E]
@@ -146,12 +71,8 @@ def most_active_units(gelu: np.ndarray, count: int) -> np.ndarray:
 
 def _plot(x_label: str, y_label: str) -> pg.PlotWidget:
     plot = pg.PlotWidget(background="w")
-    plot.setLabel("bottom", x_label)
-    plot.setLabel("left", y_label)
+    style_axes(plot.getPlotItem(), bottom=x_label, left=y_label)
     plot.showGrid(x=True, y=True, alpha=0.2)
-    for name in ("left", "bottom"):
-        plot.getAxis(name).setPen("#444")
-        plot.getAxis(name).setTextPen("#222")
     return plot
 
 
@@ -172,8 +93,25 @@ def _caption() -> QLabel:
     return label
 
 
+def _histogram_curve(rgb: tuple[int, int, int]) -> pg.PlotDataItem:
+    return pg.PlotDataItem(
+        stepMode="center", fillLevel=0, pen=pg.mkPen(rgb, width=1.5), brush=pg.mkBrush(*rgb, 60)
+    )
+
+
+def _units_table(font) -> QTableWidget:
+    table = QTableWidget(0, 3)
+    table.setHorizontalHeaderLabels(["unit", "pre-GELU", "GELU"])
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setDefaultSectionSize(22)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    # room for "unit", "pre-GELU" and "GELU" numbers side by side without eliding them
+    table.setMinimumWidth(QFontMetrics(font).horizontalAdvance("0" * 26))
+    return table
+
+
 class FeedForwardView(StageView):
-    kinds = ("ff",)
+    name = "feedforward"
 
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
@@ -193,38 +131,25 @@ class FeedForwardView(StageView):
             f"<span style='color:{_hex(_GELU_COLOR)}'>GELU</span>",
             "count",
         )
-        self.pre_hist = pg.PlotDataItem(
-            stepMode="center",
-            fillLevel=0,
-            pen=pg.mkPen(_PRE_COLOR, width=1.5),
-            brush=pg.mkBrush(*_PRE_COLOR, 60),
-        )
-        self.gelu_hist = pg.PlotDataItem(
-            stepMode="center",
-            fillLevel=0,
-            pen=pg.mkPen(_GELU_COLOR, width=1.5),
-            brush=pg.mkBrush(*_GELU_COLOR, 60),
-        )
+        self.pre_hist = _histogram_curve(_PRE_COLOR)
+        self.gelu_hist = _histogram_curve(_GELU_COLOR)
         self.histogram_plot.addItem(self.pre_hist)
         self.histogram_plot.addItem(self.gelu_hist)
 
         self.heatmap = Heatmap()
         self.heatmap.plot.setLabel("bottom", "hidden unit")
-        self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
         self.heatmap_caption = _caption()
 
         self.units_title = QLabel()
         self.units_title.setTextFormat(Qt.TextFormat.PlainText)  # tokens may contain "<"
         self.units_title.setWordWrap(True)
         self.units_title.setStyleSheet("font-weight: 600;")
-        self.units_table = QTableWidget(0, 3)
-        self.units_table.setHorizontalHeaderLabels(["unit", "pre-GELU", "GELU"])
-        self.units_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.units_table.verticalHeader().setDefaultSectionSize(22)
-        self.units_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        # room for "unit", "pre-GELU" and "GELU" numbers side by side without eliding them
-        self.units_table.setMinimumWidth(QFontMetrics(self.font()).horizontalAdvance("0" * 26))
+        self.units_table = _units_table(self.font())
 
+        self._lay_out()
+        self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
+
+    def _lay_out(self) -> None:
         plots = QSplitter(Qt.Orientation.Vertical)
         plots.addWidget(_panel(self.scatter_caption, self.scatter_plot))
         plots.addWidget(self.histogram_plot)
@@ -243,10 +168,10 @@ class FeedForwardView(StageView):
         layout.addWidget(split)
 
     # --- drawing ---
-    def draw(self, step: Step) -> None:
-        trace, layer = self.trace, step.layer
-        pre = trace[f"blocks/{layer}/ff/pre_gelu"]  # [T, 4E]
-        gelu = trace[f"blocks/{layer}/ff/gelu"]  # [T, 4E]
+    def draw(self, section: Section) -> None:
+        trace, layer = self.trace, section.layer
+        pre = trace[section.key("pre_gelu")]  # [T, 4E]
+        gelu = trace[section.key("gelu")]  # [T, 4E]
         if self._drawn is None or self._drawn[0] is not trace or self._drawn[1] != layer:
             self._draw_distribution(pre, gelu)
             self._draw_prompt_units(pre, gelu, layer)
@@ -261,7 +186,7 @@ class FeedForwardView(StageView):
         self.points.setData(flat_pre[shown], flat_gelu[shown])
         low, high = float(flat_pre.min()), float(flat_pre.max())
         x = np.linspace(low, high, CURVE_POINTS)
-        self.curve.setData(x, gelu_tanh(x))
+        self.curve.setData(x, gelu_curve(x))
         sampled = " (a fixed random sample)" if shown.size < flat_pre.size else ""
         # Colours named in the caption: a legend would cover the curve on a plot this narrow.
         self.scatter_caption.setText(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
@@ -23,14 +22,13 @@ from PySide6.QtWidgets import (
 )
 
 from gpt_core import LogitLens, Trace
+from gpt_core.probe.stages import Section
 
-from ..steps import Step
+from ..widgets.topk_chart import ACTUAL_COLOR, TopKChart
 from .base import StageView
 
 VALUE_ROLE = Qt.ItemDataRole.UserRole  # the exact number behind a cell's text
 PROBABILITY_ROLE = VALUE_ROLE + 1  # lens cells: VALUE_ROLE holds the token id, this its p
-_BAR_COLOR = "#4c6ef5"
-_ACTUAL_COLOR = "#2f9e44"  # the prompt's actual next token
 _ACTUAL_TINT = QColor("#d3f9d8")
 _LENS_RGB = np.array([76, 110, 245])  # lens cells are tinted towards this by probability
 _FIRST_TOP1_MARK = "★"
@@ -78,38 +76,6 @@ def _table(columns: list[str]) -> QTableWidget:
     table.setWordWrap(False)  # elide a long token on its one line, not wrap it out of sight
     table.verticalHeader().setDefaultSectionSize(21)
     return table
-
-
-class TopKChart(pg.PlotWidget):
-    """Horizontal bars of next-token probabilities, the most likely at the top."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent, background="w")
-        self.setMenuEnabled(False)
-        self.setMouseEnabled(x=False, y=False)
-        self.hideButtons()
-        self.invertY(True)
-        self.setLabel("bottom", "probability")
-        self.getAxis("bottom").enableAutoSIPrefix(False)
-        for name in ("left", "bottom"):
-            self.getAxis(name).setPen("#444")
-            self.getAxis(name).setTextPen("#222")
-        self.showGrid(x=True, alpha=0.2)
-        self.bars = pg.BarGraphItem(x0=0, y=[], height=0.7, width=[])
-        self.addItem(self.bars)
-
-    def set_predictions(self, tokens: list[str], probs: np.ndarray, actual: int | None) -> None:
-        """tokens and probs [k] by rank; `actual` is the rank of the prompt's next token."""
-        ranks = np.arange(len(tokens))
-        brushes = [_ACTUAL_COLOR if r == actual else _BAR_COLOR for r in ranks]
-        self.bars.setOpts(y=ranks, width=probs, brushes=brushes, pen=None)
-        self.getAxis("left").setTicks([[(r, tokens[r]) for r in ranks]])
-        top = float(probs.max()) if probs.size else 1.0
-        # One round tick mid-range (and the grid): pyqtgraph's own ticks (5e-05, 0.0001,
-        # 0.00015) run into each other on a chart this narrow, and it hides those at the ends.
-        middle = float(f"{top / 2:.1g}")
-        self.getAxis("bottom").setTicks([[(middle, f"{middle:g}")]])
-        self.setRange(xRange=(0, top * 1.05), yRange=(-0.6, len(tokens) - 0.4), padding=0)
 
 
 class PredictionsPanel(QWidget):
@@ -191,7 +157,7 @@ def _lens_tint(p: float) -> QColor:
 
 
 class OutputView(StageView):
-    kinds = ("output",)
+    name = "output"
 
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
@@ -240,11 +206,11 @@ class OutputView(StageView):
         session.lensChanged.connect(self._draw_lens)
 
     # --- drawing ---
-    def draw(self, step: Step) -> None:
+    def draw(self, section: Section) -> None:
         session, trace = self.session, self.trace
         position, tokenizer = session.position, session.tokenizer
         token = trace.token_strings[position]
-        comparing = session.comparison is not None
+        comparing = session.result.comparison is not None
         if comparing != self._comparing:  # two runs side by side need more room
             self._comparing = comparing
             self.before.setVisible(comparing)
@@ -252,19 +218,19 @@ class OutputView(StageView):
             half = sum(self.runs.sizes()) // 2
             self.runs.setSizes([half, half])
         if comparing:
-            self.before.show_run("Before (no interventions)", session.baseline, position, tokenizer)
+            baseline = session.result.baseline
+            self.before.show_run("Before (no interventions)", baseline, position, tokenizer)
         after_title = "After (interventions on)" if comparing else "Most likely next tokens"
         self.after.show_run(
             f"{after_title} · position {position} “{token}”", trace, position, tokenizer
         )
         self.summary.setText(self._summary_text(position))
-        session.request_logit_lens()
         self._draw_lens()
 
     def _summary_text(self, position: int) -> str:
-        session, trace = self.session, self.trace
-        runs = [("before", session.baseline), ("after", trace)]
-        if session.comparison is None:
+        result, trace = self.session.result, self.trace
+        runs = [("before", result.baseline), ("after", trace)]
+        if result.comparison is None:
             runs = [("", trace)]
         parts = []
         if position + 1 < trace.n_tokens:
@@ -281,7 +247,7 @@ class OutputView(StageView):
                 )
             parts.append(
                 f"Actual next token after position {position}: "
-                f"<b style='color:{_ACTUAL_COLOR}'>{shown}</b> · " + " · ".join(scores)
+                f"<b style='color:{ACTUAL_COLOR}'>{shown}</b> · " + " · ".join(scores)
             )
         else:
             parts.append(
@@ -296,7 +262,7 @@ class OutputView(StageView):
         return "<br>".join(parts)
 
     def _draw_lens(self) -> None:
-        trace, lens = self.trace, self.session.lens
+        trace, lens = self.trace, self.session.state.lens
         if trace is None:
             return
         position = self.session.position

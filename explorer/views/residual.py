@@ -12,60 +12,53 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QSplitter, QVBoxLayout, QWidget
 
 from gpt_core import Trace
+from gpt_core.probe.stages import Section, residual_stream
 
-from ..steps import Step
-from ..widgets.heatmap import Heatmap
-from ..widgets.plots import MARKER_PEN, LabelledPlot, number_columns
+from ..state import depth_row
+from ..widgets.heatmap import Heatmap, TokensByDims
+from ..widgets.plots import MARKER_PEN, LabelledPlot
 from .base import StageView
-
-
-def depth_stages(n_layers: int) -> list[tuple[str, str, str]]:
-    """(trace key, short label, full name) of each place along the residual stream."""
-    rows = [("embeddings/sum", "embeddings", "embeddings x₀ = token + position")]
-    for i in range(n_layers):
-        rows.append((f"blocks/{i}/resid_mid", f"B{i} mid", f"block {i} middle (x + attention)"))
-        rows.append((f"blocks/{i}/out", f"B{i} out", f"block {i} out (x + feed-forward)"))
-    return rows
-
-
-def depth_row(kind: str, layer: int | None) -> int:
-    """The row of depth_stages that a step shows."""
-    if kind == "embeddings":
-        return 0
-    return 1 + 2 * layer + (kind == "block_out")
 
 
 def depth_norms(trace: Trace) -> np.ndarray:
     """L2 norm of every token's residual vector at every depth: [2L + 1, T]."""
-    keys = [key for key, _, _ in depth_stages(trace.config.n_layers)]
+    keys = [key for key, _ in residual_stream(trace.config.n_layers)]
     return np.stack([np.linalg.norm(trace[key], axis=-1) for key in keys])  # [2L+1, T]
 
 
+def _place(trace: Trace, section: Section) -> str:
+    """ "block 2 · Residual after attention": where along the stream a section reads."""
+    stage = trace.stage(section.shape_key)
+    return stage.title if stage.layer is None else f"block {stage.layer} · {stage.title}"
+
+
 class ResidualView(StageView):
-    kinds = ("resid_mid", "block_out")
+    name = "residual"
 
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
-        self.heatmap = Heatmap()
-        self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
+        self.heatmap = TokensByDims()
         self.depth = Heatmap()
-        self.depth.clicked.connect(lambda row, col: self.session.select_position(col))
         self._position_line = pg.InfiniteLine(angle=90, pen=MARKER_PEN)
         self.depth.plot.addItem(self._position_line)
         self._hovered_row: int | None = None
-        self.depth.hovered.connect(lambda row, col: setattr(self, "_hovered_row", row))
-        self.depth.add_menu_action("Open the stage under the pointer", self._open_hovered_stage)
         self.log_colours = QCheckBox("log colour scale (when a few tokens dwarf the rest)")
-        self.log_colours.toggled.connect(self.redraw)
         self.along = LabelledPlot(
             "", "depth (click a point to open that stage)", "‖x‖₂", tick_every=2
         )
         self.along.add_curve("token", "selected token", "#1c7ed6")
         self.along.add_curve("mean", "mean over tokens", "#868e96", Qt.PenStyle.DashLine)
-        self.along.placeClicked.connect(self._open_stage)
         self.norms = np.zeros((0, 0), dtype=np.float32)  # [2L+1, T]
         self._norms_of: Trace | None = None
+        self._lay_out()
+        self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
+        self.depth.clicked.connect(lambda row, col: self.session.select_position(col))
+        self.depth.hovered.connect(lambda row, col: setattr(self, "_hovered_row", row))
+        self.depth.add_menu_action("Open the stage under the pointer", self._open_hovered_stage)
+        self.log_colours.toggled.connect(self.redraw)
+        self.along.placeClicked.connect(self.session.open_depth_row)
 
+    def _lay_out(self) -> None:
         depth_panel = QWidget()
         depth_layout = QVBoxLayout(depth_panel)
         depth_layout.setContentsMargins(0, 0, 0, 0)
@@ -85,27 +78,21 @@ class ResidualView(StageView):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
 
-    def draw(self, step: Step) -> None:
+    def draw(self, section: Section) -> None:
         trace, labels, position = self.trace, self.labels(), self.session.position
-        stages = depth_stages(trace.config.n_layers)
-        row = depth_row(step.kind, step.layer)
-        key, _, full = stages[row]
-        stream = trace[key]  # [T, E]
-        self.heatmap.set_matrix(
-            stream,
+        points = residual_stream(trace.config.n_layers)
+        row = depth_row(self.session.state, section)
+        self.heatmap.set_tokens_dims(
+            trace[section.shape_key],  # [T, E]
             labels,
-            [str(d) for d in range(stream.shape[1])],
-            signed=True,
-            title=f"Residual stream, {full} · {stream.shape[0]} tokens × {stream.shape[1]} dims",
+            f"Residual stream, {_place(trace, section)}",
+            position,
             hover=lambda r, c, v: f"token {labels[r]} · dim {c}: {v:.6g}",
         )
-        number_columns(self.heatmap)
-        self.heatmap.set_highlight_row(position)
-
-        if self._norms_of is not trace:  # the same for every residual step of a run
+        if self._norms_of is not trace:  # the same for every residual section of a run
             self.norms, self._norms_of = depth_norms(trace), trace
         norms = self.norms  # [2L+1, T]
-        depth_labels = [s for _, s, _ in stages]
+        depth_labels = [label for _, label in points]
         log = self.log_colours.isChecked()
         self.depth.set_matrix(
             np.log10(norms) if log else norms,
@@ -113,25 +100,16 @@ class ResidualView(StageView):
             labels,
             signed=False,
             title="‖x‖₂ per token at each depth" + (" (log₁₀ colours)" if log else ""),
-            hover=lambda r, c, v: f"{stages[r][2]} · token {labels[c]}: ‖x‖₂ = {norms[r, c]:.6g}",
+            hover=lambda r, c, v: f"{points[r][0]} · token {labels[c]}: ‖x‖₂ = {norms[r, c]:.6g}",
         )
         self.depth.set_highlight_row(row)
         self._position_line.setPos(position + 0.5)
-
         self.along.set_title(f"Token {labels[position]} along depth")
         self.along.set_places(depth_labels)
         self.along.set_curve("token", norms[:, position])
         self.along.set_curve("mean", norms.mean(axis=1))
         self.along.set_marker(row)
 
-    def _open_stage(self, row: int) -> None:
-        key_kind = "embeddings" if row == 0 else ("resid_mid" if row % 2 else "block_out")
-        layer = None if row == 0 else (row - 1) // 2
-        for index, step in enumerate(self.session.steps):
-            if step.kind == key_kind and step.layer == layer:
-                self.session.select_step(index)
-                return
-
     def _open_hovered_stage(self) -> None:
         if self._hovered_row is not None:
-            self._open_stage(self._hovered_row)
+            self.session.open_depth_row(self._hovered_row)

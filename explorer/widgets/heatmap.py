@@ -11,6 +11,8 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QAction, QFontMetrics
 from PySide6.QtWidgets import QMenu
 
+from .axes import fixed_plot, style_axes
+
 SEQUENTIAL = "viridis"  # non-negative data: attention weights, norms, probabilities
 DIVERGING = "CET-D1A"  # signed data: activations, gradients (white at 0)
 LABEL_GAP_PX = 6  # free space between two axis labels
@@ -47,28 +49,21 @@ class Heatmap(pg.GraphicsLayoutWidget):
     hovered = Signal(int, int)  # row, column under the pointer
     clicked = Signal(int, int)  # row, column clicked
 
-    def __init__(self, parent=None, *, show_colorbar: bool = True):
+    def __init__(self, parent=None):
         super().__init__(parent)
         self.setBackground("w")
         self.ci.layout.setContentsMargins(2, 2, 2, 2)
         self.title_label = self.addLabel("", row=0, col=0, colspan=2, color="#222", size="10pt")
         self.plot = self.addPlot(row=1, col=0)
-        self.plot.setMenuEnabled(False)
-        self.plot.hideButtons()
-        self.plot.setMouseEnabled(x=False, y=False)
+        fixed_plot(self.plot)
+        style_axes(self.plot)
         self.plot.invertY(True)  # row 0 at the top, as in a matrix
         self.plot.getViewBox().setDefaultPadding(0.0)
-        for name in ("left", "bottom"):
-            axis = self.plot.getAxis(name)
-            axis.setPen("#444")
-            axis.setTextPen("#222")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
-        self.colorbar = None
-        if show_colorbar:
-            self.colorbar = pg.ColorBarItem(colorMap=colormap(False), interactive=False, width=14)
-            self.colorbar.setImageItem(self.image)
-            self.addItem(self.colorbar, row=1, col=1)
+        self.colorbar = pg.ColorBarItem(colorMap=colormap(False), interactive=False, width=14)
+        self.colorbar.setImageItem(self.image)
+        self.addItem(self.colorbar, row=1, col=1)
         self.hover_label = self.addLabel(
             "", row=2, col=0, colspan=2, color="#333", size="9pt", justify="left"
         )
@@ -95,7 +90,6 @@ class Heatmap(pg.GraphicsLayoutWidget):
         *,
         title: str = "",
         signed: bool | None = None,
-        levels: tuple[float, float] | None = None,
         hover: HoverFormatter | None = None,
     ) -> None:
         matrix = np.asarray(matrix, dtype=np.float32)
@@ -113,14 +107,11 @@ class Heatmap(pg.GraphicsLayoutWidget):
             bool(np.nanmin(matrix) < 0) if signed is None and matrix.size else bool(signed)
         )
         self.hover_format = hover or self._default_hover
-        levels = levels or value_levels(matrix, self.signed)
+        levels = value_levels(matrix, self.signed)
         self.image.setImage(matrix, autoLevels=False, levels=levels)
         self.image.setRect(0, 0, cols, rows)
-        if self.colorbar is not None:
-            self.colorbar.setColorMap(colormap(self.signed))
-            self.colorbar.setLevels(levels)
-        else:
-            self.image.setColorMap(colormap(self.signed))
+        self.colorbar.setColorMap(colormap(self.signed))
+        self.colorbar.setLevels(levels)
         self._apply_ticks()
         self.plot.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
         self.title_label.setText(title)
@@ -193,3 +184,33 @@ class Heatmap(pg.GraphicsLayoutWidget):
         menu = QMenu(self)
         menu.addActions(self._menu_actions)
         menu.exec(event.globalPos())
+
+
+class TokensByDims(Heatmap):
+    """A tokens x dims matrix (an activation or its gradient): signed colours centred on
+    0, token labels down the side, round dimension numbers along the bottom, the selected
+    token marked."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.label_columns = False  # dims: pyqtgraph's own round ticks fit better
+
+    def set_tokens_dims(
+        self,
+        matrix: np.ndarray,
+        token_labels: Sequence[str],
+        title: str,
+        position: int | None,
+        hover: HoverFormatter | None = None,
+    ) -> None:
+        """matrix [T, D]; the title gets the size appended."""
+        rows, dims = matrix.shape
+        self.set_matrix(
+            matrix,
+            token_labels,
+            [str(d) for d in range(dims)],
+            signed=True,
+            title=f"{title} · {rows} tokens × {dims} dims",
+            hover=hover,
+        )
+        self.set_highlight_row(position)

@@ -10,17 +10,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from .heatmap import Heatmap
+from .axes import fixed_plot, style_axes
 
 MARKER_PEN = pg.mkPen("#e8590c", width=2)  # the selected token, as in the heatmaps
 MAX_SYMBOLS = 64  # beyond this many points, curves are drawn without dots
 TICK_CHAR_PX = 7  # rough width of one tick-label character, for thinning labels to fit
-
-
-def number_columns(heatmap: Heatmap) -> None:
-    """Let the dims axis pick round numbers that fit, instead of one label per n columns."""
-    heatmap.label_columns = False
-    heatmap.plot.getAxis("bottom").setTicks(None)
 
 
 class LabelledPlot(pg.PlotWidget):
@@ -34,16 +28,9 @@ class LabelledPlot(pg.PlotWidget):
         super().__init__(parent, background="w")
         self.tick_every = tick_every  # label every n-th place at least (n = 2: block outputs)
         item = self.getPlotItem()
-        item.setMenuEnabled(False)
-        item.hideButtons()
-        item.setMouseEnabled(x=False, y=False)
+        fixed_plot(item)
+        style_axes(item, bottom=x_label, left=y_label)
         item.showGrid(y=True, alpha=0.15)
-        for name, text in (("bottom", x_label), ("left", y_label)):
-            axis = item.getAxis(name)
-            axis.setPen("#444")
-            axis.setTextPen("#222")
-            axis.enableAutoSIPrefix(False)  # "(x0.001)" beside a norm reads as a unit
-            item.setLabel(name, text, color="#222")
         self.caption = title
         self.legend: list[str] = []  # one coloured HTML entry per curve, shown in the title
         self.curves: dict[str, pg.PlotDataItem] = {}

@@ -5,8 +5,8 @@ state_dicts load with no renaming."""
 import torch
 from torch import Tensor, nn
 
-from ..config import GPTConfig
 from ..errors import PromptError
+from .config import GPTConfig
 from .layer_norm import LayerNorm
 from .transformer_block import TransformerBlock
 

@@ -5,9 +5,11 @@ from torch import Tensor, nn
 
 from .probe_point import ProbePoint
 
+EPS = 1e-5  # added to the variance before the square root, as GPT-2 does
+
 
 class LayerNorm(nn.Module):
-    def __init__(self, emb_dim: int, eps: float = 1e-5):
+    def __init__(self, emb_dim: int, eps: float = EPS):
         super().__init__()
         self.eps = eps
         self.scale = nn.Parameter(torch.ones(emb_dim))

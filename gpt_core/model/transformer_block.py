@@ -2,8 +2,8 @@
 
 from torch import Tensor, nn
 
-from ..config import GPTConfig
 from .attention import MultiHeadAttention
+from .config import GPTConfig
 from .feed_forward import FeedForward
 from .layer_norm import LayerNorm
 from .probe_point import ProbePoint

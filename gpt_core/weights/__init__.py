@@ -17,10 +17,10 @@ import torch
 from safetensors.torch import save_file
 from torch import Tensor
 
-from ..atomic import atomic_path
-from ..config import PRESETS, GPTConfig
 from ..errors import Cancelled, WeightsError
 from ..model import GPTModel
+from ..model.config import PRESETS, GPTConfig
+from ..util.atomic import atomic_path
 from .files import read_safetensors, read_torch_file
 from .hf import hf_config, hf_to_book_state_dict, is_hf_folder, is_hf_state_dict, read_hf_weights
 from .hub import Progress, download_gpt2, looks_like_hub_id

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from torch import Tensor
 
-from ..config import GPTConfig
 from ..errors import WeightsError
+from ..model.config import GPTConfig
 from .files import read_safetensors, read_torch_file
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")

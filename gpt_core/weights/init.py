@@ -7,8 +7,8 @@ import math
 import torch
 from torch import nn
 
-from ..config import GPTConfig
 from ..model import GPTModel, LayerNorm
+from ..model.config import GPTConfig
 
 
 def empty_model(cfg: GPTConfig) -> GPTModel:

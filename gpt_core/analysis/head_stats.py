@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .trace import Trace
+from ..probe import Trace, stage_key
 
 HEAD_METRICS = {
     "entropy": "Entropy (nats): spread of each query's attention, averaged over queries",
@@ -39,6 +39,6 @@ def head_metrics(weights: np.ndarray) -> dict[str, np.ndarray]:
 def head_summary(trace: Trace) -> dict[str, np.ndarray]:
     """Every metric for every head of every block: name -> [n_layers, n_heads]."""
     per_layer = [
-        head_metrics(trace[f"blocks/{i}/attn/weights"]) for i in range(trace.config.n_layers)
+        head_metrics(trace[stage_key("attn/weights", i)]) for i in range(trace.config.n_layers)
     ]
     return {name: np.stack([m[name] for m in per_layer]) for name in HEAD_METRICS}

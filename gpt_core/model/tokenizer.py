@@ -30,7 +30,7 @@ _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 
 def resources_dir() -> Path:
     override = os.environ.get("GPT_EXPLORER_RESOURCES")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "resources"
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "resources"
 
 
 class Tokenizer:
@@ -39,7 +39,6 @@ class Tokenizer:
     def __init__(self, encoding: tiktoken.Encoding):
         self._enc = encoding
         self.eot_id = ENDOFTEXT_ID
-        self.n_vocab = encoding.n_vocab
 
     def encode(self, text: str) -> list[int]:
         # "<|endoftext|>" typed in a prompt is the special token, not an error.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import DeviceError
+from ..errors import DeviceError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .trace import Trace
+from ..probe import Trace
 
 
 @dataclass(frozen=True)
@@ -56,24 +56,19 @@ def _prob_of(trace: Trace, ids: np.ndarray) -> np.ndarray:
     hit = topk_ids == ids[:, None]  # [T, k]
     rows = hit.any(axis=1)
     probs[rows] = topk_probs[hit]
-    probs[-1] = softmax(trace["logits/last"])[ids[-1]]
+    probs[-1] = np.exp(log_softmax(trace["logits/last"])[ids[-1]])
     return probs
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)
-    z = np.exp(z - z.max())
-    return z / z.sum()
 
 
 def kl_divergence(logits_p: np.ndarray, logits_q: np.ndarray) -> float:
     """KL(p || q) in nats between two distributions given by their logits."""
-    log_p = _log_softmax(logits_p)
-    log_q = _log_softmax(logits_q)
+    log_p = log_softmax(logits_p)
+    log_q = log_softmax(logits_q)
     return float(np.sum(np.exp(log_p) * (log_p - log_q)))
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log p in float64 from one distribution's logits [V]."""
     z = logits.astype(np.float64)
     z = z - z.max()
     return z - np.log(np.exp(z).sum())

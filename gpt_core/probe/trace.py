@@ -2,7 +2,7 @@
 
 A Trace is what the GUI draws and what exports write. `trace[key]` gives an array,
 `trace.stages` lists the stages in data-flow order. Attention weights are held packed to
-half their size (causal_pack.py) and unpacked on access; `head_weights` unpacks one head.
+half their size (_causal_pack.py) and unpacked on access; `head_weights` unpacks one head.
 `save`/`load` use an .npz file whose keys are the trace keys (documented in the README)
 plus "meta/json", a JSON string with everything that is not an array (config, device,
 interventions, stage list, losses and the backward step's summary).
@@ -10,6 +10,7 @@ interventions, stage list, losses and the backward step's summary).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import zipfile
@@ -22,27 +23,24 @@ from types import MappingProxyType
 import numpy as np
 import torch
 
-from .atomic import atomic_path
-from .causal_pack import PackedCausal, pack_causal
-from .config import GPTConfig
-from .errors import GPTCoreError
+from ..errors import TraceError
+from ..model.config import GPTConfig
+from ..util.atomic import atomic_path
+from ._causal_pack import PackedCausal, pack_causal
 from .interventions import Interventions
-from .stages import stage_specs
+from .stages import CAUSAL_HEADS, grad_key, module_path, parse_key, stage_key, stage_specs
 
 FORMAT_NAME = "gpt-explorer-trace"
 FORMAT_VERSION = 1
 META_KEY = "meta/json"
-
-
-class TraceError(GPTCoreError):
-    """A trace file that cannot be read, or a key the trace does not have."""
+DEFAULT_TOP_K = 20  # predictions a run keeps per position
 
 
 @dataclass(frozen=True)
 class Stage:
     key: str  # trace key, e.g. "blocks/3/attn/weights"
     layer: int | None  # 0-based block index; None outside the blocks
-    kind: str  # "embedding", "ln_stat", "layernorm", "attention", ... (see stages.py)
+    layout: str  # array layout: "tokens_dims", "causal_heads", ... (see stages.py)
     title: str  # short label
     module: str  # the module that produced it, e.g. "trf_blocks.3.att.weights_point"
     shape: tuple[int, ...]  # of the array, batch dimension dropped
@@ -53,6 +51,7 @@ class Stage:
 @dataclass(frozen=True)
 class ParamGrad:
     name: str  # parameter name, e.g. "trf_blocks.0.att.W_query.weight"
+    shape: tuple[int, ...]  # of the parameter
     grad_norm: float  # L2 norm of its gradient
     weight_norm: float  # L2 norm of its weights
 
@@ -71,6 +70,21 @@ class BackwardInfo:
     sgd_lr: float | None = None  # learning rate of the optional SGD step
     loss_after_sgd: float | None = None  # the same loss after that step (weights then restored)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> BackwardInfo:
+        """The inverse of dataclasses.asdict (JSON turns the tuples into lists)."""
+        return cls(
+            loss=data["loss"],
+            target=tuple(data["target"]) if data["target"] else None,
+            order=tuple((key, float(norm)) for key, norm in data["order"]),
+            params=tuple(
+                ParamGrad(p["name"], tuple(p["shape"]), p["grad_norm"], p["weight_norm"])
+                for p in data["params"]
+            ),
+            sgd_lr=data["sgd_lr"],
+            loss_after_sgd=data["loss_after_sgd"],
+        )
+
 
 @dataclass(frozen=True, eq=False)
 class Trace:
@@ -82,7 +96,7 @@ class Trace:
     device: str  # "cpu", "cuda:0", ...
     interventions: Interventions = field(default_factory=Interventions)
     loss: float | None = None  # mean next-token cross-entropy over the prompt (T >= 2)
-    top_k: int = 20  # predictions kept per position
+    top_k: int = DEFAULT_TOP_K  # predictions kept per position
     run_seconds: float = 0.0  # wall time of the run that made it
     backward: BackwardInfo | None = None  # set by backward_step
 
@@ -118,7 +132,7 @@ class Trace:
 
     def head_weights(self, layer: int, head: int) -> np.ndarray:
         """One head's attention weights [T, T], without unpacking the other heads."""
-        key = f"blocks/{layer}/attn/weights"
+        key = stage_key("attn/weights", layer)
         value = self.store.get(key)
         if isinstance(value, PackedCausal) and key not in self._dense:
             return value.unpack(head)
@@ -140,11 +154,16 @@ class Trace:
 
     def grad(self, key: str) -> np.ndarray | None:
         """The gradient of the loss with respect to stage `key`, if a backward step made one."""
-        return self.store.get("grad/" + key)
+        return self.store.get(grad_key(key))
 
     @property
     def n_tokens(self) -> int:
         return int(self.token_ids.shape[0])
+
+    @property
+    def position_labels(self) -> list[str]:
+        """ "position:token" labels, unique even where a token repeats."""
+        return [f"{i}:{s}" for i, s in enumerate(self.token_strings)]
 
     @property
     def nbytes(self) -> int:
@@ -178,17 +197,6 @@ class Trace:
         return cls._from_meta(meta, arrays)
 
     def _meta(self) -> dict:
-        backward = None
-        if self.backward is not None:
-            b = self.backward
-            backward = {
-                "loss": b.loss,
-                "target": list(b.target) if b.target else None,
-                "order": [list(item) for item in b.order],
-                "params": [[p.name, p.grad_norm, p.weight_norm] for p in b.params],
-                "sgd_lr": b.sgd_lr,
-                "loss_after_sgd": b.loss_after_sgd,
-            }
         return {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -199,64 +207,31 @@ class Trace:
             "loss": self.loss,
             "top_k": self.top_k,
             "run_seconds": self.run_seconds,
-            "stages": [
-                {
-                    "key": s.key,
-                    "layer": s.layer,
-                    "kind": s.kind,
-                    "title": s.title,
-                    "module": s.module,
-                    "shape": list(s.shape),
-                    "formula": s.formula,
-                    "explanation": s.explanation,
-                }
-                for s in self.stages
-            ],
-            "backward": backward,
+            "stages": [dataclasses.asdict(s) for s in self.stages],
+            "backward": dataclasses.asdict(self.backward) if self.backward else None,
         }
 
     @classmethod
     def _from_meta(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Trace:
+        """The stage records come from the registry (the file's list is for readers)."""
         try:
-            stages = tuple(
-                Stage(
-                    s["key"],
-                    s["layer"],
-                    s["kind"],
-                    s["title"],
-                    s["module"],
-                    tuple(s["shape"]),
-                    s["formula"],
-                    s["explanation"],
-                )
-                for s in meta["stages"]
-            )
-            missing = [s.key for s in stages if s.key not in arrays]
+            config = GPTConfig.from_dict(meta["config"])
+            missing = [key for key in _stage_keys(config) if key not in arrays]
             if missing or "tokens/ids" not in arrays:
                 raise TraceError(f"the trace file lacks {(missing or ['tokens/ids'])[0]!r}")
-            backward = None
-            if meta.get("backward"):
-                b = meta["backward"]
-                backward = BackwardInfo(
-                    loss=b["loss"],
-                    target=tuple(b["target"]) if b["target"] else None,
-                    order=tuple((k, float(n)) for k, n in b["order"]),
-                    params=tuple(ParamGrad(n, g, w) for n, g, w in b["params"]),
-                    sgd_lr=b["sgd_lr"],
-                    loss_after_sgd=b["loss_after_sgd"],
-                )
+            backward = meta.get("backward")
             return cls(
                 token_ids=arrays["tokens/ids"],
                 token_strings=tuple(meta["token_strings"]),
-                stages=stages,
+                stages=make_stages(config, {k: a.shape for k, a in arrays.items()}),
                 store=arrays,
-                config=GPTConfig.from_dict(meta["config"]),
+                config=config,
                 device=meta["device"],
                 interventions=Interventions.from_dict(meta["interventions"]),
                 loss=meta["loss"],
                 top_k=meta["top_k"],
                 run_seconds=meta["run_seconds"],
-                backward=backward,
+                backward=BackwardInfo.from_dict(backward) if backward else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise TraceError(f"the trace file's metadata is damaged ({exc!r})") from exc
@@ -266,7 +241,14 @@ _DENSE_CACHE_SIZE = 3
 
 
 def _is_causal_weights(key: str) -> bool:
-    return key.startswith("blocks/") and key.endswith("/attn/weights")
+    try:
+        return parse_key(key)[0].layout == CAUSAL_HEADS
+    except KeyError:  # not a stage: grad/..., logits/..., tokens/ids
+        return False
+
+
+def _stage_keys(cfg: GPTConfig) -> list[str]:
+    return [stage_key(spec.name, layer) for spec, layer in stage_specs(cfg)]
 
 
 def _parts(value: np.ndarray | PackedCausal) -> list[np.ndarray]:
@@ -279,16 +261,15 @@ def make_stages(cfg: GPTConfig, shapes: Mapping[str, tuple[int, ...]]) -> tuple[
     """Stage records for a run of a model with this config, given each key's array shape."""
     stages = []
     for spec, layer in stage_specs(cfg):
-        fill = {} if layer is None else {"i": layer}
-        key = spec.key.format(**fill)
+        key = stage_key(spec.name, layer)
         stages.append(
             Stage(
                 key,
                 layer,
-                spec.kind,
+                spec.layout,
                 spec.title,
-                spec.module.format(**fill),
-                shapes[key],
+                module_path(spec, layer),
+                tuple(shapes[key]),
                 spec.formula,
                 spec.explanation,
             )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .model import GPTModel
+from ..model import GPTModel
 
 
 @dataclass(frozen=True)

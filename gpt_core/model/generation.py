@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .model import GPTModel
+from .gpt_model import GPTModel
 
 
 def next_token_distribution(

@@ -1,4 +1,4 @@
-"""The backward step: run one backward() on the current prompt and switches, then watch the
+"""The backward-step view: run one backward() on the current prompt and switches, then watch the
 gradient travel from the loss back to the embeddings — its norm at every stage in the order
 the backward pass reached it (replayable, lighting up the navigator), the per-token gradient
 of the selected stage, and every parameter's gradient norm."""
@@ -27,23 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gpt_core.export import token_labels
+from gpt_core.probe.stages import short_label
 
-from ..session import Session
-from ..widgets.heatmap import Heatmap
+from ..session import Session, backward_summary
+from ..widgets.heatmap import Heatmap, TokensByDims
 from ..widgets.plots import LabelledPlot
 from ..widgets.token_strip import TokenStrip
 
 _SMALLEST = 1e-30  # a zero gradient norm is drawn here on the log scale
 _PARAM_COLUMNS = ["parameter", "shape", "grad norm", "weight norm", "grad / weight"]
-
-
-def stage_label(key: str) -> str:
-    """ "blocks/3/attn/weights" -> "3 attn/weights"; short enough for an axis."""
-    if key.startswith("blocks/"):
-        _, layer, rest = key.split("/", 2)
-        return f"{layer} {rest}"
-    return key
 
 
 class _NumberItem(QTableWidgetItem):
@@ -60,11 +52,21 @@ class _NumberItem(QTableWidgetItem):
         return super().__lt__(other)
 
 
-class GradientPanel(QWidget):
+class GradientsView(QWidget):
+    """The centre's Backward step tab."""
+
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)
         self.session = session
-        # --- controls ---
+        self._build_controls()
+        self._build_flow()
+        self._build_stage()
+        self._lay_out()
+        self._wire()
+        self._new_backward()
+
+    # ------------------------------------------------------------------ building
+    def _build_controls(self) -> None:
         self.whole_prompt = QRadioButton("Whole-prompt next-token loss")
         self.whole_prompt.setChecked(True)
         self.one_token = QRadioButton("Loss of one token after the selected position:")
@@ -78,20 +80,10 @@ class GradientPanel(QWidget):
         )
         self.run_button = QPushButton("Backward")
         self.run_button.setToolTip("One backward pass, current prompt and switches (Ctrl+B)")
-        self.run_button.clicked.connect(self.run_backward)
         self.result = QLabel("Run a prompt, then press Backward.")
         self.result.setWordWrap(True)
-        loss_row = QHBoxLayout()
-        for widget in (self.whole_prompt, self.one_token, self.target):
-            loss_row.addWidget(widget)
-        loss_row.addStretch(1)
-        step_row = QHBoxLayout()
-        for widget in (self.sgd, self.lr):
-            step_row.addWidget(widget)
-        step_row.addStretch(1)
-        step_row.addWidget(self.run_button)
 
-        # --- the flow from the loss back to the embeddings ---
+    def _build_flow(self) -> None:
         # log10 of the norms on a linear axis labelled in decades: pyqtgraph's log mode
         # crowds the axis with minor labels.
         self.flow_plot = LabelledPlot(
@@ -101,19 +93,43 @@ class GradientPanel(QWidget):
         )
         self.flow_plot.add_curve("norm", "‖∂loss/∂stage‖", "#1971c2")
         self.flow_curve = self.flow_plot.curves["norm"]
-        self.flow_plot.placeClicked.connect(self._open_stage)
         self.reached_marker = pg.ScatterPlotItem(size=13, brush="#e8590c", pen=None)
         self.flow_plot.addItem(self.reached_marker)
         self.play_button = QPushButton("▶ Play")
-        self.play_button.clicked.connect(self.toggle_play)
         self.back_button = QPushButton("◀ Step")
-        self.back_button.clicked.connect(lambda: self.step_replay(-1))
         self.step_button = QPushButton("Step ▶")
-        self.step_button.clicked.connect(lambda: self.step_replay(+1))
         self.speed = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=60, value=12)
         self.speed.setToolTip("Stages per second")
-        self.speed.valueChanged.connect(self._set_speed)
         self.reached = QLabel()
+        self.timer = QTimer(self)
+
+    def _build_stage(self) -> None:
+        self.heatmap = Heatmap()  # an attention weight's gradient: tokens x tokens
+        self.dims_heatmap = TokensByDims()  # any other stage's: tokens x dims
+        self.saliency = TokenStrip()
+        self.stage_note = QLabel()
+        self.stage_view = QStackedWidget()  # nothing yet, or one of the two heatmaps
+        empty = QLabel("The gradient of the selected stage appears here after a backward step.")
+        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty.setStyleSheet("color:#868e96;")
+        for widget in (empty, self.heatmap, self.dims_heatmap):
+            self.stage_view.addWidget(widget)
+        self.params = QTableWidget(0, len(_PARAM_COLUMNS))
+        self.params.setHorizontalHeaderLabels(_PARAM_COLUMNS)
+        self.params.verticalHeader().setVisible(False)
+        self.params.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.params.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+
+    def _lay_out(self) -> None:
+        loss_row = QHBoxLayout()
+        for widget in (self.whole_prompt, self.one_token, self.target):
+            loss_row.addWidget(widget)
+        loss_row.addStretch(1)
+        step_row = QHBoxLayout()
+        for widget in (self.sgd, self.lr):
+            step_row.addWidget(widget)
+        step_row.addStretch(1)
+        step_row.addWidget(self.run_button)
         replay = QHBoxLayout()
         for widget in (self.back_button, self.play_button, self.step_button):
             replay.addWidget(widget)
@@ -125,33 +141,13 @@ class GradientPanel(QWidget):
         flow_layout.setContentsMargins(0, 0, 0, 0)
         flow_layout.addWidget(self.flow_plot, 1)
         flow_layout.addLayout(replay)
-        self.timer = QTimer(self)
-        self.timer.timeout.connect(self._tick)
-        self._set_speed(self.speed.value())
-
-        # --- the selected stage's gradient, and the parameters ---
-        self.heatmap = Heatmap()
-        self.saliency = TokenStrip()
-        self.saliency.positionClicked.connect(session.select_position)
-        self.stage_note = QLabel()
         stage = QWidget()
         stage_layout = QVBoxLayout(stage)
         stage_layout.setContentsMargins(0, 0, 0, 0)
         stage_layout.addWidget(self.stage_note)
-        self.stage_view = QStackedWidget()  # nothing to show yet, or the gradient heatmap
-        empty = QLabel("The gradient of the selected stage appears here after a backward step.")
-        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        empty.setStyleSheet("color:#868e96;")
-        self.stage_view.addWidget(empty)
-        self.stage_view.addWidget(self.heatmap)
         stage_layout.addWidget(self.stage_view, 1)
         stage_layout.addWidget(QLabel("Gradient norm per token (saliency):"))
         stage_layout.addWidget(self.saliency)
-        self.params = QTableWidget(0, len(_PARAM_COLUMNS))
-        self.params.setHorizontalHeaderLabels(_PARAM_COLUMNS)
-        self.params.verticalHeader().setVisible(False)
-        self.params.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.params.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         tabs = QTabWidget()
         tabs.addTab(stage, "Selected stage")
         tabs.addTab(self.params, "Parameters")
@@ -169,37 +165,39 @@ class GradientPanel(QWidget):
         layout.addWidget(self.result)
         layout.addWidget(split, 1)
 
-        session.traceChanged.connect(self._fill_targets)
-        session.selectionChanged.connect(self._fill_targets)
-        session.backwardChanged.connect(self._new_backward)
-        session.replayChanged.connect(self._draw_replay)
-        session.selectionChanged.connect(self._draw_stage)
-        session.modelChanged.connect(self._new_backward)
+    def _wire(self) -> None:
+        session = self.session
+        self.run_button.clicked.connect(self.run_backward)
+        self.flow_plot.placeClicked.connect(self._open_stage)
+        self.play_button.clicked.connect(self.toggle_play)
+        self.back_button.clicked.connect(lambda: self.step_replay(-1))
+        self.step_button.clicked.connect(lambda: self.step_replay(+1))
+        self.speed.valueChanged.connect(self._set_speed)
+        self.timer.timeout.connect(self._tick)
+        self._set_speed(self.speed.value())
+        self.saliency.positionClicked.connect(session.select_position)
+        for signal in (session.traceChanged, session.positionChanged):
+            signal.connect(self._fill_targets)
         session.traceChanged.connect(self._prompt_hint)
-        self._new_backward()
+        session.gradientsChanged.connect(self._new_backward)
+        session.replayChanged.connect(self._draw_replay)
+        for signal in (session.sectionChanged, session.headChanged, session.positionChanged):
+            signal.connect(self._draw_stage)
 
     # ------------------------------------------------------------------ running
-    def target_token(self) -> int | None:
-        """The chosen target token id, None for the whole-prompt loss; raises ValueError for
-        typed text that is not one token."""
+    def chosen_target(self) -> int | str | None:
+        """The chosen target: None for the whole-prompt loss, a token id picked from the
+        list, or typed text (the session checks that it is one token)."""
         if self.whole_prompt.isChecked():
             return None
         index = self.target.currentIndex()
         text = self.target.currentText()
         if index >= 0 and self.target.itemText(index) == text:
             return int(self.target.itemData(index))
-        ids = self.session.tokenizer.encode(text)
-        if len(ids) != 1:
-            raise ValueError(f"“{text}” is {len(ids)} tokens; the target must be exactly one")
-        return ids[0]
+        return text
 
     def run_backward(self) -> None:
-        try:
-            target = self.target_token()
-        except ValueError as exc:
-            self.session.message.emit("warning", str(exc))
-            return
-        self.session.run_backward(target, self.lr.value() if self.sgd.isChecked() else None)
+        self.session.run_backward(self.chosen_target(), self.lr.value() if self.sgd.isChecked() else None)
 
     def _fill_targets(self) -> None:
         trace = self.session.trace
@@ -223,16 +221,9 @@ class GradientPanel(QWidget):
     def _new_backward(self) -> None:
         self.timer.stop()
         self.play_button.setText("▶ Play")
-        trace = self.session.backward
+        trace = self.session.gradients
         if trace is None:
-            self.flow_curve.setData([], [])
-            self.reached_marker.setData([], [])
-            self.flow_plot.set_places([])
-            self._prompt_hint()
-            self.params.setRowCount(0)
-            self.stage_view.setCurrentIndex(0)
-            self.saliency.set_tokens([], [], [])
-            self.reached.setText("")
+            self._clear()
             return
         info = trace.backward
         what = (
@@ -243,16 +234,11 @@ class GradientPanel(QWidget):
                 f"{info.target[0]})"
             )
         )
-        text = f"Loss ({what}): <b>{info.loss:.4f}</b> on {trace.device.upper()}"
-        if info.sgd_lr is not None:
-            text += (
-                f" · after one SGD step (lr {info.sgd_lr:g}): <b>{info.loss_after_sgd:.4f}</b>"
-                " — then the weights were restored exactly"
-            )
+        text = f"Loss ({what}) on {trace.device.upper()}: {backward_summary(info)}"
         if not trace.interventions.is_empty:
             text += f" · switches: {trace.interventions.describe()}"
         self.result.setText(text)
-        self.flow_plot.set_places([stage_label(key) for key, _ in info.order])
+        self.flow_plot.set_places([short_label(key) for key, _ in info.order])
         exponents = np.log10(np.maximum([n for _, n in info.order], _SMALLEST))
         low, high = int(np.floor(exponents.min())), int(np.ceil(exponents.max()))
         decades = [(e, f"1e{e}") for e in range(low, high + 1)]
@@ -262,8 +248,18 @@ class GradientPanel(QWidget):
         self._draw_replay()
         self._draw_stage()
 
+    def _clear(self) -> None:
+        self.flow_curve.setData([], [])
+        self.reached_marker.setData([], [])
+        self.flow_plot.set_places([])
+        self._prompt_hint()
+        self.params.setRowCount(0)
+        self.stage_view.setCurrentIndex(0)
+        self.saliency.set_tokens([], [], [])
+        self.reached.setText("")
+
     def _prompt_hint(self) -> None:
-        if self.session.backward is None:
+        if self.session.gradients is None:
             self.result.setText(
                 "Run a prompt, then press Backward."
                 if self.session.trace is None
@@ -272,18 +268,16 @@ class GradientPanel(QWidget):
 
     def _open_stage(self, place: int) -> None:
         """A click on the flow opens the stage the gradient had reached there."""
-        trace = self.session.backward
+        trace = self.session.gradients
         if trace is not None:
-            step = self.session.step_of_stage(trace.backward.order[place][0])
-            if step is not None:
-                self.session.select_step(step)
+            self.session.open_stage(trace.backward.order[place][0])
 
     def _draw_replay(self) -> None:
-        trace = self.session.backward
+        trace = self.session.gradients
         if trace is None:
             return
         order = trace.backward.order
-        shown = self.session.replay_position
+        shown = self.session.state.replay_position
         norms = np.array([n for _, n in order[:shown]], dtype=np.float64)
         self.flow_plot.set_curve("norm", np.log10(np.maximum(norms, _SMALLEST)))
         if shown:
@@ -295,24 +289,19 @@ class GradientPanel(QWidget):
             self.reached.setText(f"0/{len(order)} · at the loss")
 
     def _draw_stage(self) -> None:
-        session, trace = self.session, self.session.backward
-        step = session.step
-        if trace is None or step is None:
+        session, trace = self.session, self.session.gradients
+        section = session.section
+        if trace is None or section is None:
             return
-        key = step.main_key
-        if step.kind == "attention":
-            key = step.keys[0]  # the weights: show the selected head's gradient
-        elif step.kind == "output":
-            key = "final_norm/out"
+        key = section.gradient_key
         grad = trace.grad(key)
         if grad is None:
             self.stage_note.setText(f"No gradient reached {key} (its block is skipped).")
             self.stage_view.setCurrentIndex(0)
             self.saliency.set_weights(None)
             return
-        self.stage_view.setCurrentIndex(1)
-        labels = token_labels(trace.token_strings)
-        if step.kind == "attention":
+        labels = trace.position_labels
+        if grad.ndim == 3:  # attention weights [H, T, T]: the selected head's
             head = session.selection.head
             matrix = grad[head]  # [T, T]
             self.heatmap.set_matrix(
@@ -320,37 +309,33 @@ class GradientPanel(QWidget):
                 labels,
                 labels,
                 signed=True,
-                title=f"∂loss/∂ attention, layer {step.layer} head {head}",
+                title=f"∂loss/∂ attention, layer {section.layer} head {head}",
             )
-            per_token = np.linalg.norm(matrix, axis=1)
+            self.stage_view.setCurrentWidget(self.heatmap)
         else:
             matrix = grad  # [T, D]
-            self.heatmap.set_matrix(
-                matrix,
-                labels,
-                [str(i) for i in range(matrix.shape[1])],
-                signed=True,
-                title=f"∂loss/∂ {key}  (tokens × dims)",
-            )
-            per_token = np.linalg.norm(matrix.astype(np.float64), axis=1)
+            self.dims_heatmap.set_tokens_dims(matrix, labels, f"∂loss/∂ {key}", session.position)
+            self.stage_view.setCurrentWidget(self.dims_heatmap)
         self.stage_note.setText(f"Gradient of the loss with respect to {key}.")
+        self._draw_saliency(trace, np.linalg.norm(matrix.astype(np.float64), axis=1))
+
+    def _draw_saliency(self, trace, per_token: np.ndarray) -> None:
         ids = trace.token_ids.tolist()
-        tokenizer = session.tokenizer
         if self.saliency.ids != ids:
+            tokenizer = self.session.tokenizer
             self.saliency.set_tokens(
                 list(trace.token_strings), ids, [tokenizer.token_bytes(i) for i in ids]
             )
         self.saliency.set_weights(per_token)
-        self.saliency.set_selected(session.position)
+        self.saliency.set_selected(self.session.position)
 
     def _fill_params(self, params) -> None:
-        shapes = {name: tuple(p.shape) for name, p in self.session.model.named_parameters()}
         table = self.params
         table.setSortingEnabled(False)
         table.setRowCount(len(params))
         for row, p in enumerate(params):
             table.setItem(row, 0, QTableWidgetItem(p.name))
-            table.setItem(row, 1, QTableWidgetItem("×".join(map(str, shapes.get(p.name, ())))))
+            table.setItem(row, 1, QTableWidgetItem("×".join(map(str, p.shape))))
             table.setItem(row, 2, _NumberItem(p.grad_norm, f"{p.grad_norm:.4e}"))
             table.setItem(row, 3, _NumberItem(p.weight_norm, f"{p.weight_norm:.4f}"))
             table.setItem(row, 4, _NumberItem(p.ratio, f"{p.ratio:.3e}"))
@@ -359,29 +344,31 @@ class GradientPanel(QWidget):
 
     # ------------------------------------------------------------------ replay
     def toggle_play(self) -> None:
-        if self.session.backward is None:
+        trace = self.session.gradients
+        if trace is None:
             return
         if self.timer.isActive():
-            self.timer.stop()
-            self.play_button.setText("▶ Play")
+            self._stop()
             return
-        if self.session.replay_position >= len(self.session.backward.backward.order):
+        if self.session.state.replay_position >= len(trace.backward.order):
             self.session.set_replay_position(0)
         self.timer.start()
         self.play_button.setText("⏸ Pause")
 
     def step_replay(self, delta: int) -> None:
+        self._stop()
+        self.session.set_replay_position(self.session.state.replay_position + delta)
+
+    def _stop(self) -> None:
         self.timer.stop()
         self.play_button.setText("▶ Play")
-        self.session.set_replay_position(self.session.replay_position + delta)
 
     def _tick(self) -> None:
-        trace = self.session.backward
-        if trace is None or self.session.replay_position >= len(trace.backward.order):
-            self.timer.stop()
-            self.play_button.setText("▶ Play")
+        trace = self.session.gradients
+        if trace is None or self.session.state.replay_position >= len(trace.backward.order):
+            self._stop()
             return
-        self.session.set_replay_position(self.session.replay_position + 1)
+        self.session.set_replay_position(self.session.state.replay_position + 1)
 
     def _set_speed(self, stages_per_second: int) -> None:
         self.timer.setInterval(int(1000 / stages_per_second))

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .model import GPTModel
-from .trace import Trace
+from ..model import GPTModel
+from ..probe import Trace, stage_key
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class LogitLens:
 def logit_lens(model: GPTModel, trace: Trace, position: int, k: int = 5) -> LogitLens:
     """Read the residual stream at `position` after the embeddings and after every block."""
     n_layers = model.cfg.n_layers
-    keys = ["embeddings/sum"] + [f"blocks/{i}/out" for i in range(n_layers)]
+    keys = [stage_key("embeddings/sum")] + [stage_key("out", i) for i in range(n_layers)]
     device = next(model.parameters()).device
     resid = torch.tensor(np.stack([trace[key][position] for key in keys]), device=device)
     logits = model.out_head(model.final_norm(resid[None]))[0].float()  # [L + 1, vocab]

@@ -11,17 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ExportError
 from .atomic import atomic_path
-from .errors import GPTCoreError
-
-
-class ExportError(GPTCoreError):
-    """An export path that cannot be written (missing folder, no permission, disk full)."""
-
-
-def token_labels(token_strings: Sequence[str]) -> list[str]:
-    """ "position:token" labels, unique even where a token repeats."""
-    return [f"{i}:{s}" for i, s in enumerate(token_strings)]
 
 
 def write_matrix_csv(
@@ -44,16 +35,6 @@ def write_matrix_csv(
         for label, row in zip(row_labels, matrix, strict=True):
             writer.writerow([label, *(f"{v:.9g}" for v in row.tolist())])
     return Path(path)
-
-
-def read_matrix_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str], list[str]]:
-    """The inverse of write_matrix_csv: (matrix, row labels, column labels)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    col_labels = rows[0][1:]
-    row_labels = [r[0] for r in rows[1:]]
-    matrix = np.array([[float(v) for v in r[1:]] for r in rows[1:]], dtype=np.float32)
-    return matrix.reshape(len(row_labels), len(col_labels)), row_labels, col_labels
 
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .config import GPTConfig
+from ..model.config import GPTConfig
 
 ABLATION_MODES = ("zero", "mean")
 

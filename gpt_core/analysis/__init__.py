@@ -1,0 +1,19 @@
+"""What can be read off runs: the effect of interventions, the logit lens, per-head
+attention statistics, parameter counts."""
+
+from .compare import Comparison, compare
+from .head_stats import HEAD_METRICS, head_metrics, head_summary
+from .lens import LogitLens, logit_lens
+from .parameters import ParameterCount, count_parameters
+
+__all__ = [
+    "HEAD_METRICS",
+    "Comparison",
+    "LogitLens",
+    "ParameterCount",
+    "compare",
+    "count_parameters",
+    "head_metrics",
+    "head_summary",
+    "logit_lens",
+]

@@ -1,0 +1,468 @@
+"""The stage registry: every array a Trace records, in data-flow order, and the sections of
+the model a person steps through. The one place that knows trace keys, module paths, array
+layouts, labels and explanations; the probe, the Trace, the analysis code and the app all
+read it.
+
+A stage's name is its trace key without the block prefix ("ln1/out"; "embeddings/sum");
+`stage_key(name, layer)` gives the key ("blocks/3/ln1/out"). A section groups the stages
+one view draws ("Block 3 · LayerNorm 1"). Adding a stage is one StageSpec here plus the code
+that draws it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model.config import GPTConfig
+
+BLOCK_PREFIX = "blocks/"
+GRAD_PREFIX = "grad/"
+LOGITS = "logits"  # the backward order's name for the [T, vocab] logits
+
+# How a stage's array is laid out once the batch dimension is dropped (T tokens, D a width).
+TOKEN_STAT = "token_stat"  # [T]: one number per token (kept [B, T, 1] by the model)
+TOKENS_DIMS = "tokens_dims"  # [T, D]
+UNBATCHED_TOKENS_DIMS = "unbatched_tokens_dims"  # [T, D], computed without a batch dim
+CAUSAL_HEADS = "causal_heads"  # [H, T, T] causal attention weights, held packed
+TOKENS_HEADS_DIMS = "tokens_heads_dims"  # [T, H, d_head]
+TOP_K = "top_k"  # [T, k] ids: summarised from the model's logits, not hooked
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str  # trace key, minus "blocks/{layer}/" for block stages
+    section: str  # the section (navigator entry, view) it belongs to
+    role: str  # what it is within its section: "mean", "out", "weights", ...
+    module: str  # the module whose forward output it is; "{layer}" is the block
+    layout: str  # array layout, one of the constants above
+    title: str  # short name for labels
+    formula: str  # what it computes, in symbols
+    explanation: str  # one paragraph in plain words
+    depth_label: str | None = None  # short label where it is a point of the residual stream
+
+    @property
+    def per_block(self) -> bool:
+        return self.module.startswith("trf_blocks.")
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    name: str  # "ln1", "attention", ...
+    title: str  # header of its view; block sections get "Block {layer} · " in front
+    tree_label: str  # its node in the architecture tree; "{heads}" is the head count
+    view: str  # which view draws it
+    per_block: bool  # one per block, or once in the model
+    parameters: tuple[str, ...]  # modules whose parameters it counts; "{layer}" is the block
+    shape_stage: str  # the stage whose shape the tree shows
+    gradient_stage: str  # the stage whose gradient the backward view shows for it
+    extra_keys: tuple[str, ...] = ()  # trace keys it shows that are not stages
+
+
+def _ln_stages(section: str, prefix: str, module: str, reads: str) -> list[StageSpec]:
+    """The mean, variance and output of one LayerNorm; `reads` names its input in formulas."""
+    return [
+        StageSpec(
+            f"{prefix}/mean",
+            section,
+            "mean",
+            f"{module}.mean_point",
+            TOKEN_STAT,
+            f"{_LN_NAMES[section]} mean",
+            f"mu_t = mean_j {reads}_tj",
+            f"The mean of each token's residual vector over the emb_dim features, as "
+            f"{_LN_NAMES[section]} computes it before subtracting it.",
+        ),
+        StageSpec(
+            f"{prefix}/var",
+            section,
+            "var",
+            f"{module}.var_point",
+            TOKEN_STAT,
+            f"{_LN_NAMES[section]} variance",
+            f"sigma_t^2 = mean_j ({reads}_tj - mu_t)^2",
+            "The biased variance of each token's residual vector. The LayerNorm divides by "
+            "sqrt(variance + 1e-5) so every token reaches the next layer at the same scale.",
+        ),
+        StageSpec(
+            f"{prefix}/out",
+            section,
+            "out",
+            module,
+            TOKENS_DIMS,
+            _LN_NAMES[section],
+            f"y = scale * ({reads} - mu) / sqrt(sigma^2 + eps) + shift",
+            _LN_OUT_EXPLANATIONS[section],
+        ),
+    ]
+
+
+_LN_NAMES = {"ln1": "LayerNorm 1", "ln2": "LayerNorm 2", "final_norm": "Final LayerNorm"}
+_LN_OUT_EXPLANATIONS = {
+    "ln1": "Pre-norm: the residual stream is normalised per token to mean 0 and variance 1, "
+    "then stretched and moved by the learned scale and shift. Attention reads this, not the "
+    "raw stream.",
+    "ln2": "The residual stream normalised again, per token, for the feed-forward network.",
+    "final_norm": "One last normalisation of the residual stream before it is compared with "
+    "every token of the vocabulary.",
+}
+
+_STAGES: tuple[StageSpec, ...] = (
+    StageSpec(
+        "embeddings/token",
+        "embeddings",
+        "token",
+        "tok_emb",
+        TOKENS_DIMS,
+        "Token embedding",
+        "E_tok[id_t]",
+        "Each token id picks one row of the token-embedding matrix: a learned vector of "
+        "emb_dim numbers that stands for the token wherever it appears. Nothing about the "
+        "token's position or neighbours is in it yet.",
+    ),
+    StageSpec(
+        "embeddings/position",
+        "embeddings",
+        "position",
+        "pos_emb",
+        UNBATCHED_TOKENS_DIMS,
+        "Positional embedding",
+        "E_pos[t]",
+        "Attention by itself cannot tell token order, so GPT-2 adds a learned vector per "
+        "position 0, 1, 2, ... The same row is used for position t whatever the token.",
+    ),
+    StageSpec(
+        "embeddings/sum",
+        "embeddings",
+        "sum",
+        "drop_emb",
+        TOKENS_DIMS,
+        "Embedding sum",
+        "x_0 = E_tok[id_t] + E_pos[t]",
+        "Token and positional embeddings are added (then embedding dropout, which is off "
+        "in eval mode). This is the start of the residual stream: every block reads from "
+        "it and adds its own contribution back.",
+        depth_label="embeddings",
+    ),
+    *_ln_stages("ln1", "ln1", "trf_blocks.{layer}.norm1", "x"),
+    StageSpec(
+        "attn/weights",
+        "attention",
+        "weights",
+        "trf_blocks.{layer}.att.weights_point",
+        CAUSAL_HEADS,
+        "Attention weights",
+        "A_h = softmax(Q_h K_h^T / sqrt(d_head) + causal mask)",
+        "Each head projects the normalised tokens to queries, keys and values. A query's "
+        "dot products with the keys, scaled by 1/sqrt(d_head), become a probability "
+        "distribution over the tokens before it (the causal mask hides the future): row t "
+        "says how much token t reads from each earlier token. Rows sum to 1.",
+    ),
+    StageSpec(
+        "attn/context",
+        "attention",
+        "context",
+        "trf_blocks.{layer}.att.context_point",
+        TOKENS_HEADS_DIMS,
+        "Head context vectors",
+        "z_h = A_h V_h",
+        "Each head's output per token: the attention-weighted average of the value "
+        "vectors, d_head numbers per head. Switching a head off acts here, before the heads "
+        "are mixed.",
+    ),
+    StageSpec(
+        "attn/out",
+        "attention",
+        "out",
+        "trf_blocks.{layer}.att",
+        TOKENS_DIMS,
+        "Attention output",
+        "attn = concat_h(z_h) W_O + b_O",
+        "The heads' context vectors side by side, projected back to emb_dim by out_proj. "
+        "This is what attention writes into the residual stream.",
+    ),
+    StageSpec(
+        "resid_mid",
+        "resid_mid",
+        "stream",
+        "trf_blocks.{layer}.resid_mid_point",
+        TOKENS_DIMS,
+        "Residual after attention",
+        "x_mid = x + attn",
+        "The shortcut: the block's input plus the attention output (after shortcut "
+        "dropout, off in eval mode). Information a block does not change flows past it.",
+        depth_label="mid",
+    ),
+    *_ln_stages("ln2", "ln2", "trf_blocks.{layer}.norm2", "x_mid"),
+    StageSpec(
+        "ff/pre_gelu",
+        "ff",
+        "pre_gelu",
+        "trf_blocks.{layer}.ff.layers.0",
+        TOKENS_DIMS,
+        "Feed-forward pre-GELU",
+        "h = y W_1 + b_1   (emb_dim -> 4 emb_dim)",
+        "The first linear layer widens each token to 4 x emb_dim hidden units. Tokens do "
+        "not interact here: the same weights act on every position separately.",
+    ),
+    StageSpec(
+        "ff/gelu",
+        "ff",
+        "gelu",
+        "trf_blocks.{layer}.ff.layers.1",
+        TOKENS_DIMS,
+        "GELU",
+        "g = 0.5 h (1 + tanh(sqrt(2/pi) (h + 0.044715 h^3)))",
+        "GELU keeps positive inputs almost unchanged and squashes negative ones towards "
+        "zero (with a small dip below it): the non-linearity that lets the network do more "
+        "than one big matrix product.",
+    ),
+    StageSpec(
+        "ff/out",
+        "ff",
+        "out",
+        "trf_blocks.{layer}.ff",
+        TOKENS_DIMS,
+        "Feed-forward output",
+        "ff = g W_2 + b_2   (4 emb_dim -> emb_dim)",
+        "The second linear layer projects the hidden units back to emb_dim: what the "
+        "feed-forward network writes into the residual stream.",
+    ),
+    StageSpec(
+        "out",
+        "block_out",
+        "stream",
+        "trf_blocks.{layer}",
+        TOKENS_DIMS,
+        "Block output",
+        "x_out = x_mid + ff",
+        "The residual stream after the block: its input plus what attention and the "
+        "feed-forward network added. The next block reads this.",
+        depth_label="out",
+    ),
+    *_ln_stages("final_norm", "final_norm", "final_norm", "x"),
+    StageSpec(
+        "logits/topk_ids",
+        "output",
+        "top_k",
+        "out_head",
+        TOP_K,
+        "Next-token predictions",
+        "p = softmax(y W_head^T)",
+        "The output head scores every vocabulary token against each position's vector; "
+        "softmax turns the scores into probabilities for the next token. The trace keeps "
+        "the k most likely tokens at every position (ids here, probabilities in "
+        "logits/topk_probs) and all scores at the last position (logits/last).",
+    ),
+)
+
+STAGES: dict[str, StageSpec] = {spec.name: spec for spec in _STAGES}
+
+_SECTIONS: tuple[SectionSpec, ...] = (
+    SectionSpec(
+        "embeddings",
+        "Embeddings",
+        "Embeddings (token + position)",
+        "embeddings",
+        False,
+        ("tok_emb", "pos_emb"),
+        "embeddings/sum",
+        "embeddings/sum",
+    ),
+    SectionSpec(
+        "ln1",
+        "LayerNorm 1",
+        "norm1 · LayerNorm",
+        "layernorm",
+        True,
+        ("trf_blocks.{layer}.norm1",),
+        "ln1/out",
+        "ln1/out",
+    ),
+    SectionSpec(
+        "attention",
+        "Attention",
+        "attention ({heads} heads)",
+        "attention",
+        True,
+        ("trf_blocks.{layer}.att",),
+        "attn/weights",
+        "attn/weights",
+    ),
+    SectionSpec(
+        "resid_mid", "+ residual", "+ residual", "residual", True, (), "resid_mid", "resid_mid"
+    ),
+    SectionSpec(
+        "ln2",
+        "LayerNorm 2",
+        "norm2 · LayerNorm",
+        "layernorm",
+        True,
+        ("trf_blocks.{layer}.norm2",),
+        "ln2/out",
+        "ln2/out",
+    ),
+    SectionSpec(
+        "ff",
+        "Feed-forward (GELU)",
+        "feed-forward · GELU",
+        "feedforward",
+        True,
+        ("trf_blocks.{layer}.ff",),
+        "ff/out",
+        "ff/out",
+    ),
+    SectionSpec("block_out", "+ residual", "+ residual", "residual", True, (), "out", "out"),
+    SectionSpec(
+        "final_norm",
+        "Final LayerNorm",
+        "final norm · LayerNorm",
+        "layernorm",
+        False,
+        ("final_norm",),
+        "final_norm/out",
+        "final_norm/out",
+    ),
+    SectionSpec(
+        "output",
+        "Output head · next token",
+        "output head → next token",
+        "output",
+        False,
+        ("out_head",),
+        "logits/topk_ids",
+        "final_norm/out",
+        extra_keys=(LOGITS, "logits/topk_probs", "logits/last"),
+    ),
+)
+
+SECTIONS: dict[str, SectionSpec] = {spec.name: spec for spec in _SECTIONS}
+
+
+# --- keys ---
+def stage_key(name: str, layer: int | None = None) -> str:
+    """The trace key of stage `name` ("ln1/out") in block `layer` (None outside blocks)."""
+    spec = STAGES[name]
+    if spec.per_block != (layer is not None):
+        need = "a block index" if spec.per_block else "no block index"
+        raise ValueError(f"stage {name!r} takes {need}, got layer={layer!r}")
+    return f"{BLOCK_PREFIX}{layer}/{name}" if spec.per_block else name
+
+
+def grad_key(key: str) -> str:
+    """The trace key of the gradient of stage `key`."""
+    return GRAD_PREFIX + key
+
+
+def parse_key(key: str) -> tuple[StageSpec, int | None]:
+    """The stage and block of a trace key; KeyError for a key that is not a stage."""
+    if key.startswith(BLOCK_PREFIX):
+        parts = key.split("/", 2)
+        if len(parts) != 3 or not parts[1].isdigit() or not STAGES[parts[2]].per_block:
+            raise KeyError(key)
+        return STAGES[parts[2]], int(parts[1])
+    spec = STAGES[key]
+    if spec.per_block:
+        raise KeyError(key)
+    return spec, None
+
+
+def module_path(spec: StageSpec, layer: int | None) -> str:
+    return spec.module.format(layer=layer)
+
+
+def _in_flow_order(specs, n_layers: int) -> list:
+    """(spec, layer) pairs in data-flow order: the specs before the first block spec, the
+    block specs once per block, then the rest (the registry lists them in that order)."""
+    first = next(i for i, s in enumerate(specs) if s.per_block)
+    last = max(i for i, s in enumerate(specs) if s.per_block) + 1
+    pairs = [(s, None) for s in specs[:first]]
+    for layer in range(n_layers):
+        pairs += [(s, layer) for s in specs[first:last]]
+    return pairs + [(s, None) for s in specs[last:]]
+
+
+def stage_specs(cfg: GPTConfig) -> list[tuple[StageSpec, int | None]]:
+    """Every stage of a model with this config, in data-flow order, with its block index."""
+    return _in_flow_order(_STAGES, cfg.n_layers)
+
+
+def residual_stream(n_layers: int) -> list[tuple[str, str]]:
+    """(trace key, short label) of every point along the residual stream, embeddings first."""
+    points = []
+    for spec, layer in _in_flow_order(_STAGES, n_layers):
+        if spec.depth_label is not None:
+            label = spec.depth_label if layer is None else f"B{layer} {spec.depth_label}"
+            points.append((stage_key(spec.name, layer), label))
+    return points
+
+
+def stream_before(key: str, n_layers: int) -> str:
+    """The residual-stream point a stage reads from: the last one before it in data flow."""
+    previous = None
+    for spec, layer in _in_flow_order(_STAGES, n_layers):
+        here = stage_key(spec.name, layer)
+        if here == key:
+            if previous is None:
+                raise ValueError(f"{key} comes before the residual stream starts")
+            return previous
+        if spec.depth_label is not None:
+            previous = here
+    raise KeyError(key)
+
+
+# --- sections ---
+@dataclass(frozen=True)
+class Section:
+    """One section of a model with a given config: a navigator entry and a view."""
+
+    spec: SectionSpec
+    layer: int | None  # block index for block sections
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def title(self) -> str:
+        if self.layer is None:
+            return self.spec.title
+        return f"Block {self.layer} · {self.spec.title}"
+
+    def key(self, role: str) -> str:
+        """The trace key of this section's stage with `role` ("mean", "out", ...)."""
+        for spec in _STAGES:
+            if spec.section == self.spec.name and spec.role == role:
+                return stage_key(spec.name, self.layer)
+        raise KeyError(f"section {self.spec.name!r} has no stage {role!r}")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every trace key its view draws."""
+        own = [stage_key(s.name, self.layer) for s in _STAGES if s.section == self.spec.name]
+        return (*own, *self.spec.extra_keys)
+
+    @property
+    def shape_key(self) -> str:
+        return stage_key(self.spec.shape_stage, self.layer)
+
+    @property
+    def gradient_key(self) -> str:
+        spec = STAGES[self.spec.gradient_stage]
+        return stage_key(spec.name, self.layer if spec.per_block else None)
+
+    def parameter_modules(self) -> tuple[str, ...]:
+        return tuple(m.format(layer=self.layer) for m in self.spec.parameters)
+
+
+def build_sections(cfg: GPTConfig) -> tuple[Section, ...]:
+    """Every section of a model with this config, in data-flow order."""
+    return tuple(Section(s, layer) for s, layer in _in_flow_order(_SECTIONS, cfg.n_layers))
+
+
+def short_label(key: str) -> str:
+    """ "blocks/3/attn/weights" -> "3 attn/weights": short enough for an axis."""
+    try:
+        spec, layer = parse_key(key)
+    except KeyError:  # "logits"
+        return key
+    return spec.name if layer is None else f"{layer} {spec.name}"

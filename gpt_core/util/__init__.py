@@ -1,0 +1,1 @@
+"""Plumbing: atomic writes, matrix files, devices, the allocator setting."""
