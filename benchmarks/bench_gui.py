@@ -252,7 +252,7 @@ def toggle_latency(app, window, session, repeats: int = 4) -> float:
         times.append(time.perf_counter() - start)
     if not session.interventions.is_empty:
         session.restore_all()
-        wait(app, lambda: session.comparison is None and not session.runner.is_busy())
+        wait(app, lambda: session.result.comparison is None and not session.runner.is_busy())
     return statistics.median(times)
 
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gpt_core import (  # noqa: E402
+from gpt_core import (
     GPTConfig,
     backward_step,
     capture,
@@ -119,14 +119,19 @@ def measure(model, hf, T: int) -> dict[str, float]:
         pairs.append((("hf", hf_captured), ("capture_vs_hf", lambda: capture(model, ids))))
     medians = {}
     for pair in pairs:  # each comparison interleaved on its own, so both sides see alike
-        for _, fn in pair:  # warm up
-            fn()
-        times = {name: [] for name, _ in pair}
-        for _ in range(REPS.get(T, 5)):
-            for name, fn in pair:
-                times[name].append(timed(fn))
-        medians |= {name: statistics.median(v) * 1000 for name, v in times.items()}
+        medians |= _interleaved(pair, REPS.get(T, 5))
     return medians
+
+
+def _interleaved(pair, repeats: int) -> dict[str, float]:
+    """Median milliseconds of two cases run turn about, after one warm-up each."""
+    for _, fn in pair:
+        fn()
+    times = {name: [] for name, _ in pair}
+    for _ in range(repeats):
+        for name, fn in pair:
+            times[name].append(timed(fn))
+    return {name: statistics.median(v) * 1000 for name, v in times.items()}
 
 
 def main() -> None:

@@ -9,79 +9,41 @@ it still belongs to the current model, device, prompt and switches.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 
-import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal
 
 from gpt_core import (
-    BackwardInfo,
     DeviceError,
     GPTConfig,
-    GPTCoreError,
     Interventions,
     LogitLens,
     Trace,
-    backward_step,
-    capture,
-    compare,
-    count_parameters,
     get_tokenizer,
-    head_summary,
-    load_model,
     logit_lens,
-    pick_next_token,
     resolve_device,
 )
 from gpt_core.model import GPTModel
 from gpt_core.util.devices import describe_device
 
 from . import state as st
-from .state import AppState, GenerationSettings, LoadedModel, RunKey, RunResult
+from .jobs import (
+    JOB_KINDS,
+    backward_job,
+    backward_summary,
+    load_job,
+    next_token,
+    one_token,
+    reason,
+    run_job,
+)
+from .state import AppState, GenerationSettings, RunKey, RunResult
 from .worker import JobContext, Runner
 
 
-@dataclass(frozen=True)
-class JobKind:
-    label: str  # what the status bar says while it runs
-    cancellable: bool  # the window offers Cancel while it runs
-
-
-JOB_KINDS = {
-    "load": JobKind("Loading the model…", True),
-    "device": JobKind("Moving the model…", False),
-    "run": JobKind("Running the model…", True),
-    "backward": JobKind("Backward step…", True),
-    "lens": JobKind("Reading the logit lens…", False),
-}
-
-# The parts of the state, each with the signal that announces its change, in the order
-# the signals go out. `changed` then carries the names of all the parts that changed.
-_PARTS: tuple[tuple[str, Callable[[AppState], object]], ...] = (
-    ("model", lambda s: (s.model, s.device)),
-    ("prompt", lambda s: s.prompt_text),
-    ("generation", lambda s: s.generated),
-    ("interventions", lambda s: s.interventions),
-    ("trace", lambda s: s.result),
-    ("section", lambda s: (s.model, s.selection.section, s.selection.layer)),
-    ("head", lambda s: s.selection.head),
-    ("position", lambda s: s.position),
-    ("gradients", lambda s: s.gradients),
-    ("replay", lambda s: (s.gradients, s.replay_position)),
-    ("lens", lambda s: s.lens),
-)
-
-
-def _differs(old: object, new: object) -> bool:
-    if old is new:
-        return False
-    try:
-        return bool(old != new)
-    except ValueError:  # dataclasses holding arrays: different objects, different values
-        return True
+def _from_state(name: str) -> property:
+    return property(lambda self: getattr(self.state, name), doc=f"state.{name}")
 
 
 class Session(QObject):
@@ -116,54 +78,21 @@ class Session(QObject):
         self._lens_in_flight: tuple[Trace, int] | None = None  # (trace, position)
 
     # ------------------------------------------------------------------ reading
-    @property
-    def config(self) -> GPTConfig | None:
-        return self.state.config
-
-    @property
-    def trace(self) -> Trace | None:
-        return self.state.trace
-
-    @property
-    def result(self) -> RunResult | None:
-        return self.state.result
-
-    @property
-    def baseline(self) -> Trace | None:
-        return self.state.result.baseline if self.state.result else None
-
-    @property
-    def comparison(self):
-        return self.state.result.comparison if self.state.result else None
+    # Shortcuts to the state: session.trace is session.state.trace.
+    config = _from_state("config")
+    trace = _from_state("trace")
+    result = _from_state("result")
+    section = _from_state("section")
+    sections = _from_state("sections")
+    selection = _from_state("selection")
+    position = _from_state("position")
+    interventions = _from_state("interventions")
+    gradients = _from_state("gradients")
 
     @property
     def model(self) -> GPTModel | None:
         """The torch model, for headless use and tests; widgets read the state instead."""
         return self._model
-
-    @property
-    def section(self):
-        return self.state.section
-
-    @property
-    def sections(self):
-        return self.state.sections
-
-    @property
-    def selection(self):
-        return self.state.selection
-
-    @property
-    def position(self) -> int:
-        return self.state.position
-
-    @property
-    def interventions(self) -> Interventions:
-        return self.state.interventions
-
-    @property
-    def gradients(self) -> Trace | None:
-        return self.state.gradients
 
     @property
     def device(self) -> torch.device:
@@ -177,11 +106,10 @@ class Session(QObject):
 
     # ------------------------------------------------------------------ state changes
     def _apply(self, new: AppState) -> None:
-        """Take the new state, emit a signal for each part that changed, then start the
-        work the new state asks for."""
+        """Take the new state, announce what changed, start the work it asks for."""
         old, self.state = self.state, new
-        parts = frozenset(name for name, part in _PARTS if _differs(part(old), part(new)))
-        for name, _ in _PARTS:
+        parts = st.changed_parts(old, new)
+        for name in st.PARTS:
             if name in parts:
                 getattr(self, f"{name}Changed").emit()
         if parts:
@@ -195,7 +123,7 @@ class Session(QObject):
         self.runner.submit(kind, job, done, self._job_failed, on_progress, JOB_KINDS[kind].label)
 
     def _job_failed(self, exc: BaseException, formatted: str) -> None:
-        self._say("error", _reason(exc))
+        self._say("error", reason(exc))
 
     def cancel(self, kind: str) -> None:
         if self.runner.has_job(kind):
@@ -217,22 +145,15 @@ class Session(QObject):
         device = self.device
 
         def job(ctx: JobContext):
-            model, cfg = load_model(
-                source, config, seed=seed, progress=ctx.report, cancel=ctx.should_stop
-            )
-            model.to(device)
-            return model, cfg, _small_parameters(model)
+            return load_job(source, config, seed, device, ctx)
 
         def done(result) -> None:
-            model, cfg, params = result
             self._serial += 1
-            self._model = model
+            self._model, loaded = result[0], replace(result[1], serial=self._serial)
             self._baseline_cache = None
-            shown = f"random weights (seed {seed})" if source is None else str(source)
-            loaded = LoadedModel(
-                cfg, shown, source is None, count_parameters(model), params, self._serial
-            )
-            rerun = (self.state.result is not None or self.run_after_load) and bool(
+            # Rerun what was shown, or asked for, on the new model.
+            asked = self.run_after_load or self._run_in_flight is not None
+            rerun = (self.state.result is not None or asked) and bool(
                 self.state.prompt_text.strip()
             )
             self.run_after_load = False
@@ -242,7 +163,7 @@ class Session(QObject):
 
         def failed(exc: BaseException, formatted: str) -> None:
             kept = "" if self._model is None else " The previous model stays loaded."
-            self._say("error", f"Could not load {label}: {_reason(exc)}.{kept}")
+            self._say("error", f"Could not load {label}: {reason(exc)}.{kept}")
 
         self.runner.submit("load", job, done, failed, self.progress.emit, f"Loading {label}…")
 
@@ -254,13 +175,11 @@ class Session(QObject):
             return
         if str(device) == self.state.device:
             return
-        if self._model is None:  # nothing to move yet: the next load goes there
-            self._apply(st.with_device(self.state, str(device)))
-            return
         model = self._model
 
         def job(ctx: JobContext):
-            model.to(device)
+            if model is not None:  # else the next load goes there
+                model.to(device)
             return device
 
         def done(device) -> None:
@@ -319,7 +238,7 @@ class Session(QObject):
         self._run_in_flight = key.token_ids
 
         def job(ctx: JobContext) -> RunResult:
-            return _run_job(model, key, cached, ctx)
+            return run_job(model, key, cached, ctx)
 
         def done(result: RunResult) -> None:
             self._run_in_flight = None
@@ -366,12 +285,6 @@ class Session(QObject):
         if index is not None:
             self.select_section(index)
 
-    def open_depth_row(self, row: int) -> None:
-        """Show the section of the residual stream's depth row `row`."""
-        index = st.section_of_depth_row(self.state, row)
-        if index is not None:
-            self.select_section(index)
-
     # ------------------------------------------------------------------ interventions
     def set_interventions(self, interventions: Interventions) -> None:
         if interventions == self.state.interventions:
@@ -402,29 +315,18 @@ class Session(QObject):
         if self.state.result is None:
             self._say("info", "Run a prompt first.")
             return
-        if isinstance(target, str):
-            ids = self.tokenizer.encode(target)
-            if len(ids) != 1:
-                self._say(
-                    "warning", f"“{target}” is {len(ids)} tokens; the target must be exactly one"
-                )
-                return
-            target = ids[0]
+        try:
+            target = one_token(self.tokenizer, target) if isinstance(target, str) else target
+        except ValueError as exc:
+            self._say("warning", str(exc))
+            return
         state, model = self.state, self._model
         ids = self._run_in_flight or state.result.key.token_ids
         key = RunKey(state.model.serial, state.device, ids, state.interventions)
         loss_target = None if target is None else (state.position, int(target))
 
         def job(ctx: JobContext) -> Trace:
-            return backward_step(
-                model,
-                list(ids),
-                loss_target,
-                key.interventions,
-                sgd_lr,
-                device=key.device,
-                should_stop=ctx.should_stop,
-            )
+            return backward_job(model, key, loss_target, sgd_lr, ctx)
 
         def done(trace: Trace) -> None:
             result = self.state.result
@@ -446,14 +348,10 @@ class Session(QObject):
 
     # ------------------------------------------------------------------ logit lens
     def _request_lens_if_shown(self) -> None:
-        """The output view shows the logit lens at the selected position: compute it when
-        that view is open and the lens there is missing."""
-        state = self.state
-        section, trace = state.section, state.trace
-        if section is None or section.spec.view != "output" or trace is None:
-            return
-        position = state.position
-        if state.lens is not None and state.lens.position == position:
+        """Compute the logit lens when the open view shows it and it is missing."""
+        state, trace = self.state, self.state.trace
+        position = st.lens_wanted(state)
+        if position is None:
             return
         if self._lens_in_flight == (trace, position):
             return
@@ -482,11 +380,9 @@ class Session(QObject):
         if trace is None:
             self._say("info", "Run a prompt first.")
             return
-        settings, generated = self.state.generation, self.state.generated
-        logits = torch.from_numpy(np.array(trace["logits/last"]))
-        generator = torch.Generator().manual_seed(settings.seed + len(generated))
+        generated = self.state.generated
         try:
-            next_id = pick_next_token(logits, settings.temperature, settings.top_k, generator)
+            next_id = next_token(trace, self.state.generation, len(generated))
         except ValueError as exc:
             self._say("error", str(exc))
             return
@@ -501,51 +397,3 @@ class Session(QObject):
     def adopt_generated(self) -> None:
         """Make the generated text part of the prompt."""
         self._apply(st.adopt_generated(self.state, self.generated_text()))
-
-
-def _run_job(model: GPTModel, key: RunKey, baseline: Trace | None, ctx: JobContext) -> RunResult:
-    """The baseline run (unless cached), the run with the switches, and their comparison."""
-    start = time.perf_counter()
-    ids = list(key.token_ids)
-    if baseline is None:
-        baseline = capture(model, ids, device=key.device, should_stop=ctx.should_stop)
-    trace, comparison = baseline, None
-    if not key.interventions.is_empty:
-        trace = capture(
-            model,
-            ids,
-            key.interventions,
-            device=key.device,
-            track_token_ids=baseline["logits/topk_ids"][:, 0],
-            should_stop=ctx.should_stop,
-        )
-        comparison = compare(baseline, trace)
-    seconds = time.perf_counter() - start
-    return RunResult(key, baseline, trace, comparison, head_summary(trace), seconds)
-
-
-def backward_summary(info: BackwardInfo) -> str:
-    """The loss, and the loss after the SGD step if one was taken."""
-    text = f"loss {info.loss:.4f}"
-    if info.sgd_lr is not None:
-        text += (
-            f" → {info.loss_after_sgd:.4f} after one SGD step (lr {info.sgd_lr:g}); "
-            "weights restored"
-        )
-    return text
-
-
-def _small_parameters(model: GPTModel) -> dict[str, np.ndarray]:
-    """1-D parameters (LayerNorm scale and shift) as numpy, for the views."""
-    return {
-        name: p.detach().float().cpu().numpy().copy()
-        for name, p in model.named_parameters()
-        if p.dim() == 1
-    }
-
-
-def _reason(exc: BaseException) -> str:
-    """A message for the person: ours are written for them; others keep their type."""
-    if isinstance(exc, (GPTCoreError, ValueError, OSError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"

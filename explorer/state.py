@@ -7,13 +7,14 @@ transitions directly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from gpt_core import Comparison, GPTConfig, Interventions, LogitLens, ParameterCount, Trace
-from gpt_core.probe.stages import Section, build_sections, residual_stream
+from gpt_core.probe.sections import Section, build_sections
+from gpt_core.probe.stages import residual_stream
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,6 +172,15 @@ def with_lens(state: AppState, trace: Trace, lens: LogitLens) -> AppState:
     return replace(state, lens=lens) if state.trace is trace else state
 
 
+def lens_wanted(state: AppState) -> int | None:
+    """The position whose logit lens the open view shows and the state lacks, if any."""
+    section = state.section
+    if section is None or section.spec.view != "output" or state.trace is None:
+        return None
+    lens = state.lens
+    return None if lens is not None and lens.position == state.position else state.position
+
+
 def with_interventions(state: AppState, interventions: Interventions) -> AppState:
     return replace(state, interventions=interventions)
 
@@ -289,6 +299,35 @@ def depth_row(state: AppState, section: Section) -> int:
     return keys.index(section.shape_key)
 
 
-def section_of_depth_row(state: AppState, row: int) -> int | None:
-    key = residual_stream(state.config.n_layers)[row][0]
-    return section_of_stage(state, key)
+# --- what changed ---
+# The parts of the state a widget may follow, each read by one function, in the order the
+# Session announces their changes ("trace" -> traceChanged).
+PARTS: dict[str, Callable[[AppState], object]] = dict(
+    (
+        ("model", lambda s: (s.model, s.device)),
+        ("prompt", lambda s: s.prompt_text),
+        ("generation", lambda s: s.generated),
+        ("interventions", lambda s: s.interventions),
+        ("trace", lambda s: s.result),
+        ("section", lambda s: (s.model, s.selection.section, s.selection.layer)),
+        ("head", lambda s: s.selection.head),
+        ("position", lambda s: s.position),
+        ("gradients", lambda s: s.gradients),
+        ("replay", lambda s: (s.gradients, s.replay_position)),
+        ("lens", lambda s: s.lens),
+    )
+)
+
+
+def _differs(old: object, new: object) -> bool:
+    if old is new:
+        return False
+    try:
+        return bool(old != new)
+    except ValueError:  # dataclasses holding arrays: different objects, different values
+        return True
+
+
+def changed_parts(old: AppState, new: AppState) -> frozenset[str]:
+    """The names of the parts that differ between two states."""
+    return frozenset(name for name, part in PARTS.items() if _differs(part(old), part(new)))

@@ -49,7 +49,7 @@ class _Job(QRunnable):
     def run(self) -> None:
         try:
             result = self.fn(self.context)
-        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the GUI
+        except BaseException as exc:
             self.signals.failed.emit(self.job_id, exc, traceback.format_exc())
         else:
             self.signals.finished.emit(self.job_id, result)

@@ -17,7 +17,7 @@ class DeviceError(GPTCoreError):
     """A device was asked for that this machine does not have."""
 
 
-class Cancelled(GPTCoreError):  # noqa: N818 - it is a state, not a failure
+class Cancelled(GPTCoreError):
     """A run or a load was stopped on request."""
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
-from gpt_core import GPTConfig, get_tokenizer, load_model  # noqa: E402
+from gpt_core import GPTConfig, get_tokenizer, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

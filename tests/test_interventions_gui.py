@@ -37,7 +37,7 @@ def _expected(session, interventions):
 def _assert_figures_match(window, expected):
     session, effect = window.session, window.effect
     position = session.position
-    comparison = session.comparison
+    comparison = session.result.comparison
     assert comparison.delta_loss == pytest.approx(expected.delta_loss, abs=1e-9)
     assert comparison.kl_last == pytest.approx(expected.kl_last, rel=1e-9, abs=1e-12)
     assert np.allclose(comparison.pred_prob_after, expected.pred_prob_after, rtol=0, atol=1e-12)
@@ -46,7 +46,7 @@ def _assert_figures_match(window, expected):
     assert effect.delta_pred.text().startswith(f"{delta_pred:+.4f}")
     assert effect.kl.text() == f"{expected.kl_last:.5f} nats"
     display = session.tokenizer.display
-    before_ids = session.baseline["logits/topk_ids"][position]
+    before_ids = session.result.baseline["logits/topk_ids"][position]
     after_ids = session.trace["logits/topk_ids"][position]
     for r in range(effect.table.rowCount()):
         assert effect.table.item(r, 0).text() == display(int(before_ids[r]))
@@ -125,7 +125,7 @@ def test_mean_mode_and_restore_all_bring_back_the_baseline_bit_for_bit(ran, qtbo
     _, _, expected = _expected(session, Interventions({(0, 0)}, mode="mean"))
     _assert_figures_match(window, expected)
     _wait_run(qtbot, session, window.effect.restore.click)
-    assert session.interventions.is_empty and session.comparison is None
+    assert session.interventions.is_empty and session.result.comparison is None
     for key in baseline:
         assert np.array_equal(session.trace[key], baseline[key]), key
     assert window.effect.delta_loss.text() == "—"

@@ -169,22 +169,22 @@ def test_output_shows_before_and_after_when_a_head_is_off(output_window, qtbot):
     with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
         session.toggle_head(0, 1)
     wait_idle(qtbot, session)
-    assert session.comparison is not None
+    assert session.result.comparison is not None
     assert view.before.isVisible()
     for position in (session.position, 1):
         session.select_position(position)
-        _assert_predictions(view.before, session.baseline, position, session.tokenizer)
+        _assert_predictions(view.before, session.result.baseline, position, session.tokenizer)
         _assert_predictions(view.after, session.trace, position, session.tokenizer)
-    before, after = session.baseline["logits/topk_probs"], session.trace["logits/topk_probs"]
+    before, after = session.result.baseline["logits/topk_probs"], session.trace["logits/topk_probs"]
     assert not np.array_equal(before, after)  # the head mattered: the two tables differ
-    assert f"before {session.baseline.loss:.3f} → after {session.trace.loss:.3f}" in (
+    assert f"before {session.result.baseline.loss:.3f} → after {session.trace.loss:.3f}" in (
         view.summary.text()
     )
 
     with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
         session.restore_all()
     wait_idle(qtbot, session)
-    assert session.comparison is None and not view.before.isVisible()
+    assert session.result.comparison is None and not view.before.isVisible()
     _assert_predictions(view.after, session.trace, 1, session.tokenizer)
 
 

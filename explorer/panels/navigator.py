@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from gpt_core.probe.stages import Section
+from gpt_core.probe.sections import Section
 
 from ..session import Session
 from ..state import LoadedModel, section_of_stage

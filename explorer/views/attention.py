@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpt_core.analysis import HEAD_METRICS
-from gpt_core.probe.stages import Section
+from gpt_core.probe.sections import Section
 
 from ..widgets.head_grid import HeadGrid, ctrl_held
 from ..widgets.heatmap import Heatmap

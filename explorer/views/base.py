@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
-from gpt_core.probe.stages import Section
+from gpt_core.probe.sections import Section
 
 from ..session import Session
 

@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSplitter, QVBoxLayout
 
-from gpt_core.probe.stages import Section
+from gpt_core.probe.sections import Section
 
 from ..widgets.heatmap import TokensByDims
 from ..widgets.plots import ChoiceButtons, LabelledPlot

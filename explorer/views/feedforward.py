@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpt_core.model import GELU
-from gpt_core.probe.stages import Section
+from gpt_core.probe.sections import Section
 
 from ..widgets.axes import style_axes
 from ..widgets.heatmap import Heatmap

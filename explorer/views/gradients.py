@@ -197,7 +197,9 @@ class GradientsView(QWidget):
         return text
 
     def run_backward(self) -> None:
-        self.session.run_backward(self.chosen_target(), self.lr.value() if self.sgd.isChecked() else None)
+        self.session.run_backward(
+            self.chosen_target(), self.lr.value() if self.sgd.isChecked() else None
+        )
 
     def _fill_targets(self) -> None:
         trace = self.session.trace

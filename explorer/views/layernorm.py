@@ -11,7 +11,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from gpt_core.model.layer_norm import EPS
-from gpt_core.probe.stages import Section, stream_before
+from gpt_core.probe.sections import Section
+from gpt_core.probe.stages import stream_before
 
 from ..widgets.heatmap import TokensByDims
 from ..widgets.histogram import Histogram

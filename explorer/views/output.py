@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpt_core import LogitLens, Trace
-from gpt_core.probe.stages import Section
+from gpt_core.probe.sections import Section
 
 from ..widgets.topk_chart import ACTUAL_COLOR, TopKChart
 from .base import StageView

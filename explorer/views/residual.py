@@ -12,7 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QSplitter, QVBoxLayout, QWidget
 
 from gpt_core import Trace
-from gpt_core.probe.stages import Section, residual_stream
+from gpt_core.probe.sections import Section
+from gpt_core.probe.stages import residual_stream
 
 from ..state import depth_row
 from ..widgets.heatmap import Heatmap, TokensByDims
@@ -56,7 +57,7 @@ class ResidualView(StageView):
         self.depth.hovered.connect(lambda row, col: setattr(self, "_hovered_row", row))
         self.depth.add_menu_action("Open the stage under the pointer", self._open_hovered_stage)
         self.log_colours.toggled.connect(self.redraw)
-        self.along.placeClicked.connect(self.session.open_depth_row)
+        self.along.placeClicked.connect(self._open_row)
 
     def _lay_out(self) -> None:
         depth_panel = QWidget()
@@ -110,6 +111,9 @@ class ResidualView(StageView):
         self.along.set_curve("mean", norms.mean(axis=1))
         self.along.set_marker(row)
 
+    def _open_row(self, row: int) -> None:
+        self.session.open_stage(residual_stream(self.trace.config.n_layers)[row][0])
+
     def _open_hovered_stage(self) -> None:
         if self._hovered_row is not None:
-            self.session.open_depth_row(self._hovered_row)
+            self._open_row(self._hovered_row)

@@ -178,7 +178,7 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self._menu_actions.append(action)
         return action
 
-    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def contextMenuEvent(self, event) -> None:
         if not self._menu_actions:
             return super().contextMenuEvent(event)
         menu = QMenu(self)

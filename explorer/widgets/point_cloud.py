@@ -24,7 +24,7 @@ class PointCloud(pg.GraphicsObject):
         self.x = self.y = np.zeros(0)
         self._bounds = QRectF()
 
-    def setData(self, x: np.ndarray, y: np.ndarray) -> None:  # noqa: N802 - pyqtgraph's name
+    def setData(self, x: np.ndarray, y: np.ndarray) -> None:
         self.prepareGeometryChange()
         self.x, self.y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         self._bounds = QRectF()
@@ -34,26 +34,26 @@ class PointCloud(pg.GraphicsObject):
         self.informViewBoundsChanged()
         self.update()
 
-    def getData(self) -> tuple[np.ndarray, np.ndarray]:  # noqa: N802 - pyqtgraph's name
+    def getData(self) -> tuple[np.ndarray, np.ndarray]:
         return self.x, self.y
 
     def clear(self) -> None:
         self.setData(np.zeros(0), np.zeros(0))
 
     # pyqtgraph's auto-range asks for the data's extent and the dots' size in pixels
-    def dataBounds(self, axis, frac=1.0, orthoRange=None):  # noqa: N802, N803
+    def dataBounds(self, axis, frac=1.0, orthoRange=None):
         if not self.x.size:
             return None, None
         values = self.x if axis == 0 else self.y
         return float(values.min()), float(values.max())
 
-    def pixelPadding(self) -> float:  # noqa: N802
+    def pixelPadding(self) -> float:
         return self.size
 
-    def viewTransformChanged(self) -> None:  # noqa: N802
+    def viewTransformChanged(self) -> None:
         self.prepareGeometryChange()  # the padding below is in pixels: it follows the zoom
 
-    def boundingRect(self) -> QRectF:  # noqa: N802
+    def boundingRect(self) -> QRectF:
         pad_x, pad_y = self.pixelWidth() * self.size, self.pixelHeight() * self.size
         return self._bounds.adjusted(-pad_x, -pad_y, pad_x, pad_y)
 

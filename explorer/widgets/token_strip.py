@@ -87,24 +87,24 @@ class TokenStrip(QWidget):
         self.updateGeometry()
         self.update()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         self._relayout()
         super().resizeEvent(event)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(400, max(self._height, 30))
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
+    def minimumSizeHint(self) -> QSize:
         return QSize(100, max(self._height, 30))
 
-    def hasHeightForWidth(self) -> bool:  # noqa: N802
+    def hasHeightForWidth(self) -> bool:
         return True
 
-    def heightForWidth(self, width: int) -> int:  # noqa: N802
+    def heightForWidth(self, width: int) -> int:
         return max(self._height, 30)
 
     # --- painting and pointer ---
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         label_h = QFontMetrics(self._label_font).height()
@@ -151,14 +151,14 @@ class TokenStrip(QWidget):
             f"token {self.tokens[position]}\nbytes {raw}"
         )
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event) -> None:
         position = self.position_at(event.position().toPoint())
         if position is None:
             QToolTip.hideText()
         else:
             QToolTip.showText(event.globalPosition().toPoint(), self.describe(position), self)
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event) -> None:
         position = self.position_at(event.position().toPoint())
         if position is not None and event.button() == Qt.MouseButton.LeftButton:
             self.positionClicked.emit(position)

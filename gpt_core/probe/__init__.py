@@ -3,7 +3,8 @@ applied by hooks; the stage registry says what the stages are."""
 
 from .capture import backward_step, capture
 from .interventions import ABLATION_MODES, Interventions
-from .stages import SECTIONS, STAGES, Section, build_sections, grad_key, stage_key
+from .sections import SECTIONS, Section, build_sections
+from .stages import STAGES, grad_key, stage_key
 from .trace import DEFAULT_TOP_K, BackwardInfo, ParamGrad, Stage, Trace
 
 __all__ = [

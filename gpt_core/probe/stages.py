@@ -5,8 +5,8 @@ read it.
 
 A stage's name is its trace key without the block prefix ("ln1/out"; "embeddings/sum");
 `stage_key(name, layer)` gives the key ("blocks/3/ln1/out"). A section groups the stages
-one view draws ("Block 3 · LayerNorm 1"). Adding a stage is one StageSpec here plus the code
-that draws it.
+one view draws ("Block 3 · LayerNorm 1"; sections.py). Adding a stage is one StageSpec here
+plus the code that draws it.
 """
 
 from __future__ import annotations
@@ -43,19 +43,6 @@ class StageSpec:
     @property
     def per_block(self) -> bool:
         return self.module.startswith("trf_blocks.")
-
-
-@dataclass(frozen=True)
-class SectionSpec:
-    name: str  # "ln1", "attention", ...
-    title: str  # header of its view; block sections get "Block {layer} · " in front
-    tree_label: str  # its node in the architecture tree; "{heads}" is the head count
-    view: str  # which view draws it
-    per_block: bool  # one per block, or once in the model
-    parameters: tuple[str, ...]  # modules whose parameters it counts; "{layer}" is the block
-    shape_stage: str  # the stage whose shape the tree shows
-    gradient_stage: str  # the stage whose gradient the backward view shows for it
-    extra_keys: tuple[str, ...] = ()  # trace keys it shows that are not stages
 
 
 def _ln_stages(section: str, prefix: str, module: str, reads: str) -> list[StageSpec]:
@@ -257,86 +244,6 @@ _STAGES: tuple[StageSpec, ...] = (
 
 STAGES: dict[str, StageSpec] = {spec.name: spec for spec in _STAGES}
 
-_SECTIONS: tuple[SectionSpec, ...] = (
-    SectionSpec(
-        "embeddings",
-        "Embeddings",
-        "Embeddings (token + position)",
-        "embeddings",
-        False,
-        ("tok_emb", "pos_emb"),
-        "embeddings/sum",
-        "embeddings/sum",
-    ),
-    SectionSpec(
-        "ln1",
-        "LayerNorm 1",
-        "norm1 · LayerNorm",
-        "layernorm",
-        True,
-        ("trf_blocks.{layer}.norm1",),
-        "ln1/out",
-        "ln1/out",
-    ),
-    SectionSpec(
-        "attention",
-        "Attention",
-        "attention ({heads} heads)",
-        "attention",
-        True,
-        ("trf_blocks.{layer}.att",),
-        "attn/weights",
-        "attn/weights",
-    ),
-    SectionSpec(
-        "resid_mid", "+ residual", "+ residual", "residual", True, (), "resid_mid", "resid_mid"
-    ),
-    SectionSpec(
-        "ln2",
-        "LayerNorm 2",
-        "norm2 · LayerNorm",
-        "layernorm",
-        True,
-        ("trf_blocks.{layer}.norm2",),
-        "ln2/out",
-        "ln2/out",
-    ),
-    SectionSpec(
-        "ff",
-        "Feed-forward (GELU)",
-        "feed-forward · GELU",
-        "feedforward",
-        True,
-        ("trf_blocks.{layer}.ff",),
-        "ff/out",
-        "ff/out",
-    ),
-    SectionSpec("block_out", "+ residual", "+ residual", "residual", True, (), "out", "out"),
-    SectionSpec(
-        "final_norm",
-        "Final LayerNorm",
-        "final norm · LayerNorm",
-        "layernorm",
-        False,
-        ("final_norm",),
-        "final_norm/out",
-        "final_norm/out",
-    ),
-    SectionSpec(
-        "output",
-        "Output head · next token",
-        "output head → next token",
-        "output",
-        False,
-        ("out_head",),
-        "logits/topk_ids",
-        "final_norm/out",
-        extra_keys=(LOGITS, "logits/topk_probs", "logits/last"),
-    ),
-)
-
-SECTIONS: dict[str, SectionSpec] = {spec.name: spec for spec in _SECTIONS}
-
 
 # --- keys ---
 def stage_key(name: str, layer: int | None = None) -> str:
@@ -370,7 +277,7 @@ def module_path(spec: StageSpec, layer: int | None) -> str:
     return spec.module.format(layer=layer)
 
 
-def _in_flow_order(specs, n_layers: int) -> list:
+def in_flow_order(specs, n_layers: int) -> list:
     """(spec, layer) pairs in data-flow order: the specs before the first block spec, the
     block specs once per block, then the rest (the registry lists them in that order)."""
     first = next(i for i, s in enumerate(specs) if s.per_block)
@@ -383,13 +290,13 @@ def _in_flow_order(specs, n_layers: int) -> list:
 
 def stage_specs(cfg: GPTConfig) -> list[tuple[StageSpec, int | None]]:
     """Every stage of a model with this config, in data-flow order, with its block index."""
-    return _in_flow_order(_STAGES, cfg.n_layers)
+    return in_flow_order(_STAGES, cfg.n_layers)
 
 
 def residual_stream(n_layers: int) -> list[tuple[str, str]]:
     """(trace key, short label) of every point along the residual stream, embeddings first."""
     points = []
-    for spec, layer in _in_flow_order(_STAGES, n_layers):
+    for spec, layer in in_flow_order(_STAGES, n_layers):
         if spec.depth_label is not None:
             label = spec.depth_label if layer is None else f"B{layer} {spec.depth_label}"
             points.append((stage_key(spec.name, layer), label))
@@ -399,7 +306,7 @@ def residual_stream(n_layers: int) -> list[tuple[str, str]]:
 def stream_before(key: str, n_layers: int) -> str:
     """The residual-stream point a stage reads from: the last one before it in data flow."""
     previous = None
-    for spec, layer in _in_flow_order(_STAGES, n_layers):
+    for spec, layer in in_flow_order(_STAGES, n_layers):
         here = stage_key(spec.name, layer)
         if here == key:
             if previous is None:
@@ -408,55 +315,6 @@ def stream_before(key: str, n_layers: int) -> str:
         if spec.depth_label is not None:
             previous = here
     raise KeyError(key)
-
-
-# --- sections ---
-@dataclass(frozen=True)
-class Section:
-    """One section of a model with a given config: a navigator entry and a view."""
-
-    spec: SectionSpec
-    layer: int | None  # block index for block sections
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def title(self) -> str:
-        if self.layer is None:
-            return self.spec.title
-        return f"Block {self.layer} · {self.spec.title}"
-
-    def key(self, role: str) -> str:
-        """The trace key of this section's stage with `role` ("mean", "out", ...)."""
-        for spec in _STAGES:
-            if spec.section == self.spec.name and spec.role == role:
-                return stage_key(spec.name, self.layer)
-        raise KeyError(f"section {self.spec.name!r} has no stage {role!r}")
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """Every trace key its view draws."""
-        own = [stage_key(s.name, self.layer) for s in _STAGES if s.section == self.spec.name]
-        return (*own, *self.spec.extra_keys)
-
-    @property
-    def shape_key(self) -> str:
-        return stage_key(self.spec.shape_stage, self.layer)
-
-    @property
-    def gradient_key(self) -> str:
-        spec = STAGES[self.spec.gradient_stage]
-        return stage_key(spec.name, self.layer if spec.per_block else None)
-
-    def parameter_modules(self) -> tuple[str, ...]:
-        return tuple(m.format(layer=self.layer) for m in self.spec.parameters)
-
-
-def build_sections(cfg: GPTConfig) -> tuple[Section, ...]:
-    """Every section of a model with this config, in data-flow order."""
-    return tuple(Section(s, layer) for s, layer in _in_flow_order(_SECTIONS, cfg.n_layers))
 
 
 def short_label(key: str) -> str:

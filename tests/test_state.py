@@ -1,0 +1,144 @@
+"""The app state's pure transitions, driven without a window or a model run."""
+
+import pytest
+
+from explorer import state as st
+from gpt_core import GPTConfig, Interventions
+from gpt_core.analysis import count_parameters
+from gpt_core.weights import random_model
+
+CFG = GPTConfig.preset("tiny")  # 2 blocks
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    model = random_model(CFG, seed=0)
+    return st.LoadedModel(CFG, "random", True, count_parameters(model), {}, serial=1)
+
+
+@pytest.fixture
+def state(loaded):
+    return st.with_model(st.AppState(), loaded)
+
+
+def _at(state, name, layer=None):
+    return st.select_section(state, st.find_section(state, name, layer))
+
+
+def _where(state):
+    return state.section.name, state.section.layer
+
+
+def test_sections_run_in_data_flow_order(state):
+    names = [(s.name, s.layer) for s in state.sections]
+    block = ["ln1", "attention", "resid_mid", "ln2", "ff", "block_out"]
+    expected = [("embeddings", None)]
+    expected += [(name, layer) for layer in range(CFG.n_layers) for name in block]
+    expected += [("final_norm", None), ("output", None)]
+    assert names == expected
+
+
+def test_stepping_stops_at_both_ends(state):
+    assert _where(st.step_section(state, -1)) == ("embeddings", None)
+    last = st.select_section(state, 10_000)
+    assert _where(last) == ("output", None)
+    assert _where(st.step_section(last, +1)) == ("output", None)
+    assert _where(st.step_section(last, -1)) == ("final_norm", None)
+
+
+def test_step_layer_keeps_the_section_and_leaves_the_blocks_at_their_ends(state):
+    ff0 = _at(state, "ff", 0)
+    assert _where(st.step_layer(ff0, +1)) == ("ff", 1)
+    assert _where(st.step_layer(ff0, -1)) == ("embeddings", None)
+    assert _where(st.step_layer(_at(state, "ff", 1), +1)) == ("final_norm", None)
+    assert _where(st.step_layer(state, +1)) == ("ln1", 0)  # from the embeddings
+    assert _where(st.step_layer(_at(state, "output"), -1)) == ("block_out", CFG.n_layers - 1)
+    assert st.step_layer(_at(state, "output"), +1) == _at(state, "output")
+
+
+def test_selecting_a_layer_keeps_a_block_section_else_opens_attention(state):
+    assert _where(st.select_layer(_at(state, "ln2", 0), 1)) == ("ln2", 1)
+    assert _where(st.select_layer(state, 1)) == ("attention", 1)
+    moved = st.select_layer(_at(state, "ff", 1), 0)
+    assert moved.selection.layer == 0
+    # a section outside the blocks keeps the layer the attention views last showed
+    assert _at(moved, "final_norm").selection.layer == 0
+
+
+def test_heads_outside_the_model_are_ignored(state):
+    assert st.select_head(state, 3).selection.head == 3
+    assert st.select_head(state, CFG.n_heads).selection.head == 0
+    assert st.select_head(state, -1).selection.head == 0
+
+
+def test_section_of_stage_and_the_residual_rows(state):
+    index = st.section_of_stage(state, "blocks/1/attn/context")
+    assert (state.sections[index].name, state.sections[index].layer) == ("attention", 1)
+    assert state.sections[st.section_of_stage(state, "logits")].name == "output"
+    assert st.section_of_stage(state, "no/such/key") is None
+    rows = [("embeddings", None)]
+    for layer in range(CFG.n_layers):
+        rows += [("resid_mid", layer), ("block_out", layer)]
+    for row, (name, layer) in enumerate(rows):
+        section = state.sections[st.find_section(state, name, layer)]
+        assert st.depth_row(state, section) == row
+
+
+def test_a_new_model_forgets_switches_selection_and_results(state, loaded):
+    busy = st.with_interventions(_at(state, "ff", 1), Interventions.parse("0.1", "1", "mean"))
+    busy = st.select_position(st.select_head(busy, 2), 3)
+    fresh = st.with_model(busy, loaded)
+    assert fresh.interventions == Interventions(mode="mean")  # the mode is a preference
+    assert fresh.selection == st.Selection()
+    assert fresh.result is None and fresh.gradients is None and fresh.lens is None
+
+
+def _result(state, ids):
+    key = st.RunKey(state.model.serial, state.device, tuple(ids), Interventions())
+    trace = _FakeTrace(len(ids))
+    return st.RunResult(key, trace, trace, None, {}, 0.0)
+
+
+class _FakeTrace:
+    def __init__(self, n_tokens):
+        self.n_tokens = n_tokens
+
+
+def test_a_result_for_another_prompt_resets_the_position_the_same_prompt_keeps_it(state):
+    first = st.with_result(state, _result(state, [1, 2, 3, 4]), "a")
+    picked = st.select_position(first, 1)
+    assert picked.position == 1
+    again = st.with_result(picked, _result(state, [1, 2, 3, 4]), "a")
+    assert again.position == 1
+    other = st.with_result(picked, _result(state, [5, 6]), "b")
+    assert other.selection.position is None and other.position == 1  # the last of two
+
+
+def test_results_are_current_only_for_the_same_model_device_and_switches(state, loaded):
+    key = st.RunKey(loaded.serial, state.device, (1, 2), Interventions())
+    assert state.is_current(key)
+    assert not st.with_interventions(state, Interventions.parse("0.0")).is_current(key)
+    assert not st.with_device(state, "cuda").is_current(key)
+    other = st.LoadedModel(CFG, "other", True, loaded.counts, {}, serial=2)
+    assert not st.with_model(state, other).is_current(key)
+
+
+def test_generated_tokens_belong_to_the_prompt_they_continue(state):
+    ran = st.with_result(st.with_prompt(state, "Hello"), _result(state, [1]), "Hello")
+    grown = st.with_generated(ran, (7, 8))
+    assert st.run_ids_changed_prompt(grown).generated == (7, 8)
+    edited = st.with_prompt(grown, "Goodbye")
+    assert st.run_ids_changed_prompt(edited).generated == ()
+    adopted = st.adopt_generated(grown, " world")
+    assert adopted.prompt_text == "Hello world" and adopted.generated == ()
+
+
+def test_replay_position_is_clamped_to_the_backward_order(state):
+    class Gradients:
+        backward = type("Info", (), {"order": tuple(("k", 1.0) for _ in range(5))})()
+
+    with_grads = st.with_gradients(state, Gradients())
+    assert with_grads.replay_position == 5
+    assert st.with_replay_position(with_grads, 99).replay_position == 5
+    assert st.with_replay_position(with_grads, -3).replay_position == 0
+    assert st.with_replay_position(state, 3) is state  # nothing to replay
