@@ -258,10 +258,10 @@ class MainWindow(QMainWindow):
         self.session.previous_section()
 
     def on_next_block(self) -> None:
-        self.session.step_layer(+1)
+        self.session.move_layer(+1)
 
     def on_previous_block(self) -> None:
-        self.session.step_layer(-1)
+        self.session.move_layer(-1)
 
     def on_backward(self) -> None:
         self.tabs.setCurrentWidget(self.gradients)

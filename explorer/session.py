@@ -262,13 +262,13 @@ class Session(QObject):
         self._apply(st.select_section(self.state, index))
 
     def next_section(self) -> None:
-        self._apply(st.step_section(self.state, +1))
+        self._apply(st.move_section(self.state, +1))
 
     def previous_section(self) -> None:
-        self._apply(st.step_section(self.state, -1))
+        self._apply(st.move_section(self.state, -1))
 
-    def step_layer(self, delta: int) -> None:
-        self._apply(st.step_layer(self.state, delta))
+    def move_layer(self, delta: int) -> None:
+        self._apply(st.move_layer(self.state, delta))
 
     def select_layer(self, layer: int) -> None:
         self._apply(st.select_layer(self.state, layer))

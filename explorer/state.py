@@ -222,7 +222,7 @@ def select_section(state: AppState, index: int) -> AppState:
     return replace(state, selection=replace(state.selection, section=index, layer=layer))
 
 
-def step_section(state: AppState, delta: int) -> AppState:
+def move_section(state: AppState, delta: int) -> AppState:
     """The next (delta = 1) or previous (-1) section in data-flow order."""
     return select_section(state, state.selection.section + delta)
 
@@ -234,7 +234,7 @@ def find_section(state: AppState, name: str, layer: int | None) -> int | None:
     return None
 
 
-def step_layer(state: AppState, delta: int) -> AppState:
+def move_layer(state: AppState, delta: int) -> AppState:
     """The same section in the next (delta = 1) or previous (-1) block. Before the first
     block, forward goes to block 0; after the last, back goes to the last block; past the
     ends it goes to the embeddings or the final norm."""

@@ -39,21 +39,21 @@ def test_sections_run_in_data_flow_order(state):
 
 
 def test_stepping_stops_at_both_ends(state):
-    assert _where(st.step_section(state, -1)) == ("embeddings", None)
+    assert _where(st.move_section(state, -1)) == ("embeddings", None)
     last = st.select_section(state, 10_000)
     assert _where(last) == ("output", None)
-    assert _where(st.step_section(last, +1)) == ("output", None)
-    assert _where(st.step_section(last, -1)) == ("final_norm", None)
+    assert _where(st.move_section(last, +1)) == ("output", None)
+    assert _where(st.move_section(last, -1)) == ("final_norm", None)
 
 
-def test_step_layer_keeps_the_section_and_leaves_the_blocks_at_their_ends(state):
+def test_move_layer_keeps_the_section_and_leaves_the_blocks_at_their_ends(state):
     ff0 = _at(state, "ff", 0)
-    assert _where(st.step_layer(ff0, +1)) == ("ff", 1)
-    assert _where(st.step_layer(ff0, -1)) == ("embeddings", None)
-    assert _where(st.step_layer(_at(state, "ff", 1), +1)) == ("final_norm", None)
-    assert _where(st.step_layer(state, +1)) == ("ln1", 0)  # from the embeddings
-    assert _where(st.step_layer(_at(state, "output"), -1)) == ("block_out", CFG.n_layers - 1)
-    assert st.step_layer(_at(state, "output"), +1) == _at(state, "output")
+    assert _where(st.move_layer(ff0, +1)) == ("ff", 1)
+    assert _where(st.move_layer(ff0, -1)) == ("embeddings", None)
+    assert _where(st.move_layer(_at(state, "ff", 1), +1)) == ("final_norm", None)
+    assert _where(st.move_layer(state, +1)) == ("ln1", 0)  # from the embeddings
+    assert _where(st.move_layer(_at(state, "output"), -1)) == ("block_out", CFG.n_layers - 1)
+    assert st.move_layer(_at(state, "output"), +1) == _at(state, "output")
 
 
 def test_selecting_a_layer_keeps_a_block_section_else_opens_attention(state):

@@ -12,9 +12,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
 )
 
 from gpt_core.analysis import HEAD_METRICS
@@ -22,6 +19,7 @@ from gpt_core.probe.sections import Section
 
 from ..widgets.head_grid import HeadGrid, ctrl_held
 from ..widgets.heatmap import Heatmap
+from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
 from .base import StageView
 
 
@@ -51,34 +49,14 @@ class AttentionView(StageView):
         self._wire()
 
     def _lay_out(self) -> None:
-        grid_panel = QWidget()
-        grid_layout = QVBoxLayout(grid_panel)
-        grid_layout.setContentsMargins(0, 0, 0, 0)
-        grid_layout.addWidget(self.grid_title)
-        grid_layout.addWidget(self.grid, 1)
         heads_on = QLabel("Heads on (untick to switch off; Ctrl+click works too):")
         heads_on.setStyleSheet("color:#495057;")
-        grid_layout.addWidget(heads_on)
-        grid_layout.addLayout(self.head_box_row)
-        overview_panel = QWidget()
-        overview_layout = QVBoxLayout(overview_panel)
-        overview_layout.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("All layers × heads:"))
-        row.addWidget(self.metric, 1)
-        overview_layout.addLayout(row)
-        overview_layout.addWidget(self.overview, 1)
-        side = QSplitter(Qt.Orientation.Vertical)
-        side.addWidget(grid_panel)
-        side.addWidget(overview_panel)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.heatmap)
-        split.addWidget(side)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(split)
+        grid_panel = stack(self.grid_title, self.grid, heads_on, self.head_box_row)
+        metric_row = QHBoxLayout()
+        metric_row.addWidget(QLabel("All layers × heads:"))
+        metric_row.addWidget(self.metric, 1)
+        side = splitter(VERTICAL, grid_panel, stack(metric_row, self.overview))
+        stack(splitter(HORIZONTAL, self.heatmap, side, stretch=(3, 2)), owner=self)
 
     def _wire(self) -> None:
         session = self.session

@@ -5,12 +5,11 @@ shown large, picked with toggle buttons), and the L2 norm of each token's three 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QSplitter, QVBoxLayout
 
 from gpt_core.probe.sections import Section
 
 from ..widgets.heatmap import TokensByDims
+from ..widgets.layout import VERTICAL, splitter, stack
 from ..widgets.plots import ChoiceButtons, LabelledPlot
 from .base import StageView
 
@@ -40,15 +39,8 @@ class EmbeddingsView(StageView):
         self.norms.placeClicked.connect(self.session.select_position)
 
     def _lay_out(self) -> None:
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.heatmap)
-        split.addWidget(self.norms)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.choice)
-        layout.addWidget(split, 1)
+        plots = splitter(VERTICAL, self.heatmap, self.norms, stretch=(3, 2))
+        stack((self.choice, 0), plots, owner=self)
 
     def draw(self, section: Section) -> None:
         trace, labels, position = self.trace, self.labels(), self.session.position

@@ -10,17 +10,11 @@ import functools
 import numpy as np
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHeaderView,
-    QLabel,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
 )
 
 from gpt_core.model import GELU
@@ -28,7 +22,9 @@ from gpt_core.probe.sections import Section
 
 from ..widgets.axes import style_axes
 from ..widgets.heatmap import Heatmap
+from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
 from ..widgets.point_cloud import PointCloud
+from ..widgets.tables import RIGHT, caption, heading, read_only_table
 from .base import StageView
 
 MAX_POINTS = 20_000  # scatter points drawn; more makes every redraw slow
@@ -76,23 +72,6 @@ def _plot(x_label: str, y_label: str) -> pg.PlotWidget:
     return plot
 
 
-def _panel(*widgets: QWidget) -> QWidget:
-    panel = QWidget()
-    layout = QVBoxLayout(panel)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
-    for widget in widgets:
-        layout.addWidget(widget, 0 if isinstance(widget, QLabel) else 1)
-    return panel
-
-
-def _caption() -> QLabel:
-    label = QLabel()
-    label.setWordWrap(True)
-    label.setStyleSheet("color: #495057;")
-    return label
-
-
 def _histogram_curve(rgb: tuple[int, int, int]) -> pg.PlotDataItem:
     return pg.PlotDataItem(
         stepMode="center", fillLevel=0, pen=pg.mkPen(rgb, width=1.5), brush=pg.mkBrush(*rgb, 60)
@@ -100,10 +79,7 @@ def _histogram_curve(rgb: tuple[int, int, int]) -> pg.PlotDataItem:
 
 
 def _units_table(font) -> QTableWidget:
-    table = QTableWidget(0, 3)
-    table.setHorizontalHeaderLabels(["unit", "pre-GELU", "GELU"])
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.verticalHeader().setDefaultSectionSize(22)
+    table = read_only_table(["unit", "pre-GELU", "GELU"], row_height=22)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
     # room for "unit", "pre-GELU" and "GELU" numbers side by side without eliding them
     table.setMinimumWidth(QFontMetrics(font).horizontalAdvance("0" * 26))
@@ -122,8 +98,7 @@ class FeedForwardView(StageView):
         self.points = PointCloud(_PRE_COLOR, alpha=0.5)
         for item in (self.curve, self.points):
             self.scatter_plot.addItem(item)
-        self.scatter_caption = _caption()
-        self.scatter_caption.setTextFormat(Qt.TextFormat.RichText)
+        self.scatter_caption = caption(rich=True)
 
         # The colours are named in the axis title, not in a legend that would cover the bars.
         self.histogram_plot = _plot(
@@ -138,34 +113,26 @@ class FeedForwardView(StageView):
 
         self.heatmap = Heatmap()
         self.heatmap.plot.setLabel("bottom", "hidden unit")
-        self.heatmap_caption = _caption()
+        self.heatmap_caption = caption()
 
-        self.units_title = QLabel()
-        self.units_title.setTextFormat(Qt.TextFormat.PlainText)  # tokens may contain "<"
-        self.units_title.setWordWrap(True)
-        self.units_title.setStyleSheet("font-weight: 600;")
+        self.units_title = heading()
         self.units_table = _units_table(self.font())
 
         self._lay_out()
         self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
 
     def _lay_out(self) -> None:
-        plots = QSplitter(Qt.Orientation.Vertical)
-        plots.addWidget(_panel(self.scatter_caption, self.scatter_plot))
-        plots.addWidget(self.histogram_plot)
-        plots.setStretchFactor(0, 3)
-        plots.setStretchFactor(1, 2)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(plots)
-        split.addWidget(_panel(self.heatmap_caption, self.heatmap))
-        split.addWidget(_panel(self.units_title, self.units_table))
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 4)
-        split.setStretchFactor(2, 2)
-        split.setSizes([260, 400, 220])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(split)
+        scatter = stack(self.scatter_caption, self.scatter_plot, spacing=2)
+        plots = splitter(VERTICAL, scatter, self.histogram_plot, stretch=(3, 2))
+        split = splitter(
+            HORIZONTAL,
+            plots,
+            stack(self.heatmap_caption, self.heatmap, spacing=2),
+            stack(self.units_title, self.units_table, spacing=2),
+            stretch=(3, 4, 2),
+            sizes=(260, 400, 220),
+        )
+        stack(split, owner=self)
 
     # --- drawing ---
     def draw(self, section: Section) -> None:
@@ -232,7 +199,7 @@ class FeedForwardView(StageView):
             values = (str(unit), f"{pre[position, unit]:.4f}", f"{gelu[position, unit]:.4f}")
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                item.setTextAlignment(RIGHT)
                 self.units_table.setItem(row, col, item)
 
     def clear(self) -> None:

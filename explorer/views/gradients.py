@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSlider,
-    QSplitter,
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
@@ -31,25 +30,13 @@ from gpt_core.probe.stages import short_label
 
 from ..session import Session, backward_summary
 from ..widgets.heatmap import Heatmap, TokensByDims
+from ..widgets.layout import HORIZONTAL, splitter, stack
 from ..widgets.plots import LabelledPlot
+from ..widgets.tables import NumberItem
 from ..widgets.token_strip import TokenStrip
 
 _SMALLEST = 1e-30  # a zero gradient norm is drawn here on the log scale
 _PARAM_COLUMNS = ["parameter", "shape", "grad norm", "weight norm", "grad / weight"]
-
-
-class _NumberItem(QTableWidgetItem):
-    """A table cell that sorts by its number, not its text."""
-
-    def __init__(self, value: float, text: str):
-        super().__init__(text)
-        self.value = value
-        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-    def __lt__(self, other) -> bool:
-        if isinstance(other, _NumberItem):
-            return self.value < other.value
-        return super().__lt__(other)
 
 
 class GradientsView(QWidget):
@@ -136,28 +123,19 @@ class GradientsView(QWidget):
         replay.addWidget(QLabel("speed"))
         replay.addWidget(self.speed)
         replay.addWidget(self.reached, 1)
-        flow = QWidget()
-        flow_layout = QVBoxLayout(flow)
-        flow_layout.setContentsMargins(0, 0, 0, 0)
-        flow_layout.addWidget(self.flow_plot, 1)
-        flow_layout.addLayout(replay)
-        stage = QWidget()
-        stage_layout = QVBoxLayout(stage)
-        stage_layout.setContentsMargins(0, 0, 0, 0)
-        stage_layout.addWidget(self.stage_note)
-        stage_layout.addWidget(self.stage_view, 1)
-        stage_layout.addWidget(QLabel("Gradient norm per token (saliency):"))
-        stage_layout.addWidget(self.saliency)
+        flow = stack(self.flow_plot, replay)
+        stage = stack(
+            self.stage_note,
+            self.stage_view,
+            QLabel("Gradient norm per token (saliency):"),
+            (self.saliency, 0),
+        )
         tabs = QTabWidget()
         tabs.addTab(stage, "Selected stage")
         tabs.addTab(self.params, "Parameters")
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(flow)
-        split.addWidget(tabs)
         for part in (flow, tabs):  # their size hints are wider than they need to be
             part.setMinimumSize(240, 200)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
+        split = splitter(HORIZONTAL, flow, tabs, stretch=(1, 1))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(loss_row)
@@ -170,8 +148,8 @@ class GradientsView(QWidget):
         self.run_button.clicked.connect(self.run_backward)
         self.flow_plot.placeClicked.connect(self._open_stage)
         self.play_button.clicked.connect(self.toggle_play)
-        self.back_button.clicked.connect(lambda: self.step_replay(-1))
-        self.step_button.clicked.connect(lambda: self.step_replay(+1))
+        self.back_button.clicked.connect(lambda: self.advance_replay(-1))
+        self.step_button.clicked.connect(lambda: self.advance_replay(+1))
         self.speed.valueChanged.connect(self._set_speed)
         self.timer.timeout.connect(self._tick)
         self._set_speed(self.speed.value())
@@ -338,9 +316,9 @@ class GradientsView(QWidget):
         for row, p in enumerate(params):
             table.setItem(row, 0, QTableWidgetItem(p.name))
             table.setItem(row, 1, QTableWidgetItem("×".join(map(str, p.shape))))
-            table.setItem(row, 2, _NumberItem(p.grad_norm, f"{p.grad_norm:.4e}"))
-            table.setItem(row, 3, _NumberItem(p.weight_norm, f"{p.weight_norm:.4f}"))
-            table.setItem(row, 4, _NumberItem(p.ratio, f"{p.ratio:.3e}"))
+            table.setItem(row, 2, NumberItem(p.grad_norm, f"{p.grad_norm:.4e}"))
+            table.setItem(row, 3, NumberItem(p.weight_norm, f"{p.weight_norm:.4f}"))
+            table.setItem(row, 4, NumberItem(p.ratio, f"{p.ratio:.3e}"))
         table.setSortingEnabled(True)
         table.sortItems(2, Qt.SortOrder.DescendingOrder)
 
@@ -357,7 +335,7 @@ class GradientsView(QWidget):
         self.timer.start()
         self.play_button.setText("⏸ Pause")
 
-    def step_replay(self, delta: int) -> None:
+    def advance_replay(self, delta: int) -> None:
         self._stop()
         self.session.set_replay_position(self.session.state.replay_position + delta)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel
 
 from gpt_core.model.layer_norm import EPS
 from gpt_core.probe.sections import Section
@@ -16,6 +16,7 @@ from gpt_core.probe.stages import stream_before
 
 from ..widgets.heatmap import TokensByDims
 from ..widgets.histogram import Histogram
+from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
 from ..widgets.plots import ChoiceButtons, LabelledPlot
 from .base import StageView
 
@@ -64,29 +65,11 @@ class LayerNormView(StageView):
             plot.placeClicked.connect(self.session.select_position)
 
     def _lay_out(self) -> None:
-        params = QSplitter(Qt.Orientation.Vertical)
-        params.addWidget(self.scale_hist)
-        params.addWidget(self.shift_hist)
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.heatmap)
-        top.addWidget(params)
-        top.setSizes([650, 350])
-        plots = QSplitter(Qt.Orientation.Horizontal)
-        plots.addWidget(self.mean_plot)
-        plots.addWidget(self.var_plot)
-        stats_panel = QWidget()
-        stats_layout = QVBoxLayout(stats_panel)
-        stats_layout.setContentsMargins(0, 0, 0, 0)
-        stats_layout.addWidget(plots, 1)
-        stats_layout.addWidget(self.check)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(stats_panel)
-        split.setSizes([550, 450])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.choice)
-        layout.addWidget(split, 1)
+        params = splitter(VERTICAL, self.scale_hist, self.shift_hist)
+        top = splitter(HORIZONTAL, self.heatmap, params, sizes=(650, 350))
+        plots = splitter(HORIZONTAL, self.mean_plot, self.var_plot)
+        stats = stack(plots, self.check)
+        stack((self.choice, 0), splitter(VERTICAL, top, stats, sizes=(550, 450)), owner=self)
 
     def draw(self, section: Section) -> None:
         trace, labels, position = self.trace, self.labels(), self.session.position

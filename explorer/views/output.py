@@ -13,17 +13,16 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
-    QLabel,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from gpt_core import LogitLens, Trace
 from gpt_core.probe.sections import Section
 
+from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
+from ..widgets.tables import RIGHT, caption, heading, read_only_table
 from ..widgets.topk_chart import ACTUAL_COLOR, TopKChart
 from .base import StageView
 
@@ -64,17 +63,13 @@ def _item(text: str, value=None, align_right: bool = False) -> QTableWidgetItem:
     if value is not None:
         item.setData(VALUE_ROLE, value)
     if align_right:
-        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item.setTextAlignment(RIGHT)
     return item
 
 
 def _table(columns: list[str]) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels(columns)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table = read_only_table(columns)
     table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-    table.setWordWrap(False)  # elide a long token on its one line, not wrap it out of sight
-    table.verticalHeader().setDefaultSectionSize(21)
     return table
 
 
@@ -83,10 +78,7 @@ class PredictionsPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.title = QLabel()
-        self.title.setTextFormat(Qt.TextFormat.PlainText)  # tokens may contain "<"
-        self.title.setWordWrap(True)
-        self.title.setStyleSheet("font-weight: 600;")
+        self.title = heading()
         self.chart = TopKChart()
         self.table = _table(["rank", "token", "id", "probability"])
         self.table.verticalHeader().hide()
@@ -94,15 +86,8 @@ class PredictionsPanel(QWidget):
         # Columns fitted once per fill: ResizeToContents would re-measure on every cell set.
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.chart)
-        split.addWidget(self.table)
-        split.setSizes([300, 200])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addWidget(self.title)
-        layout.addWidget(split, 1)
+        split = splitter(VERTICAL, self.chart, self.table, sizes=(300, 200))
+        stack(self.title, split, owner=self, spacing=2)
 
     def show_run(self, title: str, trace: Trace, position: int, tokenizer) -> None:
         ids = trace["logits/topk_ids"][position]  # [k]
@@ -161,48 +146,24 @@ class OutputView(StageView):
 
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
-        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary = caption("", rich=True)
         self.before = PredictionsPanel()
         self.after = PredictionsPanel()
         self.before.hide()
 
-        self.lens_title = QLabel()
-        self.lens_title.setTextFormat(Qt.TextFormat.PlainText)
-        self.lens_title.setWordWrap(True)
-        self.lens_title.setStyleSheet("font-weight: 600;")
+        self.lens_title = heading()
         self.lens_table = _table([f"top {i + 1}" for i in range(5)])
         # Stretch: all k columns in view. Cells start with the probability, so eliding a long
         # token keeps it (the tooltip has everything).
         self.lens_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.lens_note = QLabel()
-        self.lens_note.setTextFormat(Qt.TextFormat.PlainText)
-        self.lens_note.setWordWrap(True)
-        self.lens_note.setStyleSheet("color: #495057;")
+        self.lens_note = caption()
         self.lens_shown: LogitLens | None = None  # what the lens table holds
-        lens_panel = QWidget()
-        lens_layout = QVBoxLayout(lens_panel)
-        lens_layout.setContentsMargins(0, 0, 0, 0)
-        lens_layout.setSpacing(2)
-        lens_layout.addWidget(self.lens_title)
-        lens_layout.addWidget(self.lens_table, 1)
-        lens_layout.addWidget(self.lens_note)
-
-        self.runs = QSplitter(Qt.Orientation.Horizontal)
-        self.runs.addWidget(self.before)
-        self.runs.addWidget(self.after)
-        self.split = QSplitter(Qt.Orientation.Horizontal)
-        self.split.addWidget(self.runs)
-        self.split.addWidget(lens_panel)
-        self.split.setStretchFactor(0, 2)
-        self.split.setStretchFactor(1, 3)
+        self.runs = splitter(HORIZONTAL, self.before, self.after)
+        lens_panel = stack(self.lens_title, self.lens_table, self.lens_note, spacing=2)
+        self.split = splitter(HORIZONTAL, self.runs, lens_panel, stretch=(2, 3))
         self.split.setSizes(_split_sizes(comparing=False, total=850))
         self._comparing = False
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.split, 1)
+        stack(self.summary, self.split, owner=self)
         session.lensChanged.connect(self._draw_lens)
 
     # --- drawing ---

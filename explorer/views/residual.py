@@ -1,4 +1,4 @@
-"""The residual stream after a "+ residual" step (a block's middle, after attention, or its
+"""The residual stream after a "+ residual" section (a block's middle, after attention, or its
 output, after the feed-forward): the stream as a tokens x dims heatmap, every token's L2
 norm at every depth as a depth x tokens heatmap with this stage's row marked, and the
 selected token's norm along depth.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox
 
 from gpt_core import Trace
 from gpt_core.probe.sections import Section
@@ -17,6 +17,7 @@ from gpt_core.probe.stages import residual_stream
 
 from ..state import depth_row
 from ..widgets.heatmap import Heatmap, TokensByDims
+from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
 from ..widgets.plots import MARKER_PEN, LabelledPlot
 from .base import StageView
 
@@ -60,24 +61,9 @@ class ResidualView(StageView):
         self.along.placeClicked.connect(self._open_row)
 
     def _lay_out(self) -> None:
-        depth_panel = QWidget()
-        depth_layout = QVBoxLayout(depth_panel)
-        depth_layout.setContentsMargins(0, 0, 0, 0)
-        depth_layout.addWidget(self.depth, 1)
-        depth_layout.addWidget(self.log_colours)
-        side = QSplitter(Qt.Orientation.Vertical)
-        side.addWidget(depth_panel)
-        side.addWidget(self.along)
-        side.setStretchFactor(0, 3)
-        side.setStretchFactor(1, 2)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.heatmap)
-        split.addWidget(side)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(split)
+        depth_panel = stack(self.depth, (self.log_colours, 0))
+        side = splitter(VERTICAL, depth_panel, self.along, stretch=(3, 2))
+        stack(splitter(HORIZONTAL, self.heatmap, side, stretch=(1, 1)), owner=self)
 
     def draw(self, section: Section) -> None:
         trace, labels, position = self.trace, self.labels(), self.session.position

@@ -37,11 +37,11 @@ from .trace import DEFAULT_TOP_K, Trace, make_stages
 
 @dataclass(frozen=True)
 class _RunOptions:
-    top_k: int  # predictions kept per position
-    train: bool  # train-mode dropout
-    seed: int | None  # seeds that dropout
-    track_token_ids: Sequence[int] | None  # one id per position whose probability to record
-    should_stop: StopCheck | None  # polled before each block
+    top_k: int = DEFAULT_TOP_K  # predictions kept per position
+    train: bool = False  # train-mode dropout
+    seed: int | None = None  # seeds that dropout
+    track_token_ids: Sequence[int] | None = None  # one id per position whose probability to keep
+    should_stop: StopCheck | None = None  # polled before each block
 
 
 def capture(
@@ -75,12 +75,7 @@ def backward_step(
     interventions: Interventions | None = None,
     sgd_lr: float | None = None,
     device: str | torch.device = "auto",
-    *,
-    top_k: int = DEFAULT_TOP_K,
-    train: bool = False,
-    seed: int | None = None,
-    track_token_ids: Sequence[int] | None = None,
-    should_stop: StopCheck | None = None,
+    **capture_options,
 ) -> Trace:
     """capture() plus one backward(): the Trace also holds grad/<key> for every stage,
     each parameter's gradient norm and gradient/weight ratio, and the order in which the
@@ -90,8 +85,9 @@ def backward_step(
         (position, token id) for -log p(token id | tokens up to position).
     sgd_lr: also take one SGD step with this learning rate and report the loss after it;
         the weights are then restored bit for bit.
+    capture_options: top_k, train, seed, track_token_ids and should_stop, as for capture().
     """
-    options = _RunOptions(top_k, train, seed, track_token_ids, should_stop)
+    options = _RunOptions(**capture_options)
     request = BackwardRequest(target, sgd_lr)
     return _run(model, token_ids, interventions, device, options, request)
 
