@@ -32,21 +32,28 @@ class MultiHeadAttention(nn.Module):
         # nothing, and a model built on the meta device then needs no buffer repair.
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.attend(*self.project(x))  # [B, T, d_out]
+
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values, split into heads: each [B, H, T, d_head]."""
         b, num_tokens, _ = x.shape  # x: [B, T, d_in]
         split = (b, num_tokens, self.num_heads, self.head_dim)
         queries = self.W_query(x).view(split).transpose(1, 2)  # [B, H, T, d_head]
         keys = self.W_key(x).view(split).transpose(1, 2)  # [B, H, T, d_head]
         values = self.W_value(x).view(split).transpose(1, 2)  # [B, H, T, d_head]
+        return queries, keys, values
 
+    def attend(self, queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+        """Each query's weighted average of the values, heads mixed by out_proj."""
+        b, _, num_tokens, _ = queries.shape
         # Scaling the queries by 1/sqrt(d_head) rather than the [T, T] scores saves a pass
         # over the largest tensor of the block.
         attn_scores = (queries * self.head_dim**-0.5) @ keys.transpose(2, 3)  # [B, H, T, T]
-        future = torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=x.device).triu(1)
+        future = torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=keys.device).triu(1)
         attn_scores.masked_fill_(future, -torch.inf)  # a token sees only itself and the past
         attn_weights = torch.softmax(attn_scores, dim=-1)  # [B, H, T, T]
         attn_weights = self.weights_point(attn_weights)
         attn_weights = self.dropout(attn_weights)
-
         context = (attn_weights @ values).transpose(1, 2)  # [B, T, H, d_head]
         context = self.context_point(context)
         context = context.reshape(b, num_tokens, self.d_out)  # [B, T, d_out]

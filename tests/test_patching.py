@@ -1,0 +1,218 @@
+"""Activation patching checked against a one-run-per-cell reference written in the tests
+(tests/patching_reference.py), identities that must hold, attribution patching against
+finite differences, and direct logit attribution against a numpy recomputation."""
+
+import numpy as np
+import pytest
+import torch
+
+from gpt_core.analysis.patching import (
+    SWEEPS,
+    Metric,
+    PatchError,
+    Receiver,
+    patch,
+)
+from gpt_core.errors import Cancelled
+from tests.patching_reference import activations, patched_metric, reference_path, reference_sweep
+from tests.probe_helpers import assert_close, probe_model
+
+CLEAN = "When Mary and John went to the store, John gave a drink to"
+CORRUPTED = "When Mary and John went to the store, Mary gave a drink to"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return probe_model()  # every parameter random, biases and LayerNorms included
+
+
+@pytest.fixture(scope="module")
+def pair(tokenizer):
+    clean, corrupted = tokenizer.encode(CLEAN), tokenizer.encode(CORRUPTED)
+    assert len(clean) == len(corrupted)
+    return clean, corrupted
+
+
+@pytest.fixture(scope="module")
+def metric(tokenizer, pair):
+    answer, distractor = tokenizer.encode(" Mary")[0], tokenizer.encode(" John")[0]
+    return Metric("logit_diff", answer, distractor, len(pair[0]) - 1)
+
+
+@pytest.fixture(scope="module", params=["denoise", "noise"])
+def result(request, model, pair, metric):
+    return patch(model, *pair, metric, tuple(SWEEPS), method="both", direction=request.param)
+
+
+@pytest.mark.parametrize("name", list(SWEEPS))
+def test_every_sweep_equals_one_full_run_per_cell(model, pair, metric, result, name):
+    clean, corrupted = pair
+    base, source = (corrupted, clean) if result.direction == "denoise" else (clean, corrupted)
+    expected = reference_sweep(model, base, source, name, metric)
+    assert result.exact[name].shape == expected.shape
+    assert_close(result.exact[name], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_patching_equal_activations_changes_nothing(result, pair):
+    clean, corrupted = pair
+    first_diff = next(i for i, (a, b) in enumerate(zip(clean, corrupted, strict=True)) if a != b)
+    resid = result.exact["resid"]
+    # where both runs' activations are equal, patching changes nothing
+    assert np.allclose(resid[:, :first_diff], result.baseline, atol=1e-5)
+    assert np.allclose(result.exact["heads_by_pos"][0, :, :first_diff], result.baseline, atol=1e-5)
+
+
+def test_the_reference_itself_all_heads_equal_the_attention_output(model, pair, metric):
+    """The oracle's own identity: every head of a block at every position patched together
+    is the block's attention output patched at every position (same out_proj bias)."""
+    clean, corrupted = pair
+    heads = activations(model, clean, "heads")
+    attn = activations(model, clean, "attn")
+    everywhere = (0, slice(None))
+    for layer in range(model.cfg.n_layers):
+        by_heads = patched_metric(
+            model, corrupted, "heads", layer, everywhere, heads[layer], metric
+        )
+        by_attn = patched_metric(model, corrupted, "attn", layer, everywhere, attn[layer], metric)
+        assert by_heads == pytest.approx(by_attn, abs=1e-5)
+
+
+def test_denoise_and_noise_agree_at_the_endpoints(model, pair, metric):
+    """At block 0 the prompts differ at one position only, so patching it there is patching
+    the whole run: denoising reaches the clean metric, noising the corrupted one."""
+    clean, corrupted = pair
+    diff = next(i for i, (a, b) in enumerate(zip(clean, corrupted, strict=True)) if a != b)
+    denoise = patch(model, *pair, metric, ("resid",), direction="denoise")
+    noise = patch(model, *pair, metric, ("resid",), direction="noise")
+    assert (denoise.clean_value, denoise.corrupted_value) == (
+        noise.clean_value,
+        noise.corrupted_value,
+    )
+    assert denoise.exact["resid"][0, diff] == pytest.approx(denoise.clean_value, abs=1e-5)
+    assert noise.exact["resid"][0, diff] == pytest.approx(noise.corrupted_value, abs=1e-5)
+    assert denoise.normalised(denoise.exact["resid"])[0, diff] == pytest.approx(1, abs=1e-3)
+    assert noise.normalised(noise.exact["resid"])[0, diff] == pytest.approx(0, abs=1e-3)
+
+
+@pytest.mark.parametrize("receiver", ["logits", "2.1.q", "2.3.k", "1.0.v"])
+def test_path_patching_equals_the_three_run_reference(model, pair, metric, receiver):
+    clean, corrupted = pair
+    result = patch(model, clean, corrupted, metric, (), receiver=Receiver.parse(receiver))
+    expected = reference_path(model, corrupted, clean, Receiver.parse(receiver), metric)
+    assert np.array_equal(np.isnan(result.path), np.isnan(expected))
+    known = ~np.isnan(expected)
+    assert_close(result.path[known], expected[known], rtol=1e-5, atol=1e-5)
+
+
+def test_attribution_is_the_first_order_change(model, pair, metric, tokenizer):
+    """Moving the corrupted run a small step eps towards the clean one, the exact change of
+    the metric divided by eps tends to the attribution; central differences make the error
+    O(eps^2), so at eps = 1e-3 they agree to a few parts in 10^4 of the largest effect."""
+    clean, corrupted = pair
+    result = patch(model, clean, corrupted, metric, ("resid",), method="attribution")
+    grads = result.attribution["resid"][0]  # [T]: block 0's input, i.e. the embeddings
+    emb = model.tok_emb.weight
+    eps = 1e-3
+    first_diff = next(i for i, (a, b) in enumerate(zip(clean, corrupted, strict=True)) if a != b)
+    delta = (emb[clean[first_diff]] - emb[corrupted[first_diff]]).detach()
+
+    def metric_with(shift: float) -> float:
+        def hook(module, args, out):
+            out = out.clone()
+            out[0, first_diff] += shift * delta
+            return out
+
+        handle = model.tok_emb.register_forward_hook(hook)
+        try:
+            with torch.no_grad():
+                logits = model(torch.tensor([corrupted]))[0, metric.position]
+        finally:
+            handle.remove()
+        return float(logits[metric.answer] - logits[metric.distractor])
+
+    finite = (metric_with(eps) - metric_with(-eps)) / (2 * eps)
+    assert grads[first_diff] == pytest.approx(finite, rel=1e-2, abs=1e-4)
+    assert np.allclose(grads[:first_diff], 0.0, atol=1e-7)  # equal activations, no change
+
+
+def test_direct_logit_attribution_sums_to_the_metric_and_each_head_is_its_output(
+    model, pair, metric
+):
+    result = patch(model, *pair, metric, ())
+    parts = result.logit_attribution
+    assert sum(parts.values()) == pytest.approx(result.clean_value, abs=1e-4)
+    # each head recomputed in numpy float64 from its own context vector
+    captured = {}
+    handles = [
+        block.att.context_point.register_forward_hook(
+            lambda m, a, o, i=i: captured.__setitem__(i, o[0, metric.position].double().numpy())
+        )
+        for i, block in enumerate(model.trf_blocks)
+    ]
+    final = {}
+    handles.append(
+        model.final_norm.register_forward_pre_hook(
+            lambda m, a: final.__setitem__("x", a[0][0, metric.position].double().numpy())
+        )
+    )
+    with torch.no_grad():
+        model(torch.tensor([pair[0]]))
+    for handle in handles:
+        handle.remove()
+    x = final["x"]
+    sigma = np.sqrt(((x - x.mean()) ** 2).mean() + 1e-5)
+    scale = model.final_norm.scale.detach().double().numpy()
+    w_u = model.out_head.weight.detach().double().numpy()
+    direction = (w_u[metric.answer] - w_u[metric.distractor]) * scale / sigma
+    d_head = model.trf_blocks[0].att.head_dim
+    for layer, block in enumerate(model.trf_blocks):
+        w_o = block.att.out_proj.weight.detach().double().numpy()  # [E, E]
+        for head in range(model.cfg.n_heads):
+            z = captured[layer][head]  # [d_head]
+            out = w_o[:, head * d_head : (head + 1) * d_head] @ z  # [E]
+            expected = (out - out.mean()) @ direction
+            assert parts[f"L{layer}H{head}"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+
+
+def test_other_metrics_match_the_reference(model, pair, tokenizer):
+    answer = tokenizer.encode(" Mary")[0]
+    for kind in ("logprob", "prob"):
+        metric = Metric(kind, answer, None, len(pair[0]) - 3)  # not the last position
+        result = patch(model, *pair, metric, ("heads",))
+        expected = reference_sweep(model, pair[1], pair[0], "heads", metric)
+        assert_close(result.exact["heads"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_inputs_are_clear_errors(model, pair, metric, tokenizer):
+    clean, corrupted = pair
+    with pytest.raises(PatchError, match="clean has 14 tokens, corrupted 15"):
+        patch(model, clean, [*corrupted, 13], metric)
+    with pytest.raises(PatchError, match="outside the prompt"):
+        patch(model, clean, corrupted, Metric("prob", 5, None, 99))
+    with pytest.raises(PatchError, match="unknown sweep"):
+        patch(model, clean, corrupted, metric, ("everything",))
+    with pytest.raises(PatchError, match="does not exist"):
+        patch(model, clean, corrupted, metric, (), receiver=Receiver(7, 0, "q"))
+    with pytest.raises(ValueError, match="distractor"):
+        Metric("logit_diff", 1, None, 0)
+    with pytest.raises(ValueError, match="receiver"):
+        Receiver.parse("2.1")
+
+
+def test_progress_partial_results_and_cancel(model, pair, metric):
+    seen, partial = [], []
+    patch(
+        model,
+        *pair,
+        metric,
+        ("resid", "heads"),
+        progress=lambda done, total: seen.append((done, total)),
+        on_partial=lambda name, values: partial.append((name, np.isnan(values).sum())),
+    )
+    total = seen[-1][1]
+    assert seen[-1][0] == total == model.cfg.n_layers * (len(pair[0]) + model.cfg.n_heads)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert partial[0][1] > 0 and partial[-1][1] == 0  # filled block by block
+    with pytest.raises(Cancelled):
+        patch(model, *pair, metric, ("resid",), should_stop=lambda: True)
+    assert not model.training
