@@ -22,8 +22,9 @@ from gpt_core import (
 from gpt_core.util.devices import DEVICE_CHOICES
 
 from .exporting import FORMATS, IMAGE_FORMATS, export_attention, parse_formats
+from .patch_command import add_patch_command, run_patch
 
-SUBCOMMANDS = ("export", "trace")
+SUBCOMMANDS = ("export", "trace", "patch")
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +105,7 @@ def headless_parser() -> argparse.ArgumentParser:
     )
     _model_options(trace)
     _intervention_options(trace)
+    _model_options(add_patch_command(commands))
     return parser
 
 
@@ -111,43 +113,54 @@ def run_headless(argv: list[str]) -> int:
     args = headless_parser().parse_args(argv)
     keep_freed_memory()
     try:
-        interventions = Interventions.parse(args.ablate, args.skip, args.ablation_mode)
         model, cfg = load_model(args.weights, args.preset, seed=args.seed)
+        device = args.device or "auto"
+        if args.command == "patch":
+            _qt_for_images()
+            return run_patch(args, model, device, images=True)
+        interventions = Interventions.parse(args.ablate, args.skip, args.ablation_mode)
         interventions.check(cfg)
         ids = get_tokenizer().encode(args.prompt)
         if args.crop:
             ids = ids[-cfg.context_length :]
-        device = args.device or "auto"
         if args.command == "trace":
-            if args.backward:
-                trace = backward_step(model, ids, interventions=interventions, device=device)
-            else:
-                trace = capture(model, ids, interventions, device=device)
-            out = args.out if args.out.suffix == ".npz" else args.out.with_suffix(".npz")
-            if not out.parent.is_dir():
-                raise GPTCoreError(f"cannot write {out}: the folder {out.parent} does not exist")
-            trace.save(out)
-            print(
-                f"wrote {out} ({trace.n_tokens} tokens, {len(trace.stages)} stages, "
-                f"{trace.nbytes / 1e6:.1f} MB in memory)"
-            )
-            return 0
-        formats = parse_formats(args.format)
-        trace = capture(model, ids, interventions, device=device)
-        if any(f in IMAGE_FORMATS for f in formats):
-            _qt_for_images()
-        layers = None if args.layer is None else [args.layer]
-        heads = None if args.head is None else [args.head]
-        args.out.mkdir(parents=True, exist_ok=True)
-        written = export_attention(trace, args.out, layers, heads, formats, args.prompt)
-        print(f"wrote {len(written)} files to {args.out}")
-        return 0
+            return _write_trace(args, model, ids, interventions, device)
+        return _export(args, model, ids, interventions, device)
     except (GPTCoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
         return 2
+
+
+def _write_trace(args, model, ids, interventions, device) -> int:
+    if args.backward:
+        trace = backward_step(model, ids, interventions=interventions, device=device)
+    else:
+        trace = capture(model, ids, interventions, device=device)
+    out = args.out if args.out.suffix == ".npz" else args.out.with_suffix(".npz")
+    if not out.parent.is_dir():
+        raise GPTCoreError(f"cannot write {out}: the folder {out.parent} does not exist")
+    trace.save(out)
+    print(
+        f"wrote {out} ({trace.n_tokens} tokens, {len(trace.stages)} stages, "
+        f"{trace.nbytes / 1e6:.1f} MB in memory)"
+    )
+    return 0
+
+
+def _export(args, model, ids, interventions, device) -> int:
+    formats = parse_formats(args.format)
+    trace = capture(model, ids, interventions, device=device)
+    if any(f in IMAGE_FORMATS for f in formats):
+        _qt_for_images()
+    layers = None if args.layer is None else [args.layer]
+    heads = None if args.head is None else [args.head]
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = export_attention(trace, args.out, layers, heads, formats, args.prompt)
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
 
 
 def _qt_for_images():

@@ -90,14 +90,6 @@ def next_token(trace: Trace, settings: GenerationSettings, n_generated: int) -> 
     return pick_next_token(logits, settings.temperature, settings.top_k, generator)
 
 
-def one_token(tokenizer, text: str) -> int:
-    """The id of text that must be exactly one token; ValueError otherwise."""
-    ids = tokenizer.encode(text)
-    if len(ids) != 1:
-        raise ValueError(f"“{text}” is {len(ids)} tokens; the target must be exactly one")
-    return ids[0]
-
-
 def backward_summary(info: BackwardInfo) -> str:
     """The loss, and the loss after the SGD step if one was taken."""
     text = f"loss {info.loss:.4f}"

@@ -34,7 +34,6 @@ from .jobs import (
     backward_summary,
     load_job,
     next_token,
-    one_token,
     reason,
     run_job,
 )
@@ -316,7 +315,8 @@ class Session(QObject):
             self._say("info", "Run a prompt first.")
             return
         try:
-            target = one_token(self.tokenizer, target) if isinstance(target, str) else target
+            if isinstance(target, str):
+                target = self.tokenizer.single_id(target, "the target")
         except ValueError as exc:
             self._say("warning", str(exc))
             return

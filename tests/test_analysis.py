@@ -213,7 +213,7 @@ def _softmax(logits):
 def test_compare_against_runs_done_by_hand(sharp_model, prompt_ids):
     T = len(prompt_ids)
     baseline = capture(sharp_model, prompt_ids)
-    other = capture(sharp_model, prompt_ids, Interventions(skip_layers={1}), top_k=3)
+    other = capture(sharp_model, prompt_ids, Interventions(skip_layers={1}), top_k=2)
     result = compare(baseline, other)
     p_before = _softmax(_logits_by_hand(sharp_model, prompt_ids))  # [T, vocab]
     p_after = _softmax(_logits_by_hand(sharp_model, prompt_ids, skip={1}))
@@ -222,10 +222,11 @@ def test_compare_against_runs_done_by_hand(sharp_model, prompt_ids):
     assert np.array_equal(result.top1_ids_after, p_after.argmax(-1))
     assert_close(result.pred_prob_before, p_before.max(-1), rtol=1e-5)
     assert_close(result.delta_top1_prob, p_after.max(-1) - p_before.max(-1), rtol=1e-4, atol=1e-6)
-    # without tracking: exact where the other run kept the token in its top 3, else NaN
+    # without tracking: exact where the other run kept the token in its top 2, else NaN...
     rank = (p_after > p_after[np.arange(T), top1][:, None]).sum(-1)  # [T], 0: its own top-1
     kept = rank < other.top_k
-    kept[-1] = True  # the last position has every logit
+    assert not kept[-1], "the case needs the last position's token outside the top 2"
+    kept[-1] = True  # ...but always exact at the last position, which has every logit
     assert 0 < kept.sum() < T, "the case needs both kinds of position"
     assert np.array_equal(~np.isnan(result.pred_prob_after), kept)
     after = p_after[np.arange(T), top1]  # the other run's probability of the baseline's top-1

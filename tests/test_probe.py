@@ -102,6 +102,16 @@ def test_arrays_are_read_only(trace):
         trace["blocks/0/out"][0, 0] = 1.0
 
 
+def test_head_weights_unpack_the_asked_head(model, ids):
+    """head_weights on a fresh trace unpacks one head without the whole [H, T, T] block."""
+    fresh = capture(model, ids)
+    heads = [[fresh.head_weights(i, h) for h in range(CFG.n_heads)] for i in range(CFG.n_layers)]
+    for i in range(CFG.n_layers):
+        dense = fresh[f"blocks/{i}/attn/weights"]
+        for h in range(CFG.n_heads):
+            assert np.array_equal(heads[i][h], dense[h]), (i, h)
+
+
 def test_embeddings(model, trace, ids):
     assert_close(trace["embeddings/token"], to_np(model.tok_emb.weight)[ids])
     assert_close(trace["embeddings/position"], to_np(model.pos_emb.weight)[: len(ids)])

@@ -202,6 +202,13 @@ def test_interventions_out_of_range(model, ids):
         capture(model, ids, Interventions({(3, 0)}))
     with pytest.raises(ValueError, match="block 7 does not exist"):
         capture(model, ids, Interventions(skip_layers={7}))
+    # one past the last head, block and layer; and below the first
+    for bad in ({(0, CFG.n_heads)}, {(CFG.n_layers, 0)}, {(0, -1)}):
+        with pytest.raises(ValueError, match="does not exist"):
+            capture(model, ids, Interventions(bad))
+    for bad in ({CFG.n_layers}, {-1}):
+        with pytest.raises(ValueError, match="does not exist"):
+            capture(model, ids, Interventions(skip_layers=bad))
 
 
 def test_intervention_parsing():

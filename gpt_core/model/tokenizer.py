@@ -14,6 +14,8 @@ from pathlib import Path
 import tiktoken
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
+from ..errors import PromptError
+
 ENDOFTEXT = "<|endoftext|>"
 ENDOFTEXT_ID = 50256
 
@@ -67,6 +69,14 @@ class Tokenizer:
 
     def displays(self, ids: Sequence[int]) -> list[str]:
         return [self.display(i) for i in ids]
+
+    def single_id(self, text: str, role: str = "token") -> int:
+        """The id of text that must be exactly one token; PromptError otherwise. `role`
+        names it in the message ("the target", "the answer")."""
+        ids = self.encode(text)
+        if len(ids) != 1:
+            raise PromptError(f"“{text}” is {len(ids)} tokens; {role} must be exactly one")
+        return ids[0]
 
 
 @functools.lru_cache(maxsize=1)

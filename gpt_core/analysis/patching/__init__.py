@@ -37,6 +37,7 @@ __all__ = [
     "PatchError",
     "PatchResult",
     "Receiver",
+    "default_tokens",
     "direct_logit_attribution",
     "patch",
 ]
@@ -114,6 +115,28 @@ def patch(
         receiver=receiver,
         logit_attribution=logit_parts,
     )
+
+
+@torch.no_grad()
+def default_tokens(
+    model: GPTModel, clean_ids: Sequence[int], corrupted_ids: Sequence[int], position: int
+) -> tuple[int, int]:
+    """(answer, distractor): the clean run's most likely next token at `position`, and the
+    corrupted run's (its second if the two agree)."""
+    device = next(model.parameters()).device
+    _checked_ids(model, clean_ids, corrupted_ids, Metric("prob", 0, None, position), None, device)
+    was_training = model.training
+    model.eval()
+    try:
+        tops = [
+            torch.topk(model(torch.as_tensor([list(ids)], device=device))[0, position], 2).indices
+            for ids in (clean_ids, corrupted_ids)
+        ]
+    finally:
+        model.train(was_training)
+    answer = int(tops[0][0])
+    distractor = int(tops[1][0]) if int(tops[1][0]) != answer else int(tops[1][1])
+    return answer, distractor
 
 
 class PatchError(PromptError):

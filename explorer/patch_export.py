@@ -1,0 +1,106 @@
+"""Patching results as files, shared by the window and the headless `patch` command:
+per sweep the raw metric values (.npy), a CSV with labelled rows and columns and a heatmap
+image (.png/.svg) of the normalised values, and summary.json with the set-up, the clean
+and corrupted metric and the direct logit attribution. Every write is atomic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from gpt_core import ExportError, get_tokenizer
+from gpt_core.analysis.patching import SWEEPS, PatchResult
+from gpt_core.util.atomic import atomic_path
+from gpt_core.util.files import write_matrix_csv, write_npy
+
+from .export_render import HeatmapFigure, save_figure
+
+FORMATS = ("npy", "csv", "png", "svg")
+
+
+def sweep_table(result: PatchResult, name: str, values: np.ndarray):
+    """(matrix, row labels, column labels, row axis, column axis) of one sweep's array:
+    [L, T] and [L, H] as they are, [L, H, T] with one row per head."""
+    tokens = get_tokenizer().displays(result.clean_ids[: values.shape[-1]].tolist())
+    positions = [f"{p}:{t}" for p, t in enumerate(tokens)]
+    n_layers = values.shape[0]
+    layers = [f"L{layer}" for layer in range(n_layers)]
+    if name in ("resid", "attn", "mlp"):
+        return values, layers, positions, "layer", "position"
+    if name == "heads_by_pos":
+        n_heads = values.shape[1]
+        rows = [f"L{layer}H{head}" for layer in range(n_layers) for head in range(n_heads)]
+        return values.reshape(n_layers * n_heads, -1), rows, positions, "head", "position"
+    heads = [f"H{head}" for head in range(values.shape[1])]
+    return values, layers, heads, "layer", "head"
+
+
+def export_patching(result: PatchResult, folder: str | Path, formats=FORMATS) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExportError(f"cannot write to {folder}: no such folder")
+    arrays = dict(result.exact)
+    arrays |= {f"attribution_{name}": values for name, values in result.attribution.items()}
+    if result.path is not None:
+        arrays["path"] = result.path
+    written = []
+    for stem, values in arrays.items():
+        written += _write_sweep(result, stem, values, folder, formats)
+    written.append(_write_summary(result, folder / "summary.json"))
+    return written
+
+
+def _write_sweep(result, stem: str, values: np.ndarray, folder: Path, formats) -> list[Path]:
+    name = stem.removeprefix("attribution_")
+    name = "heads" if name == "path" else name
+    matrix, rows, cols, row_axis, col_axis = sweep_table(result, name, values)
+    written = []
+    for fmt in formats:
+        path = folder / f"{stem}.{fmt}"
+        if fmt == "npy":
+            written.append(write_npy(path, values.astype(np.float32)))
+        elif fmt == "csv":
+            written.append(
+                write_matrix_csv(path, matrix, rows, cols, corner=f"{row_axis} \\ {col_axis}")
+            )
+        else:
+            shown = matrix if result.same_metric else result.normalised(matrix)
+            what = "raw metric" if result.same_metric else "0 = corrupted, 1 = clean"
+            title = f"{_title(stem)} · {what}"
+            figure = HeatmapFigure(
+                np.nan_to_num(shown), tuple(rows), tuple(cols), title, row_axis, col_axis, True
+            )
+            written.append(save_figure(path, [figure]))
+    return written
+
+
+def _title(stem: str) -> str:
+    if stem == "path":
+        return "path patching"
+    if stem.startswith("attribution_"):
+        return f"{stem.removeprefix('attribution_')} (attribution patching)"
+    return f"{stem} ({SWEEPS[stem][0]})"
+
+
+def _write_summary(result: PatchResult, path: Path) -> Path:
+    metric = result.metric
+    summary = {
+        "clean_ids": result.clean_ids.tolist(),
+        "corrupted_ids": result.corrupted_ids.tolist(),
+        "answer_id": metric.answer,
+        "distractor_id": metric.distractor,
+        "metric": metric.kind,
+        "position": metric.position,
+        "direction": result.direction,
+        "clean_metric": result.clean_value,
+        "corrupted_metric": result.corrupted_value,
+        "sweeps": sorted(result.exact),
+        "attribution": sorted(result.attribution),
+        "receiver": result.receiver.describe() if result.receiver else None,
+        "direct_logit_attribution": dict(result.logit_attribution),
+    }
+    with atomic_path(path, ExportError) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    return path
