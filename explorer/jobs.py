@@ -38,6 +38,7 @@ JOB_KINDS = {
     "run": JobKind("Running the model…", True),
     "backward": JobKind("Backward step…", True),
     "lens": JobKind("Reading the logit lens…", False),
+    "patch": JobKind("Patching…", True),
 }
 
 

@@ -35,6 +35,7 @@ from .session import JOB_KINDS, Session
 from .views import make_views
 from .views.base import StagePanel
 from .views.gradients import GradientsView
+from .views.patching import PatchingView
 from .widgets.message_bar import MessageBar
 
 RANDOM_BANNER = "random weights — File ▸ Load weights… for GPT-2"
@@ -64,6 +65,9 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.stage_panel, "Stage")
         self.tabs.addTab(self.gradients, "Backward step")
+        self.patching = PatchingView(session)
+        self.patching.openInStage.connect(lambda: self.tabs.setCurrentWidget(self.stage_panel))
+        self.tabs.addTab(self.patching, "Patching")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)

@@ -37,6 +37,7 @@ from .jobs import (
     reason,
     run_job,
 )
+from .patching_jobs import PatchingJobs
 from .state import AppState, GenerationSettings, RunKey, RunResult
 from .worker import JobContext, Runner
 
@@ -57,6 +58,7 @@ class Session(QObject):
     gradientsChanged = Signal()  # a new backward step (or it was cleared)
     replayChanged = Signal()  # how far the replay of the backward pass has got
     lensChanged = Signal()  # a logit lens arrived
+    patchingChanged = Signal()  # the patching settings or their result
     changed = Signal(object)  # after the signals above: the frozenset of parts that changed
     busyChanged = Signal(bool, str, str)  # working?, job kind (a key of JOB_KINDS), label
     progress = Signal(object, str)  # fraction done (None: unknown), what is happening
@@ -75,6 +77,7 @@ class Session(QObject):
         self._baseline_cache: tuple[RunKey, Trace] | None = None
         self._run_in_flight: tuple[int, ...] | None = None  # ids of the run not yet in
         self._lens_in_flight: tuple[Trace, int] | None = None  # (trace, position)
+        self.patching = PatchingJobs(self)  # the Patching tab's experiments
 
     # ------------------------------------------------------------------ reading
     # Shortcuts to the state: session.trace is session.state.trace.
@@ -115,20 +118,20 @@ class Session(QObject):
             self.changed.emit(parts)
         self._request_lens_if_shown()
 
-    def _say(self, level: str, text: str) -> None:
+    def report(self, level: str, text: str) -> None:
         self.message.emit(level, text)
 
     def _submit(self, kind: str, job, done, on_progress=None) -> None:
         self.runner.submit(kind, job, done, self._job_failed, on_progress, JOB_KINDS[kind].label)
 
     def _job_failed(self, exc: BaseException, formatted: str) -> None:
-        self._say("error", reason(exc))
+        self.report("error", reason(exc))
 
     def cancel(self, kind: str) -> None:
         if self.runner.has_job(kind):
             self.runner.cancel(kind)
             if kind == "load":
-                self._say("info", "Loading cancelled; the previous model stays loaded.")
+                self.report("info", "Loading cancelled; the previous model stays loaded.")
 
     def shut_down(self, wait_ms: int = 10_000) -> None:
         """Stop every job and wait for the worker (the window is closing)."""
@@ -162,7 +165,7 @@ class Session(QObject):
 
         def failed(exc: BaseException, formatted: str) -> None:
             kept = "" if self._model is None else " The previous model stays loaded."
-            self._say("error", f"Could not load {label}: {reason(exc)}.{kept}")
+            self.report("error", f"Could not load {label}: {reason(exc)}.{kept}")
 
         self.runner.submit("load", job, done, failed, self.progress.emit, f"Loading {label}…")
 
@@ -170,7 +173,7 @@ class Session(QObject):
         try:
             device = resolve_device(name)
         except DeviceError as exc:
-            self._say("error", str(exc))
+            self.report("error", str(exc))
             return
         if str(device) == self.state.device:
             return
@@ -184,20 +187,19 @@ class Session(QObject):
         def done(device) -> None:
             self._baseline_cache = None
             self._apply(st.with_device(self.state, str(device)))
-            self._say("info", f"Running on {self.device_label()}.")
+            self.report("info", f"Running on {self.device_label()}.")
             if self.state.result is not None:
                 self.run()
 
         self._submit("device", job, done)
 
     def start(self, device_name: str, weights: str | None, preset, seed: int, run: bool) -> None:
-        """What the command line asks for at start: a device (CPU with a warning when the
-        one asked for is missing), then the weights, then the prompt's run."""
+        """The command line's device (else the CPU, with a warning), weights and run."""
         try:
             device = resolve_device(device_name)
         except DeviceError as exc:
             device = resolve_device("cpu")
-            self._say("warning", f"{exc}. Running on the CPU instead.")
+            self.report("warning", f"{exc}. Running on the CPU instead.")
         self._apply(st.with_device(self.state, str(device)))
         self.run_after_load = run
         self.load_weights(weights, preset, seed=seed)
@@ -215,10 +217,10 @@ class Session(QObject):
     def run(self, crop: bool = False) -> None:
         """Run the prompt (plus any generated tokens) with the interventions in force."""
         if self._model is None:
-            self._say("info", "The model is still loading.")
+            self.report("info", "The model is still loading.")
             return
         if not self.state.prompt_text.strip():
-            self._say("info", "Type a prompt first.")
+            self.report("info", "Type a prompt first.")
             return
         self._apply(st.run_ids_changed_prompt(self.state))
         ids = self.token_ids(crop)
@@ -245,7 +247,7 @@ class Session(QObject):
             if not self.state.is_current(result.key):
                 return  # made by another model, device or set of switches
             self._apply(st.with_result(self.state, result, text))
-            self._say(
+            self.report(
                 "status",
                 f"{len(ids)} tokens · {result.seconds * 1000:.0f} ms on {self.device_label()}",
             )
@@ -308,17 +310,16 @@ class Session(QObject):
 
     # ------------------------------------------------------------------ backward step
     def run_backward(self, target: int | str | None = None, sgd_lr: float | None = None) -> None:
-        """One backward step on the current run (the one in flight, if a run is on its
-        way): whole-prompt loss, or the loss of `target` (a token id, or text that must be
-        one token) after the selected position."""
+        """One backward step on the current run (or the one on its way): whole-prompt loss,
+        or the loss of `target` (an id, or text of one token) after the selected position."""
         if self.state.result is None:
-            self._say("info", "Run a prompt first.")
+            self.report("info", "Run a prompt first.")
             return
         try:
             if isinstance(target, str):
                 target = self.tokenizer.single_id(target, "the target")
         except ValueError as exc:
-            self._say("warning", str(exc))
+            self.report("warning", str(exc))
             return
         state, model = self.state, self._model
         ids = self._run_in_flight or state.result.key.token_ids
@@ -331,10 +332,10 @@ class Session(QObject):
         def done(trace: Trace) -> None:
             result = self.state.result
             if not self.state.is_current(key) or result is None or result.key.token_ids != ids:
-                self._say("info", "The prompt or switches changed; press Backward again.")
+                self.report("info", "The prompt or switches changed; press Backward again.")
                 return
             self._apply(st.with_gradients(self.state, trace))
-            self._say(
+            self.report(
                 "status",
                 f"Backward step: {backward_summary(trace.backward)} · "
                 f"{trace.run_seconds * 1000:.0f} ms on {self.device_label()}",
@@ -378,13 +379,13 @@ class Session(QObject):
         """Append the next token (greedy, or sampled with the settings) and run again."""
         trace = self.trace
         if trace is None:
-            self._say("info", "Run a prompt first.")
+            self.report("info", "Run a prompt first.")
             return
         generated = self.state.generated
         try:
             next_id = next_token(trace, self.state.generation, len(generated))
         except ValueError as exc:
-            self._say("error", str(exc))
+            self.report("error", str(exc))
             return
         self._apply(st.with_generated(self.state, (*generated, next_id)))
         self.run()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from gpt_core import Comparison, GPTConfig, Interventions, LogitLens, ParameterCount, Trace
+from gpt_core.analysis.patching import PatchResult
 from gpt_core.probe.sections import Section, build_sections
 from gpt_core.probe.stages import residual_stream
 
@@ -62,6 +63,33 @@ class GenerationSettings:
 
 
 @dataclass(frozen=True)
+class PatchSettings:
+    """A patching experiment as the Patching tab describes it."""
+
+    clean_text: str = ""
+    corrupted_text: str = ""
+    answer: str = ""  # token text; "" for the clean run's top-1
+    distractor: str = ""  # token text; "" for the corrupted run's top-1 (or second)
+    metric: str = "logit_diff"  # a key of gpt_core's METRICS
+    position: int | None = None  # the metric's position; None for the last
+    direction: str = "denoise"
+    sweeps: tuple[str, ...] = ("resid", "heads")
+    method: str = "exact"  # "exact", "attribution" or "both"
+    receiver: str = ""  # path patching's receiver ("logits", "L.H.q"); "" for none
+
+
+@dataclass(frozen=True, eq=False)
+class PatchRun:
+    """A patching result with what it was computed for."""
+
+    model_serial: int
+    settings: PatchSettings
+    result: PatchResult
+    clean_strings: tuple[str, ...]  # display strings of the clean prompt's tokens
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Selection:
     section: int = 0  # index into the model's sections
     layer: int = 0  # the block the attention views show (follows block sections)
@@ -83,6 +111,8 @@ class AppState:
     gradients: Trace | None = None  # the backward step's run, for the current result
     replay_position: int = 0  # stages of the backward order the replay has reached
     lens: LogitLens | None = None  # the logit lens of the current trace, at lens.position
+    patching: PatchSettings = PatchSettings()
+    patch_run: PatchRun | None = None  # the result of `patching` on this model
 
     # --- reading ---
     @property
@@ -132,6 +162,7 @@ def with_model(state: AppState, model: LoadedModel) -> AppState:
         gradients=None,
         replay_position=0,
         lens=None,
+        patch_run=None,
     )
 
 
@@ -165,6 +196,24 @@ def with_replay_position(state: AppState, position: int) -> AppState:
         return state
     position = max(0, min(position, len(state.gradients.backward.order)))
     return replace(state, replay_position=position)
+
+
+def with_patch_settings(state: AppState, settings: PatchSettings) -> AppState:
+    """New settings; a result of other settings is no longer shown."""
+    run = state.patch_run
+    return replace(
+        state, patching=settings, patch_run=run if run and run.settings == settings else None
+    )
+
+
+def with_patch_run(state: AppState, run: PatchRun) -> AppState:
+    """A patching result, if it still belongs to this model and these settings."""
+    current = (
+        state.model is not None
+        and run.model_serial == state.model.serial
+        and run.settings == state.patching
+    )
+    return replace(state, patch_run=run) if current else state
 
 
 def with_lens(state: AppState, trace: Trace, lens: LogitLens) -> AppState:
@@ -315,6 +364,7 @@ PARTS: dict[str, Callable[[AppState], object]] = dict(
         ("gradients", lambda s: s.gradients),
         ("replay", lambda s: (s.gradients, s.replay_position)),
         ("lens", lambda s: s.lens),
+        ("patching", lambda s: (s.patching, s.patch_run)),
     )
 )
 

@@ -1,0 +1,116 @@
+"""The Patching tab's model work: the Session's state holds the settings and the result;
+this runs the experiment off the GUI thread, streams each sweep's rows as they arrive and
+drops a result whose model or settings have changed meanwhile."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from gpt_core import get_tokenizer
+from gpt_core.analysis.patching import Metric, PatchError, Receiver, default_tokens, patch
+from gpt_core.model import GPTModel
+
+from . import state as st
+from .state import PatchRun, PatchSettings
+from .worker import JobContext
+
+
+class PatchingJobs(QObject):
+    progress = Signal(int, int)  # cells done, cells in all
+    partial = Signal(str, object)  # sweep, its array so far (NaN where not yet run)
+
+    def __init__(self, session):
+        super().__init__(session)
+        self.session = session
+
+    def set_settings(self, settings: PatchSettings) -> None:
+        self.session._apply(st.with_patch_settings(self.session.state, settings))
+
+    def use_prompt_as_clean(self) -> None:
+        """The prompt box's text becomes the clean prompt."""
+        settings = self.session.state.patching
+        self.set_settings(replace(settings, clean_text=self.session.state.prompt_text))
+
+    def corrupt_token(self, position: int, text: str) -> None:
+        """The corrupted prompt: the clean one with the token at `position` replaced by
+        `text`, which must be one token."""
+        session, settings = self.session, self.session.state.patching
+        tokenizer = session.tokenizer
+        try:
+            ids = tokenizer.encode(settings.clean_text)
+            if not 0 <= position < len(ids):
+                raise PatchError(f"position {position} is not in the clean prompt")
+            ids[position] = tokenizer.single_id(text, "the replacement")
+        except ValueError as exc:
+            session.report("warning", str(exc))
+            return
+        self.set_settings(replace(settings, corrupted_text=tokenizer.decode(ids)))
+
+    def run(self) -> None:
+        session = self.session
+        model, settings = session.model, session.state.patching
+        if model is None:
+            session.report("info", "The model is still loading.")
+            return
+        serial = session.state.model.serial
+        device = session.state.device
+
+        def job(ctx: JobContext) -> PatchRun:
+            return patch_job(model, serial, device, settings, ctx, self)
+
+        def done(run: PatchRun) -> None:
+            session._apply(st.with_patch_run(session.state, run))
+            result = run.result
+            session.report(
+                "status",
+                f"Patching: clean {result.clean_value:.4f}, corrupted "
+                f"{result.corrupted_value:.4f} · {run.seconds:.1f} s",
+            )
+
+        session.runner.submit("patch", job, done, session._job_failed, label="Patching…")
+
+
+def patch_job(
+    model: GPTModel, serial: int, device: str, settings: PatchSettings, ctx: JobContext, jobs
+) -> PatchRun:
+    """Read the settings, pick the default tokens, run every sweep."""
+    start = time.perf_counter()
+    tokenizer = get_tokenizer()
+    clean, corrupted = (
+        tokenizer.encode(settings.clean_text),
+        tokenizer.encode(settings.corrupted_text),
+    )
+    if not clean or not corrupted:
+        raise PatchError("type a clean and a corrupted prompt first")
+    if len(clean) != len(corrupted):
+        raise PatchError(
+            f"clean has {len(clean)} tokens, corrupted {len(corrupted)}: "
+            "patching compares position by position"
+        )
+    position = len(clean) - 1 if settings.position is None else settings.position
+    model.to(device)
+    answer, distractor = default_tokens(model, clean, corrupted, position)
+    if settings.answer:
+        answer = tokenizer.single_id(settings.answer, "the answer")
+    if settings.distractor:
+        distractor = tokenizer.single_id(settings.distractor, "the distractor")
+    result = patch(
+        model,
+        clean,
+        corrupted,
+        Metric(settings.metric, answer, distractor, position),
+        settings.sweeps,
+        method=settings.method,
+        direction=settings.direction,
+        receiver=Receiver.parse(settings.receiver) if settings.receiver else None,
+        device=device,
+        progress=lambda done, total: jobs.progress.emit(done, total),
+        on_partial=lambda name, values: jobs.partial.emit(name, np.array(values)),
+        should_stop=ctx.should_stop,
+    )
+    strings = tuple(tokenizer.displays(clean))
+    return PatchRun(serial, settings, result, strings, time.perf_counter() - start)

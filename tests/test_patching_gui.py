@@ -1,0 +1,130 @@
+"""The Patching tab: runs off the GUI thread, streams its rows, cancels cleanly, shows what
+the API computes, opens a clicked cell in the Stage view, and turns bad set-ups into
+messages."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from gpt_core.analysis.patching import Metric, default_tokens, patch
+from tests.conftest import GUI_TIMEOUT_MS, wait_idle
+
+CLEAN = "When Mary and John went to the store, John gave a drink to"
+CORRUPTED = "When Mary and John went to the store, Mary gave a drink to"
+
+
+def _set_up(window, **changes):
+    session = window.session
+    texts = {"clean_text": CLEAN, "corrupted_text": CORRUPTED}
+    settings = replace(session.state.patching, **{**texts, **changes})
+    session.patching.set_settings(settings)
+    window.tabs.setCurrentWidget(window.patching)
+    return session
+
+
+@pytest.fixture
+def patched(window, qtbot):
+    session = _set_up(window, sweeps=("resid", "heads_by_pos"), method="both")
+    partial = []
+    session.patching.partial.connect(lambda name, values: partial.append(name))
+    with qtbot.waitSignal(session.patchingChanged, timeout=GUI_TIMEOUT_MS):
+        window.patching.setup.run_button.click()
+    qtbot.waitUntil(lambda: session.state.patch_run is not None, timeout=GUI_TIMEOUT_MS)
+    wait_idle(qtbot, session)
+    return window, partial
+
+
+def test_the_tab_shows_what_the_api_computes(patched):
+    window, partial = patched
+    session = window.session
+    tokenizer = session.tokenizer
+    clean, corrupted = tokenizer.encode(CLEAN), tokenizer.encode(CORRUPTED)
+    position = len(clean) - 1
+    answer, distractor = default_tokens(session.model, clean, corrupted, position)
+    expected = patch(
+        session.model,
+        clean,
+        corrupted,
+        Metric("logit_diff", answer, distractor, position),
+        ("resid", "heads_by_pos"),
+        method="both",
+    )
+    run = session.state.patch_run
+    assert np.allclose(run.result.exact["resid"], expected.exact["resid"], atol=1e-6)
+    panel = window.patching.panels["resid"]
+    assert np.allclose(panel.exact.matrix, expected.normalised(expected.exact["resid"]), atol=1e-5)
+    assert np.allclose(
+        panel.estimate.matrix, expected.normalised(expected.estimate("resid")), atol=1e-5
+    )
+    assert "Correlation" in panel.note.text()
+    rows = window.patching.panels["heads_by_pos"].exact.row_labels
+    assert rows[:2] == ["L0H0", "L0H1"]
+    # the rows streamed in block by block before the result arrived
+    assert partial.count("resid") == session.config.n_layers
+    parts = window.patching.logit_parts
+    assert parts.table.rowCount() == len(run.result.logit_attribution)
+    assert "sum to" in parts.total.text()
+
+
+def test_a_clicked_cell_opens_its_head_and_position_for_the_clean_prompt(patched, qtbot):
+    window, _ = patched
+    session = window.session
+    panel = window.patching.panels["heads_by_pos"]
+    n_heads = session.config.n_heads
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        panel.exact.clicked.emit(1 * n_heads + 2, 5)  # block 1, head 2, position 5
+    wait_idle(qtbot, session)
+    assert window.tabs.currentWidget() is window.stage_panel
+    assert session.trace.token_ids.tolist() == session.tokenizer.encode(CLEAN)
+    assert (session.section.name, session.section.layer) == ("attention", 1)
+    assert session.selection.head == 2 and session.position == 5
+
+
+def test_a_sweep_can_be_cancelled_and_the_window_stays_usable(window, qtbot):
+    session = _set_up(window, sweeps=("resid", "attn", "mlp", "heads_by_pos"))
+    window.patching.setup.run_button.click()
+    assert window.patching.cancel_button.isVisibleTo(window.patching)
+    window.patching.cancel_button.click()
+    wait_idle(qtbot, session)
+    assert session.state.patch_run is None
+    assert window.patching.setup.run_button.isEnabled()
+    session.set_prompt("Still works")
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.run()
+
+
+def test_a_result_for_other_settings_is_dropped(window, qtbot):
+    session = _set_up(window, sweeps=("resid",))
+    window.patching.setup.run_button.click()
+    session.patching.set_settings(replace(session.state.patching, direction="noise"))
+    wait_idle(qtbot, session)
+    assert session.state.patch_run is None  # computed for denoising
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"corrupted_text": CORRUPTED + " her"}, "clean has 14 tokens, corrupted 15"),
+        ({"answer": " Mary Ann"}, "must be exactly one"),
+        ({"receiver": "9.0.q"}, "does not exist"),
+        ({"receiver": "1.0"}, "receiver"),
+        ({"clean_text": "", "corrupted_text": ""}, "type a clean and a corrupted prompt"),
+    ],
+)
+def test_bad_set_ups_are_messages(window, qtbot, changes, message):
+    session = _set_up(window, **changes)
+    window.patching.setup.run_button.click()
+    wait_idle(qtbot, session)
+    assert message in window.message_bar.text()
+    assert session.state.patch_run is None and window.patching.setup.run_button.isEnabled()
+
+
+def test_the_strips_mark_where_the_prompts_differ(window):
+    _set_up(window)
+    setup = window.patching.setup
+    assert setup.clean_strip.marked == {9}  # “ John” against “ Mary”
+    assert setup.corrupted_strip.marked == {9}
+    assert "differ at positions 9" in setup.pair_note.text()
+    window.session.patching.corrupt_token(9, " Paul")
+    assert window.session.state.patching.corrupted_text.endswith("store, Paul gave a drink to")
