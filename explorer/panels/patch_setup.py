@@ -52,7 +52,7 @@ class PatchSetup(QWidget):
             _token_box("default: clean top-1"),
             _token_box("default: corrupted top-1"),
         )
-        self.metric = _combo(METRICS)
+        self.metric_box = _combo(METRICS)
         self.position = QSpinBox(minimum=-1, maximum=4095, value=-1)
         self.position.setSpecialValueText("last")
         self.direction = _combo(DIRECTIONS, {"denoise": "denoise", "noise": "noise"})
@@ -84,7 +84,7 @@ class PatchSetup(QWidget):
         grid.addLayout(corrupt, 2, 1)
         grid.setColumnStretch(1, 1)
         tokens = _row(
-            ("Answer", self.answer), ("Distractor", self.distractor), ("Metric", self.metric)
+            ("Answer", self.answer), ("Distractor", self.distractor), ("Metric", self.metric_box)
         )
         where = _row(("at position", self.position), ("Direction", self.direction))
         sweeps = _row(("Sweeps", None), *((None, box) for box in self.sweeps.values()))
@@ -100,7 +100,7 @@ class PatchSetup(QWidget):
         for box in (self.answer, self.distractor):
             box.lineEdit().editingFinished.connect(self.push)
             box.activated.connect(lambda _: self.push())
-        for combo in (self.metric, self.direction, self.method):
+        for combo in (self.metric_box, self.direction, self.method):
             combo.activated.connect(lambda _: self.push())
         self.position.valueChanged.connect(lambda _: self.push())
         for box in self.sweeps.values():
@@ -121,7 +121,7 @@ class PatchSetup(QWidget):
             corrupted_text=self.corrupted.text(),
             answer=self.answer.currentText(),
             distractor=self.distractor.currentText(),
-            metric=self.metric.currentData(),
+            metric=self.metric_box.currentData(),
             position=None if position < 0 else position,
             direction=self.direction.currentData(),
             sweeps=tuple(name for name, box in self.sweeps.items() if box.isChecked()),
@@ -148,7 +148,7 @@ class PatchSetup(QWidget):
             if box.currentText() != text:
                 box.setEditText(text)
         for combo, value in (
-            (self.metric, s.metric),
+            (self.metric_box, s.metric),
             (self.direction, s.direction),
             (self.method, s.method),
         ):

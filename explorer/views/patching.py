@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QTableWidgetItem,
     QTabWidget,
     QWidget,
@@ -34,7 +35,7 @@ from ..widgets.heatmap import Heatmap
 from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
 from ..widgets.tables import NumberItem, caption, read_only_table
 
-TOP_PARTS = 24  # bars in the direct logit attribution chart
+TOP_PARTS = 12  # bars in the direct logit attribution chart (the table has every part)
 # sweep -> the section a cell opens (and whether its rows are heads)
 _OPENS = {
     "resid": "ln1",
@@ -167,7 +168,11 @@ class PatchingView(QWidget):
         for widget in (self.summary, self.progress, self.cancel_button, self.export_button):
             bar.addWidget(widget, 1 if widget is self.summary else 0)
         results = stack(bar, self.results)
-        stack(splitter(VERTICAL, self.setup, results, stretch=(0, 1)), owner=self)
+        # The set-up scrolls rather than crushing the maps on a laptop screen.
+        setup = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        setup.setWidget(self.setup)
+        split = splitter(VERTICAL, setup, results, stretch=(1, 3), sizes=(260, 600))
+        stack(split, owner=self)
         self._wire()
         self.show_run()
 
