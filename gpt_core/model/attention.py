@@ -44,17 +44,20 @@ class MultiHeadAttention(nn.Module):
         return queries, keys, values
 
     def attend(self, queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:
-        """Each query's weighted average of the values, heads mixed by out_proj."""
-        b, _, num_tokens, _ = queries.shape
+        """Each query's weighted average of the values, heads mixed by out_proj. The queries
+        may be the last few positions only (then the output is theirs)."""
+        b, _, num_queries, _ = queries.shape
+        num_keys = keys.shape[2]
         # Scaling the queries by 1/sqrt(d_head) rather than the [T, T] scores saves a pass
         # over the largest tensor of the block.
-        attn_scores = (queries * self.head_dim**-0.5) @ keys.transpose(2, 3)  # [B, H, T, T]
-        future = torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=keys.device).triu(1)
+        attn_scores = (queries * self.head_dim**-0.5) @ keys.transpose(2, 3)  # [B, H, Tq, T]
+        future = torch.ones(num_queries, num_keys, dtype=torch.bool, device=keys.device)
+        future = future.triu(1 + num_keys - num_queries)  # query i is position T - Tq + i
         attn_scores.masked_fill_(future, -torch.inf)  # a token sees only itself and the past
         attn_weights = torch.softmax(attn_scores, dim=-1)  # [B, H, T, T]
         attn_weights = self.weights_point(attn_weights)
         attn_weights = self.dropout(attn_weights)
         context = (attn_weights @ values).transpose(1, 2)  # [B, T, H, d_head]
         context = self.context_point(context)
-        context = context.reshape(b, num_tokens, self.d_out)  # [B, T, d_out]
+        context = context.reshape(b, num_queries, self.d_out)  # [B, Tq, d_out]
         return self.out_proj(context)  # [B, T, d_out]

@@ -89,11 +89,14 @@ def patch(
         base, source = runs[base_name], runs[source_name]
         exact, path = {}, None
         tracker = _Tracker(model, sweeps, method, receiver, metric, progress, should_stop)
-        if method != "attribution":
-            for name in sweeps:
-                exact[name] = _exact_sweep(model, name, base, source, metric, tracker, on_partial)
-        if receiver is not None:
-            path = _path_sweep(model, receiver, base, source, metric, tracker)
+        with torch.inference_mode():
+            if method != "attribution":
+                for name in sweeps:
+                    exact[name] = _exact_sweep(
+                        model, name, base, source, metric, tracker, on_partial
+                    )
+            if receiver is not None:
+                path = _path_sweep(model, receiver, base, source, metric, tracker)
         estimates = {}
         if method != "exact":
             with torch.enable_grad():

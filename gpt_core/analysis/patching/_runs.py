@@ -90,17 +90,27 @@ def _keeper(cache: RunCache, name: str, watched: list):
 def finish(model: GPTModel, x: Tensor, layer: int, start: str, metric: Metric) -> Tensor:
     """The metric of runs whose residual stream at block `layer` is `x` [N, T, E]:
     start "pre" is the block's input, "mid" its stream between attention and feed-forward,
-    "post" its output. Returns [N]."""
-    blocks = model.trf_blocks
+    "post" its output. Returns [N]. The last block works out the last position only: it
+    is all the metric reads."""
+    blocks, last = model.trf_blocks, model.cfg.n_layers - 1
     if start == "mid":
         block = blocks[layer]
+        if layer == last:
+            x = x[:, -1:]
         x = x + block.ff(block.norm2(x))  # [N, T, E]
     if start != "pre":
         layer += 1
-    for block in blocks[layer:]:
-        x = block(x)  # [N, T, E]
-    last = model.final_norm(x[:, -1:])  # [N, 1, E]: only the metric position is read
-    return metric(model.out_head(last)[:, 0])  # [N]
+    for index in range(layer, last + 1):
+        x = blocks[index](x) if index < last else _last_position(blocks[index], x)  # [N, T, E]
+    final = model.final_norm(x[:, -1:])  # [N, 1, E]
+    return metric(model.out_head(final)[:, 0])  # [N]
+
+
+def _last_position(block, x: Tensor) -> Tensor:
+    """A block's output at the last position only: [N, T, E] -> [N, 1, E]."""
+    queries, keys, values = block.att.project(block.norm1(x))  # [N, H, T, d_head] each
+    x = x[:, -1:] + block.att.attend(queries[:, :, -1:], keys, values)  # [N, 1, E]
+    return x + block.ff(block.norm2(x))
 
 
 def batch_size(model: GPTModel, n_tokens: int, budget_bytes: int = 2**29) -> int:
