@@ -2,6 +2,8 @@
 (tests/patching_reference.py), identities that must hold, attribution patching against
 finite differences, and direct logit attribution against a numpy recomputation."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from gpt_core.analysis.patching import (
     Metric,
     PatchError,
     Receiver,
+    default_tokens,
     patch,
 )
 from gpt_core.errors import Cancelled
@@ -23,7 +26,26 @@ CORRUPTED = "When Mary and John went to the store, Mary gave a drink to"
 
 @pytest.fixture(scope="module")
 def model():
-    return probe_model()  # every parameter random, biases and LayerNorms included
+    """Every parameter random (biases and LayerNorms included), attention sharpened and
+    the head scaled so that one changed word moves the metric by a visible amount."""
+    model = probe_model()
+    with torch.no_grad():
+        for block in model.trf_blocks:
+            block.att.W_query.weight.mul_(4)
+            block.att.W_key.weight.mul_(4)
+            block.att.W_value.weight.mul_(3)
+            block.att.out_proj.weight.mul_(3)
+        model.out_head.weight.mul_(30)
+    return model
+
+
+def assert_same_effects(actual, expected, baseline, smallest_effect=1e-3):
+    """The change each patch makes, fast against reference, to 1e-5 absolute; and the
+    changes are large enough for that to mean something."""
+    known = ~np.isnan(expected)
+    assert np.array_equal(np.isnan(actual), ~known)
+    assert np.nanmax(np.abs(expected - baseline)) > smallest_effect
+    assert_close(actual[known] - baseline, expected[known] - baseline, rtol=1e-4, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +72,7 @@ def test_every_sweep_equals_one_full_run_per_cell(model, pair, metric, result, n
     base, source = (corrupted, clean) if result.direction == "denoise" else (clean, corrupted)
     expected = reference_sweep(model, base, source, name, metric)
     assert result.exact[name].shape == expected.shape
-    assert_close(result.exact[name], expected, rtol=1e-5, atol=1e-5)
+    assert_same_effects(result.exact[name], expected, result.baseline)
 
 
 def test_patching_equal_activations_changes_nothing(result, pair):
@@ -99,22 +121,21 @@ def test_path_patching_equals_the_three_run_reference(model, pair, metric, recei
     clean, corrupted = pair
     result = patch(model, clean, corrupted, metric, (), receiver=Receiver.parse(receiver))
     expected = reference_path(model, corrupted, clean, Receiver.parse(receiver), metric)
-    assert np.array_equal(np.isnan(result.path), np.isnan(expected))
-    known = ~np.isnan(expected)
-    assert_close(result.path[known], expected[known], rtol=1e-5, atol=1e-5)
+    assert_same_effects(result.path, expected, result.baseline, smallest_effect=1e-4)
 
 
-def test_attribution_is_the_first_order_change(model, pair, metric, tokenizer):
+def test_attribution_is_the_first_order_change(model, pair, metric):
     """Moving the corrupted run a small step eps towards the clean one, the exact change of
-    the metric divided by eps tends to the attribution; central differences make the error
-    O(eps^2), so at eps = 1e-3 they agree to a few parts in 10^4 of the largest effect."""
+    the metric divided by eps tends to the attribution. Central differences in float64 leave
+    an error of order eps^2 (about 1e-6 here), far below the 1 % allowed."""
     clean, corrupted = pair
     result = patch(model, clean, corrupted, metric, ("resid",), method="attribution")
-    grads = result.attribution["resid"][0]  # [T]: block 0's input, i.e. the embeddings
-    emb = model.tok_emb.weight
-    eps = 1e-3
+    estimate = result.attribution["resid"][0]  # [T]: block 0's input, i.e. the embeddings
+    wide = copy.deepcopy(model).double()
     first_diff = next(i for i, (a, b) in enumerate(zip(clean, corrupted, strict=True)) if a != b)
-    delta = (emb[clean[first_diff]] - emb[corrupted[first_diff]]).detach()
+    emb = wide.tok_emb.weight.detach()
+    delta = emb[clean[first_diff]] - emb[corrupted[first_diff]]
+    eps = 1e-3
 
     def metric_with(shift: float) -> float:
         def hook(module, args, out):
@@ -122,17 +143,18 @@ def test_attribution_is_the_first_order_change(model, pair, metric, tokenizer):
             out[0, first_diff] += shift * delta
             return out
 
-        handle = model.tok_emb.register_forward_hook(hook)
+        handle = wide.tok_emb.register_forward_hook(hook)
         try:
             with torch.no_grad():
-                logits = model(torch.tensor([corrupted]))[0, metric.position]
+                logits = wide(torch.tensor([corrupted]))[0, metric.position]
         finally:
             handle.remove()
         return float(logits[metric.answer] - logits[metric.distractor])
 
     finite = (metric_with(eps) - metric_with(-eps)) / (2 * eps)
-    assert grads[first_diff] == pytest.approx(finite, rel=1e-2, abs=1e-4)
-    assert np.allclose(grads[:first_diff], 0.0, atol=1e-7)  # equal activations, no change
+    assert abs(finite) > 1e-3  # a slope worth checking
+    assert estimate[first_diff] == pytest.approx(finite, rel=1e-2)
+    assert np.allclose(estimate[:first_diff], 0.0, atol=1e-7)  # equal activations, no change
 
 
 def test_direct_logit_attribution_sums_to_the_metric_and_each_head_is_its_output(
@@ -174,13 +196,14 @@ def test_direct_logit_attribution_sums_to_the_metric_and_each_head_is_its_output
             assert parts[f"L{layer}H{head}"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
 
 
-def test_other_metrics_match_the_reference(model, pair, tokenizer):
-    answer = tokenizer.encode(" Mary")[0]
-    for kind in ("logprob", "prob"):
-        metric = Metric(kind, answer, None, len(pair[0]) - 3)  # not the last position
+def test_other_metrics_match_the_reference(model, pair):
+    position = len(pair[0]) - 3  # not the last position
+    answer, _ = default_tokens(model, *pair, position)  # a likely token: p is not tiny
+    for kind, smallest in (("logprob", 1e-3), ("prob", 1e-4)):
+        metric = Metric(kind, answer, None, position)
         result = patch(model, *pair, metric, ("heads",))
         expected = reference_sweep(model, pair[1], pair[0], "heads", metric)
-        assert_close(result.exact["heads"], expected, rtol=1e-5, atol=1e-6)
+        assert_same_effects(result.exact["heads"], expected, result.baseline, smallest)
 
 
 def test_bad_inputs_are_clear_errors(model, pair, metric, tokenizer):

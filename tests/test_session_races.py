@@ -49,10 +49,16 @@ def test_run_pressed_while_a_new_model_loads_shows_the_new_model(window, qtbot, 
 def test_a_backward_step_of_other_switches_is_dropped(window, qtbot):
     session = window.session
     wait_for_run(qtbot, session, SHORT)
+    shown = []  # whether each backward step shown was for the switches in force
+    session.gradientsChanged.connect(
+        lambda: shown.append(
+            session.gradients is None or session.gradients.interventions == session.interventions
+        )
+    )
     session.run_backward()
     session.toggle_head(0, 1)  # the backward step under way is for the old switches
     wait_idle(qtbot, session)
-    assert session.gradients is None
+    assert session.gradients is None and all(shown)
     assert session.trace.interventions == session.interventions
 
 
