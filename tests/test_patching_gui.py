@@ -128,3 +128,31 @@ def test_the_strips_mark_where_the_prompts_differ(window):
     assert "differ at positions 9" in setup.pair_note.text()
     window.session.patching.corrupt_token(9, " Paul")
     assert window.session.state.patching.corrupted_text.endswith("store, Paul gave a drink to")
+
+
+def test_answers_can_be_picked_from_the_prompts_top_tokens(window, qtbot):
+    session = window.session
+    session.set_prompt(CLEAN)
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.run()
+    wait_idle(qtbot, session)
+    _set_up(window)
+    setup = window.patching.setup
+    setup.show_candidates()
+    top = session.trace["logits/topk_ids"][-1][:10].tolist()
+    assert setup.answer.count() == 10
+    assert setup.answer.itemText(1) == session.tokenizer.display(top[1])
+    setup.answer.setCurrentIndex(1)
+    setup.push()
+    assert session.state.patching.answer == session.tokenizer.decode([top[1]])
+    assert session.tokenizer.single_id(session.state.patching.answer) == top[1]
+
+
+def test_the_tab_exports_what_the_command_writes(patched, tmp_path):
+    window, _ = patched
+    written = window.patching.export(str(tmp_path))
+    names = {path.name for path in written}
+    assert {"resid.npy", "resid.csv", "resid.png", "resid.svg", "summary.json"} <= names
+    assert {"attribution_heads_by_pos.npy", "heads_by_pos.csv"} <= names
+    run = window.session.state.patch_run
+    assert np.array_equal(np.load(tmp_path / "resid.npy"), run.result.exact["resid"])

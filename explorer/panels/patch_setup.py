@@ -112,6 +112,7 @@ class PatchSetup(QWidget):
         self.run_button.clicked.connect(lambda: (self.push(), jobs.run()))
         self.clean_strip.positionClicked.connect(self.corrupt_position.setValue)
         self.session.patchingChanged.connect(self.show_settings)
+        self.session.traceChanged.connect(self.show_candidates)
 
     def settings(self) -> PatchSettings:
         position = self.position.value()
@@ -119,8 +120,8 @@ class PatchSetup(QWidget):
             self.session.state.patching,
             clean_text=self.clean.text(),
             corrupted_text=self.corrupted.text(),
-            answer=self.answer.currentText(),
-            distractor=self.distractor.currentText(),
+            answer=_token_text(self.answer),
+            distractor=_token_text(self.distractor),
             metric=self.metric_box.currentData(),
             position=None if position < 0 else position,
             direction=self.direction.currentData(),
@@ -145,7 +146,7 @@ class PatchSetup(QWidget):
             if edit.text() != text:
                 edit.setText(text)
         for box, text in ((self.answer, s.answer), (self.distractor, s.distractor)):
-            if box.currentText() != text:
+            if _token_text(box) != text:
                 box.setEditText(text)
         for combo, value in (
             (self.metric_box, s.metric),
@@ -158,6 +159,23 @@ class PatchSetup(QWidget):
             box.setChecked(name in s.sweeps)
         self._syncing = False
         self._show_strips(s)
+
+    def show_candidates(self) -> None:
+        """Likely answers to pick from: the top tokens of the prompt's run at the metric
+        position, when the clean prompt is the prompt that ran."""
+        s, trace = self.session.state.patching, self.session.trace
+        tokenizer = self.session.tokenizer
+        if trace is None or trace.token_ids.tolist() != tokenizer.encode(s.clean_text):
+            return
+        position = trace.n_tokens - 1 if s.position is None else min(s.position, trace.n_tokens - 1)
+        for box in (self.answer, self.distractor):
+            typed = box.currentText()
+            box.blockSignals(True)
+            box.clear()
+            for token_id in trace["logits/topk_ids"][position][:10].tolist():
+                box.addItem(tokenizer.display(token_id), tokenizer.decode([token_id]))
+            box.setEditText(typed)
+            box.blockSignals(False)
 
     def _show_strips(self, s: PatchSettings) -> None:
         tokenizer = self.session.tokenizer
@@ -190,6 +208,15 @@ def _row(*items: tuple[str | None, QWidget | None]) -> QHBoxLayout:
             row.addWidget(widget)
     row.addStretch(1)
     return row
+
+
+def _token_text(box: QComboBox) -> str:
+    """The text of the token in a box: a picked candidate's text (its label shows spaces
+    as ␣), or what was typed."""
+    index = box.currentIndex()
+    if index >= 0 and box.itemText(index) == box.currentText():
+        return box.itemData(index)
+    return box.currentText()
 
 
 def _token_box(placeholder: str) -> QComboBox:
