@@ -22,10 +22,24 @@ from .worker import JobContext
 class PatchingJobs(QObject):
     progress = Signal(int, int)  # cells done, cells in all
     partial = Signal(str, object)  # sweep, its array so far (NaN where not yet run)
+    # The worker's reports, tagged with their run's serial (queued to the GUI thread).
+    _progress = Signal(int, int, int)
+    _partial = Signal(int, str, object)
 
     def __init__(self, session):
         super().__init__(session)
         self.session = session
+        self.serial = 0  # of the latest run: what a cancelled run still sends is dropped
+        self._progress.connect(self._pass_progress)
+        self._partial.connect(self._pass_partial)
+
+    def _pass_progress(self, serial: int, done: int, total: int) -> None:
+        if serial == self.serial:
+            self.progress.emit(done, total)
+
+    def _pass_partial(self, serial: int, name: str, values) -> None:
+        if serial == self.serial and self.session.runner.has_job("patch"):
+            self.partial.emit(name, values)
 
     def set_settings(self, settings: PatchSettings) -> None:
         self.session._apply(st.with_patch_settings(self.session.state, settings))
@@ -58,9 +72,15 @@ class PatchingJobs(QObject):
             return
         serial = session.state.model.serial
         device = session.state.device
+        self.serial += 1
+        run_serial = self.serial
 
         def job(ctx: JobContext) -> PatchRun:
-            return patch_job(model, serial, device, settings, ctx, self)
+            reports = (
+                lambda done, total: self._progress.emit(run_serial, done, total),
+                lambda name, values: self._partial.emit(run_serial, name, np.array(values)),
+            )
+            return patch_job(model, serial, device, settings, ctx, reports)
 
         def done(run: PatchRun) -> None:
             session._apply(st.with_patch_run(session.state, run))
@@ -75,7 +95,7 @@ class PatchingJobs(QObject):
 
 
 def patch_job(
-    model: GPTModel, serial: int, device: str, settings: PatchSettings, ctx: JobContext, jobs
+    model: GPTModel, serial: int, device: str, settings: PatchSettings, ctx: JobContext, reports
 ) -> PatchRun:
     """Read the settings, pick the default tokens, run every sweep."""
     start = time.perf_counter()
@@ -108,8 +128,8 @@ def patch_job(
         direction=settings.direction,
         receiver=Receiver.parse(settings.receiver) if settings.receiver else None,
         device=device,
-        progress=lambda done, total: jobs.progress.emit(done, total),
-        on_partial=lambda name, values: jobs.partial.emit(name, np.array(values)),
+        progress=reports[0],
+        on_partial=reports[1],
         should_stop=ctx.should_stop,
     )
     strings = tuple(tokenizer.displays(clean))
