@@ -239,3 +239,14 @@ def test_progress_partial_results_and_cancel(model, pair, metric):
     with pytest.raises(Cancelled):
         patch(model, *pair, metric, ("resid",), should_stop=lambda: True)
     assert not model.training
+
+
+@pytest.mark.cuda
+def test_patching_on_cuda_matches_the_cpu(model, pair, metric):
+    on_cpu = patch(model, *pair, metric, tuple(SWEEPS), method="both", device="cpu")
+    on_cuda = patch(
+        copy.deepcopy(model), *pair, metric, tuple(SWEEPS), method="both", device="cuda"
+    )
+    for name in SWEEPS:
+        assert_close(on_cuda.exact[name], on_cpu.exact[name], rtol=1e-4, atol=1e-4)
+        assert_close(on_cuda.attribution[name], on_cpu.attribution[name], rtol=1e-3, atol=1e-4)

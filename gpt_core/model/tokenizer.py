@@ -7,6 +7,7 @@ works with no network.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -31,8 +32,19 @@ _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 
 
 def resources_dir() -> Path:
+    """The folder holding gpt2/: the installed package gpt_core.resources, or the repo's
+    resources/ when running from a checkout; GPT_EXPLORER_RESOURCES overrides both."""
     override = os.environ.get("GPT_EXPLORER_RESOURCES")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "resources"
+    if override:
+        return Path(override)
+    try:  # a wheel ships the files as the package gpt_core.resources
+        folders = importlib.import_module("gpt_core.resources").__path__
+    except ModuleNotFoundError:  # a checkout: the repo's resources/ folder
+        folders = []
+    for folder in folders:
+        if (Path(folder) / "gpt2" / "vocab.bpe").is_file():
+            return Path(folder)
+    return Path(__file__).resolve().parents[2] / "resources"
 
 
 class Tokenizer:
