@@ -25,6 +25,7 @@ from .files import read_safetensors, read_torch_file
 from .hf import hf_config, hf_to_book_state_dict, is_hf_folder, is_hf_state_dict, read_hf_weights
 from .hub import Progress, download_gpt2, looks_like_hub_id
 from .init import empty_model, init_gpt2_weights, random_model
+from .shapes import check_fits
 
 CONFIG_METADATA_KEY = "gpt_core_config"
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
@@ -59,20 +60,38 @@ def load_model(
         report(None, f"initialising a random {_describe(cfg)} (seed {seed})")
         return random_model(cfg, seed), cfg
 
-    path = Path(source).expanduser()
-    if not path.exists():
-        if looks_like_hub_id(str(source)):
-            path = download_gpt2(str(source), report, cancel)
-        else:
-            raise WeightsError(f"no such file or folder: {path}")
+    path = _local_path(source)
+    if path is None:  # a hub id: no such file or folder here
+        path = download_gpt2(str(source), report, cancel)
     report(None, f"reading {path.name}")
     cfg, state = _read_source(path, given)
+    check_fits(cfg, state, path.name, _describe)  # before a model of that size is built
     if cancel is not None and cancel():
         raise Cancelled("loading cancelled")
     report(None, f"building {_describe(cfg)}")
     model = empty_model(cfg)
-    _assign(model, state, path.name)
+    with torch.no_grad():
+        for key, target in model.state_dict().items():
+            target.copy_(state[key])
     return model.eval(), cfg
+
+
+def _local_path(source: str | os.PathLike) -> Path | None:
+    """The file or folder `source` names; None for a hub id (it looks like one and no such
+    path exists); WeightsError for a path that cannot be read."""
+    path = Path(source).expanduser()
+    if path.is_symlink() and not path.exists():
+        raise WeightsError(f"{path} is a link to {os.readlink(path)}, which does not exist")
+    if not path.exists():
+        if looks_like_hub_id(str(source)):
+            return None
+        raise WeightsError(f"no such file or folder: {path.absolute()}")
+    if path.is_file():
+        try:
+            path.open("rb").close()
+        except PermissionError:
+            raise WeightsError(f"cannot read {path}: permission denied") from None
+    return path
 
 
 def save_model(model: GPTModel, path: str | os.PathLike) -> Path:
@@ -185,35 +204,6 @@ def _check_agrees(found: GPTConfig, given: GPTConfig | None, label: str) -> None
         raise WeightsError(
             f"the config given does not match {label}: {'; '.join(differ)} (given vs file)"
         )
-
-
-def _assign(model: GPTModel, state: dict[str, Tensor], label: str) -> None:
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)}: {', '.join(missing[:3])}")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)}: {', '.join(unexpected[:3])}")
-        hint = ""
-        if any(".att.W_query.bias" in k for k in missing + unexpected):
-            hint = " (the query/key/value biases differ: check qkv_bias)"
-        raise WeightsError(
-            f"{label} does not fit a {_describe(model.cfg)}: {'; '.join(parts)}{hint}"
-        )
-    for key, tensor in state.items():
-        if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise WeightsError(
-                f"{label}: {key} has shape {list(tensor.shape)}, but the model expects "
-                f"{list(expected[key].shape)}"
-            )
-        if not tensor.is_floating_point():
-            raise WeightsError(f"{label}: {key} holds {tensor.dtype}, not floating-point weights")
-    with torch.no_grad():
-        for key, target in expected.items():
-            target.copy_(state[key])
 
 
 def _describe(cfg: GPTConfig) -> str:

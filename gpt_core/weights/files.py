@@ -34,6 +34,7 @@ def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
 
 def read_torch_file(path: Path) -> dict[str, Tensor]:
     """A state_dict from a .pth/.pt/.bin file, loaded without running any pickled code."""
+    _check_torch_file(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -56,6 +57,23 @@ def read_torch_file(path: Path) -> dict[str, Tensor]:
     except Exception as exc:  # any other unpickling failure: not a checkpoint
         raise WeightsError(f"{path.name} is not a PyTorch checkpoint ({exc!r})") from exc
     return as_state_dict(obj, path.name)
+
+
+def _check_torch_file(path: Path) -> None:
+    """WeightsError unless the file starts as torch.save writes: a zip archive, or (the
+    legacy format) a pickle."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise WeightsError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not head:
+        raise WeightsError(f"{path.name} is empty")
+    if head != b"PK\x03\x04" and head[:1] != b"\x80":
+        raise WeightsError(
+            f"{path.name} is not a PyTorch checkpoint: torch.save writes a zip archive or a "
+            "pickle, and this file is neither"
+        )
 
 
 def as_state_dict(obj: object, label: str) -> dict[str, Tensor]:

@@ -41,44 +41,52 @@ def hf_config(folder: Path) -> GPTConfig:
     missing = [k for k in required if k not in raw]
     if missing:
         raise WeightsError(f"config.json lacks {', '.join(missing)}; is it a GPT-2 config?")
-    emb = raw["n_embd"]
-    _require(raw.get("n_inner") in (None, 4 * emb), "n_inner", raw.get("n_inner"), 4 * emb)
-    _require(
-        raw.get("activation_function", "gelu_new") in _TANH_GELUS,
-        "activation_function",
-        raw.get("activation_function"),
-        "gelu_new",
-    )
-    _require(
-        abs(raw.get("layer_norm_epsilon", 1e-5) - 1e-5) < 1e-12,
-        "layer_norm_epsilon",
-        raw.get("layer_norm_epsilon"),
-        1e-5,
-    )
-    _require(
-        raw.get("scale_attn_weights", True),
-        "scale_attn_weights",
-        raw.get("scale_attn_weights"),
-        True,
-    )
-    _require(
-        not raw.get("scale_attn_by_inverse_layer_idx", False),
-        "scale_attn_by_inverse_layer_idx",
-        True,
-        False,
-    )
+    sizes = {key: _field(raw, key, int) for key in required}
+    emb = sizes["n_embd"]
+    n_inner = _field(raw, "n_inner", int, None, none_ok=True)
+    _require(n_inner in (None, 4 * emb), "n_inner", n_inner, 4 * emb)
+    activation = _field(raw, "activation_function", str, "gelu_new")
+    _require(activation in _TANH_GELUS, "activation_function", activation, "gelu_new")
+    eps = _field(raw, "layer_norm_epsilon", float, 1e-5)
+    _require(abs(eps - 1e-5) < 1e-12, "layer_norm_epsilon", eps, 1e-5)
+    scaled = _field(raw, "scale_attn_weights", bool, True)
+    _require(scaled, "scale_attn_weights", scaled, True)
+    by_layer = _field(raw, "scale_attn_by_inverse_layer_idx", bool, False)
+    _require(not by_layer, "scale_attn_by_inverse_layer_idx", by_layer, False)
     try:
         return GPTConfig(
-            vocab_size=raw["vocab_size"],
-            context_length=raw["n_positions"],
+            vocab_size=sizes["vocab_size"],
+            context_length=sizes["n_positions"],
             emb_dim=emb,
-            n_heads=raw["n_head"],
-            n_layers=raw["n_layer"],
-            drop_rate=float(raw.get("resid_pdrop", 0.1)),
+            n_heads=sizes["n_head"],
+            n_layers=sizes["n_layer"],
+            drop_rate=_field(raw, "resid_pdrop", float, 0.1),
             qkv_bias=True,  # HF's c_attn always has a bias
         )
     except ValueError as exc:
         raise WeightsError(f"config.json describes an impossible model: {exc}") from exc
+
+
+_MISSING = object()
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+
+
+def _field(raw: dict, name: str, kind: type, default=_MISSING, none_ok: bool = False):
+    """raw[name] checked to be of `kind` (a float may be written as an int), else a
+    WeightsError that names the field."""
+    if name not in raw:
+        return default
+    value = raw[name]
+    if value is None and none_ok:
+        return None
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok, value = True, float(value)
+    if not ok:
+        raise WeightsError(
+            f"config.json: {name} must be {_KIND_NAMES[kind]}, got {json.dumps(value)}"
+        )
+    return value
 
 
 def _require(ok: bool, field: str, got, expected) -> None:
