@@ -17,6 +17,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_gui(args) -> int:
+    from .platform_check import platform_problem
+
+    problem = platform_problem()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
