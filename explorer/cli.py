@@ -20,6 +20,7 @@ from gpt_core import (
     load_model,
 )
 from gpt_core.util.devices import DEVICE_CHOICES
+from gpt_core.weights import non_finite_parameters
 
 from .exporting import FORMATS, IMAGE_FORMATS, export_attention, parse_formats
 from .patch_command import add_patch_command, run_patch
@@ -114,6 +115,10 @@ def run_headless(argv: list[str]) -> int:
     keep_freed_memory()
     try:
         model, cfg = load_model(args.weights, args.preset, seed=args.seed)
+        bad = non_finite_parameters(model)
+        if bad:
+            names = ", ".join(f"{name} ({count:,})" for name, count in bad.items())
+            print(f"warning: the weights hold NaN or Inf values in {names}", file=sys.stderr)
         device = args.device or "auto"
         if args.command == "patch":
             _qt_for_images()

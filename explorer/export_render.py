@@ -19,7 +19,7 @@ from PySide6.QtSvg import QSvgGenerator
 from gpt_core import ExportError
 from gpt_core.util.atomic import atomic_path
 
-from .widgets.heatmap import colormap, value_levels
+from .widgets.heatmap import NON_FINITE_RGBA, colormap, value_levels
 
 _FONT_PT = 9
 _TITLE_PT = 11
@@ -118,17 +118,19 @@ def _paint(painter: QPainter, layout: _Layout, levels: tuple[float, float], sign
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                 fig.title,
             )
+        rgb = lut[codes]  # [rows, cols, 3]
+        rgb[~np.isfinite(fig.matrix)] = NON_FINITE_RGBA[:3]  # NaN/Inf as in the window
         if rows * cols <= _VECTOR_CELLS:
             painter.setPen(Qt.PenStyle.NoPen)
             for r in range(rows):
                 for c in range(cols):
-                    red, green, blue = lut[codes[r, c]]
+                    red, green, blue = rgb[r, c]
                     painter.fillRect(
                         QRectF(origin.x() + c * cell, origin.y() + r * cell, cell, cell),
                         QColor(int(red), int(green), int(blue)),
                     )
         else:
-            rgb = np.ascontiguousarray(lut[codes])  # [rows, cols, 3]
+            rgb = np.ascontiguousarray(rgb)
             image = QImage(rgb.data, cols, rows, 3 * cols, QImage.Format.Format_RGB888)
             painter.drawImage(QRectF(origin.x(), origin.y(), cols * cell, rows * cell), image)
         if layout.label_axes:

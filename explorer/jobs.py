@@ -21,6 +21,7 @@ from gpt_core import (
     pick_next_token,
 )
 from gpt_core.model import GPTModel
+from gpt_core.weights import non_finite_parameters
 
 from .state import GenerationSettings, LoadedModel, RunKey, RunResult
 from .worker import JobContext
@@ -68,8 +69,9 @@ def load_job(source, config, seed: int, device, ctx: JobContext) -> tuple[GPTMod
     model, cfg = load_model(source, config, seed=seed, progress=ctx.report, cancel=ctx.should_stop)
     model.to(device)
     label = f"random weights (seed {seed})" if source is None else str(source)
-    counts = count_parameters(model)
-    return model, LoadedModel(cfg, label, source is None, counts, small_parameters(model), 0)
+    counts, params = count_parameters(model), small_parameters(model)
+    bad = non_finite_parameters(model)
+    return model, LoadedModel(cfg, label, source is None, counts, params, 0, bad)
 
 
 def backward_job(model: GPTModel, key: RunKey, target, sgd_lr, ctx: JobContext) -> Trace:
@@ -89,6 +91,20 @@ def next_token(trace: Trace, settings: GenerationSettings, n_generated: int) -> 
     logits = torch.from_numpy(np.array(trace["logits/last"]))
     generator = torch.Generator().manual_seed(settings.seed + n_generated)
     return pick_next_token(logits, settings.temperature, settings.top_k, generator)
+
+
+def non_finite_warning(loaded: LoadedModel) -> str | None:
+    """What to tell a person whose weights hold NaN or Inf."""
+    bad = loaded.non_finite
+    if not bad:
+        return None
+    names = ", ".join(f"{name} ({count:,})" for name, count in list(bad.items())[:4])
+    more = f" and {len(bad) - 4} more" if len(bad) > 4 else ""
+    return (
+        f"These weights hold {sum(bad.values()):,} non-finite values (NaN or Inf) in {names}"
+        f"{more}. The model is loaded as it is: what those values reach is drawn in magenta, "
+        "and generation is refused while the logits are not finite."
+    )
 
 
 def backward_summary(info: BackwardInfo) -> str:

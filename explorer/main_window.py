@@ -219,8 +219,13 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self) -> None:
         session, model = self.session, self.session.state.model
-        self.weights_banner.setText(RANDOM_BANNER)
-        self.weights_banner.setVisible(model is not None and model.is_random)
+        banners = []
+        if model is not None and model.is_random:
+            banners.append(RANDOM_BANNER)
+        if model is not None and model.non_finite:
+            banners.append(f"non-finite weights: {sum(model.non_finite.values()):,} NaN/Inf values")
+        self.weights_banner.setText(" · ".join(banners))
+        self.weights_banner.setVisible(bool(banners))
         self.device_text.setText(f"Device: {session.device_label()}")
         index = self.device_combo.findData(session.device.type)
         if index >= 0:

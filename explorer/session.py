@@ -34,6 +34,7 @@ from .jobs import (
     backward_summary,
     load_job,
     next_token,
+    non_finite_warning,
     reason,
     run_job,
 )
@@ -160,6 +161,8 @@ class Session(QObject):
             )
             self.run_after_load = False
             self._apply(st.with_model(self.state, loaded))
+            if non_finite_warning(loaded):
+                self.report("warning", non_finite_warning(loaded))
             if rerun:
                 self.run()
 

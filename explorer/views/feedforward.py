@@ -149,6 +149,11 @@ class FeedForwardView(StageView):
         """Scatter over the curve and both histograms: they depend on the run, not on the
         selected token."""
         flat_pre, flat_gelu = pre.ravel(), gelu.ravel()  # [T * 4E]
+        finite = np.isfinite(flat_pre) & np.isfinite(flat_gelu)
+        if not finite.all():  # NaN/Inf have no place on the curve: left out, and said so
+            flat_pre, flat_gelu = flat_pre[finite], flat_gelu[finite]
+        if not flat_pre.size:
+            flat_pre = flat_gelu = np.zeros(1, dtype=np.float32)
         shown = sample_indices(flat_pre.size, MAX_POINTS)
         self.points.setData(flat_pre[shown], flat_gelu[shown])
         low, high = float(flat_pre.min()), float(flat_pre.max())
@@ -156,10 +161,12 @@ class FeedForwardView(StageView):
         self.curve.setData(x, gelu_curve(x))
         sampled = " (a fixed random sample)" if shown.size < flat_pre.size else ""
         # Colours named in the caption: a legend would cover the curve on a plot this narrow.
+        left_out = int((~finite).sum())
         self.scatter_caption.setText(
             f"<span style='color:{_hex(_PRE_COLOR)}'>{shown.size:,} of {flat_pre.size:,} "
             f"values shown</span>{sampled} on the "
             f"<span style='color:{_CURVE_COLOR}'>GELU curve</span>"
+            + (f" · <b>{left_out:,} NaN/Inf values left out</b>" if left_out else "")
         )
         # One range and equal bins for both: np.histogram's fast path (no sort).
         span = (min(low, float(flat_gelu.min())), max(high, float(flat_gelu.max())))

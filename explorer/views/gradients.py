@@ -220,6 +220,11 @@ class GradientsView(QWidget):
         self.result.setText(text)
         self.flow_plot.set_places([short_label(key) for key, _ in info.order])
         exponents = np.log10(np.maximum([n for _, n in info.order], _SMALLEST))
+        exponents = exponents[np.isfinite(exponents)]  # a NaN norm has no place on the axis
+        if not exponents.size:
+            exponents = np.zeros(1)
+            text += " · <b>every gradient norm is NaN or Inf</b>"
+            self.result.setText(text)
         low, high = int(np.floor(exponents.min())), int(np.ceil(exponents.max()))
         decades = [(e, f"1e{e}") for e in range(low, high + 1)]
         self.flow_plot.getPlotItem().getAxis("left").setTicks([decades])

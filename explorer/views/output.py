@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from gpt_core import LogitLens, Trace
 from gpt_core.probe.sections import Section
 
+from ..widgets.heatmap import NON_FINITE_RGBA
 from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
 from ..widgets.tables import RIGHT, caption, heading, read_only_table
 from ..widgets.topk_chart import ACTUAL_COLOR, TopKChart
@@ -40,6 +41,8 @@ def format_probability(p: float) -> str:
 def short_probability(p: float) -> str:
     """At most five characters, so five lens columns fit: "31%", "0.3%", "2e-5" (random
     weights give ~1e-5, which a percentage would round to 0)."""
+    if not np.isfinite(p):
+        return "NaN"
     if p >= 0.095:  # rounds to 10% or more
         return f"{p:.0%}"
     if p >= 0.00095:  # rounds to 0.1% or more
@@ -137,6 +140,8 @@ def _split_sizes(comparing: bool, total: int) -> list[int]:
 
 
 def _lens_tint(p: float) -> QColor:
+    if not np.isfinite(p):
+        return QColor(*NON_FINITE_RGBA[:3])
     rgb = 255 + (_LENS_RGB - 255) * min(max(p, 0.0), 1.0)
     return QColor(*(int(v) for v in rgb))
 
@@ -186,6 +191,12 @@ class OutputView(StageView):
             f"{after_title} · position {position} “{token}”", trace, position, tokenizer
         )
         self.summary.setText(self._summary_text(position))
+        if not np.isfinite(trace["logits/last"]).all():
+            self.summary.setText(
+                "<b style='color:#c92a2a'>The logits are not finite (NaN or Inf)</b>: the "
+                "weights hold non-finite values, so the probabilities below mean nothing and "
+                "no token can be generated. " + self.summary.text()
+            )
         self._draw_lens()
 
     def _summary_text(self, position: int) -> str:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QMenu
 
 from .axes import fixed_plot, style_axes
 
+NON_FINITE_RGBA = (255, 0, 255, 255)  # magenta: NaN or Inf, a colour no colour map uses
 SEQUENTIAL = "viridis"  # non-negative data: attention weights, norms, probabilities
 DIVERGING = "CET-D1A"  # signed data: activations, gradients (white at 0)
 LABEL_GAP_PX = 6  # free space between two axis labels
@@ -61,6 +62,8 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self.plot.getViewBox().setDefaultPadding(0.0)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
+        self.non_finite = pg.ImageItem(axisOrder="row-major")  # NaN/Inf cells, on top
+        self.plot.addItem(self.non_finite)
         self.colorbar = pg.ColorBarItem(colorMap=colormap(False), interactive=False, width=14)
         self.colorbar.setImageItem(self.image)
         self.addItem(self.colorbar, row=1, col=1)
@@ -110,12 +113,24 @@ class Heatmap(pg.GraphicsLayoutWidget):
         levels = value_levels(matrix, self.signed)
         self.image.setImage(matrix, autoLevels=False, levels=levels)
         self.image.setRect(0, 0, cols, rows)
+        bad = ~np.isfinite(matrix)  # [rows, cols]
+        overlay = np.zeros((*matrix.shape, 4), dtype=np.uint8)
+        overlay[bad] = NON_FINITE_RGBA
+        self.non_finite.setImage(overlay, autoLevels=False, levels=(0, 255))
+        self.non_finite.setRect(0, 0, cols, rows)
+        self.non_finite.setVisible(bool(bad.any()))
+        if bad.any():
+            title = f"{title} · magenta: {int(bad.sum()):,} NaN/Inf"
         self.colorbar.setColorMap(colormap(self.signed))
         self.colorbar.setLevels(levels)
         self._apply_ticks()
         self.plot.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
         self.title_label.setText(title)
         self.hover_label.setText("")
+
+    def non_finite_cells(self) -> int:
+        """How many cells are NaN or Inf (drawn magenta)."""
+        return int((~np.isfinite(self.matrix)).sum())
 
     def set_highlight_row(self, row: int | None) -> None:
         self._highlight.setVisible(row is not None)

@@ -30,6 +30,10 @@ class Histogram(pg.PlotWidget):
         self.edges = np.zeros(1)
 
     def set_values(self, values: np.ndarray, title: str) -> None:
+        finite = values[np.isfinite(values)]
+        if finite.size < values.size:
+            title = f"{title} ({values.size - finite.size:,} NaN/Inf left out)"
+        values = finite if finite.size else np.zeros(1)
         bins = int(np.clip(np.sqrt(values.size), 10, 60))
         self.counts, self.edges = np.histogram(values, bins=bins)
         self.bars.setData(self.edges, self.counts)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..errors import PromptError
 from .gpt_model import GPTModel
 
 
@@ -35,6 +36,11 @@ def pick_next_token(
     generator: torch.Generator | None = None,
 ) -> int:
     """One next token from one position's logits [vocab]."""
+    if not bool(torch.isfinite(logits).all()):
+        raise PromptError(
+            "the model's next-token logits are not finite (NaN or Inf), so no token can be "
+            "picked; its weights hold non-finite values"
+        )
     probs = next_token_distribution(logits, temperature, top_k)
     if probs is None:
         return int(torch.argmax(logits))

@@ -39,6 +39,7 @@ __all__ = [
     "init_gpt2_weights",
     "infer_config",
     "looks_like_hub_id",
+    "non_finite_parameters",
 ]
 
 
@@ -74,6 +75,16 @@ def load_model(
         for key, target in model.state_dict().items():
             target.copy_(state[key])
     return model.eval(), cfg
+
+
+def non_finite_parameters(model: GPTModel) -> dict[str, int]:
+    """Parameters holding NaN or Inf, with how many such values each holds."""
+    counts = {}
+    for name, param in model.named_parameters():
+        bad = int((~torch.isfinite(param.detach())).sum())
+        if bad:
+            counts[name] = bad
+    return counts
 
 
 def _local_path(source: str | os.PathLike) -> Path | None:
