@@ -31,14 +31,13 @@ from .panels.effect import EffectPanel
 from .panels.generation import GenerationPanel
 from .panels.navigator import Navigator
 from .panels.prompt import PromptPanel
+from .panels.weights_menus import WeightsBanner, WeightsMenus
 from .session import JOB_KINDS, Session
 from .views import make_views
 from .views.base import StagePanel
 from .views.gradients import GradientsView
 from .views.patching import PatchingView
 from .widgets.message_bar import MessageBar
-
-RANDOM_BANNER = "random weights — File ▸ Load weights… for GPT-2"
 
 
 class MainWindow(QMainWindow):
@@ -51,10 +50,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
 
         self.message_bar = MessageBar()
-        self.weights_banner = QLabel()
-        self.weights_banner.setStyleSheet(
-            "background:#fff3bf; color:#5c3c00; padding:3px 8px; border-radius:3px;"
-        )
+        self.weights_banner = WeightsBanner(session)
         self.prompt = PromptPanel(session, self.actions_by_name["run"])
         self.stage_panel = StagePanel(session, make_views(session))
         for view in self.stage_panel.views:
@@ -116,6 +112,9 @@ class MainWindow(QMainWindow):
             self.addAction(action)  # shortcuts work wherever the focus is
             self.actions_by_name[spec.name] = action
         self._view_menu = menus["View"]
+        self.weights_menus = WeightsMenus(
+            self.session, self.settings, menus["File"], menus["Model"], self
+        )
         mode_menu = menus["Model"].addMenu("Ablation &mode")
         for mode, text in (
             ("zero", "Zero: switched-off heads output 0"),
@@ -219,13 +218,6 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self) -> None:
         session, model = self.session, self.session.state.model
-        banners = []
-        if model is not None and model.is_random:
-            banners.append(RANDOM_BANNER)
-        if model is not None and model.non_finite:
-            banners.append(f"non-finite weights: {sum(model.non_finite.values()):,} NaN/Inf values")
-        self.weights_banner.setText(" · ".join(banners))
-        self.weights_banner.setVisible(bool(banners))
         self.device_text.setText(f"Device: {session.device_label()}")
         index = self.device_combo.findData(session.device.type)
         if index >= 0:

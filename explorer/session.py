@@ -18,10 +18,8 @@ from gpt_core import (
     DeviceError,
     GPTConfig,
     Interventions,
-    LogitLens,
     Trace,
     get_tokenizer,
-    logit_lens,
     resolve_device,
 )
 from gpt_core.model import GPTModel
@@ -38,6 +36,8 @@ from .jobs import (
     reason,
     run_job,
 )
+from .lens_jobs import LensJobs
+from .panels.weights_menus import is_cached
 from .patching_jobs import PatchingJobs
 from .state import AppState, GenerationSettings, RunKey, RunResult
 from .worker import JobContext, Runner
@@ -77,7 +77,7 @@ class Session(QObject):
         self._serial = 0
         self._baseline_cache: tuple[RunKey, Trace] | None = None
         self._run_in_flight: tuple[int, ...] | None = None  # ids of the run not yet in
-        self._lens_in_flight: tuple[Trace, int] | None = None  # (trace, position)
+        self.lens = LensJobs(self)  # the logit lens the output view shows
         self.patching = PatchingJobs(self)  # the Patching tab's experiments
 
     # ------------------------------------------------------------------ reading
@@ -117,7 +117,7 @@ class Session(QObject):
                 getattr(self, f"{name}Changed").emit()
         if parts:
             self.changed.emit(parts)
-        self._request_lens_if_shown()
+        self.lens.request_if_shown()
 
     def report(self, level: str, text: str) -> None:
         self.message.emit(level, text)
@@ -205,6 +205,8 @@ class Session(QObject):
             self.report("warning", f"{exc}. Running on the CPU instead.")
         self._apply(st.with_device(self.state, str(device)))
         self.run_after_load = run
+        if weights is None and preset is None and is_cached("gpt2"):
+            weights = "gpt2"  # real GPT-2 when the cache has it: no download, no wait
         self.load_weights(weights, preset, seed=seed)
 
     # ------------------------------------------------------------------ prompt and runs
@@ -351,29 +353,6 @@ class Session(QObject):
         self._apply(st.with_replay_position(self.state, position))
 
     # ------------------------------------------------------------------ logit lens
-    def _request_lens_if_shown(self) -> None:
-        """Compute the logit lens when the open view shows it and it is missing."""
-        state, trace = self.state, self.state.trace
-        position = st.lens_wanted(state)
-        if position is None:
-            return
-        if self._lens_in_flight == (trace, position):
-            return
-        self._lens_in_flight = (trace, position)
-        model = self._model
-
-        def done(lens: LogitLens) -> None:
-            self._lens_in_flight = None
-            if self.state.position == lens.position:
-                self._apply(st.with_lens(self.state, trace, lens))
-
-        def failed(exc: BaseException, formatted: str) -> None:
-            self._lens_in_flight = None
-            self._job_failed(exc, formatted)
-
-        job = lambda ctx: logit_lens(model, trace, position)  # noqa: E731
-        self.runner.submit("lens", job, done, failed, label=JOB_KINDS["lens"].label)
-
     # ------------------------------------------------------------------ generation
     def set_generation(self, settings: GenerationSettings) -> None:
         self._apply(st.with_generation_settings(self.state, settings))

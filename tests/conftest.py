@@ -52,6 +52,18 @@ def _settings_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("GPT_EXPLORER_SETTINGS", str(tmp_path / "settings.ini"))
 
 
+@pytest.fixture(autouse=True)
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache of the test's own: what the person's cache holds must
+    not change what a test sees."""
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

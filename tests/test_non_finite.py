@@ -43,7 +43,8 @@ def test_every_view_draws_non_finite_weights(window, qtbot, broken_weights, tmp_
         session.load_weights(str(broken_weights))
     assert "non-finite" in window.message_bar.text()
     assert "trf_blocks.1.ff.layers.0.weight" in window.message_bar.text()
-    assert "non-finite" in window.weights_banner.text() and window.weights_banner.isVisible()
+    banner = window.weights_banner
+    assert "Non-finite weights" in banner.text.text() and banner.isVisible()
     session.set_prompt("The cat sat on the mat")
     with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
         session.run()

@@ -27,7 +27,8 @@ def _run_typed(qtbot, window, text=PROMPT):
 
 def test_launch_says_the_weights_are_random(window):
     assert window.weights_banner.isVisible()
-    assert "random weights — File ▸ Load weights… for GPT-2" in window.weights_banner.text()
+    assert "Random weights: they show how GPT-2 computes" in window.weights_banner.text.text()
+    assert window.weights_banner.get_gpt2.text() == "Download GPT-2 small (≈ 548 MB)"
     assert "163,009,536" not in window.navigator.summary.text()  # the tiny model is loaded
     assert f"{window.session.state.model.counts.total:,}" in window.navigator.summary.text()
 

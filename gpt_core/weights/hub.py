@@ -5,19 +5,50 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import Cancelled, WeightsError
 
 Progress = Callable[[float | None, str], None]  # (fraction done or None, what is happening)
 
+
+@dataclass(frozen=True)
+class HubModel:
+    name: str  # what people type: "gpt2", "distilgpt2"
+    repo_id: str  # the hub repository
+    title: str  # for menus
+    megabytes: int  # of its weights file, for "Download … (≈ 550 MB)"
+
+
+# The GPT-2 family on the hub, smallest first.
+HUB_MODELS = (
+    HubModel("distilgpt2", "distilbert/distilgpt2", "DistilGPT-2 (82M)", 353),
+    HubModel("gpt2", "openai-community/gpt2", "GPT-2 small (124M)", 548),
+    HubModel("gpt2-medium", "openai-community/gpt2-medium", "GPT-2 medium (355M)", 1520),
+    HubModel("gpt2-large", "openai-community/gpt2-large", "GPT-2 large (774M)", 3250),
+    HubModel("gpt2-xl", "openai-community/gpt2-xl", "GPT-2 XL (1.5B)", 6430),
+)
 # Short names people type, and the hub repositories that hold them.
-HUB_ALIASES = {
-    "gpt2": "openai-community/gpt2",
-    "gpt2-medium": "openai-community/gpt2-medium",
-    "gpt2-large": "openai-community/gpt2-large",
-    "gpt2-xl": "openai-community/gpt2-xl",
-}
+HUB_ALIASES = {model.name: model.repo_id for model in HUB_MODELS}
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def cached_folder(model_id: str) -> Path | None:
+    """The folder of `model_id` in the Hugging Face cache if its config and weights are
+    there (no network is touched), else None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    repo_id = HUB_ALIASES.get(model_id, model_id)
+    config = try_to_load_from_cache(repo_id, "config.json")
+    if not isinstance(config, str):
+        return None
+    for weights in _WEIGHT_FILES:
+        if isinstance(try_to_load_from_cache(repo_id, weights), str):
+            return Path(config).parent
+    return None
+
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".json", ".npz")
 
@@ -38,9 +69,13 @@ def download_gpt2(
     except ImportError as exc:
         raise WeightsError(
             f"{model_id!r} is not a file or folder here, and downloading it from the Hugging "
-            "Face hub needs the hub extra: pip install -e '.[hub]'"
+            "Face hub needs huggingface_hub, which this Python lacks: "
+            "pip install huggingface_hub"
         ) from exc
     repo_id = HUB_ALIASES.get(model_id, model_id)
+    cached = cached_folder(model_id)
+    if cached is not None:  # offline at once, as every Hugging Face tool would
+        return cached
     bar = _progress_bar_class(progress, cancel)
     try:
         config_path = hf_hub_download(repo_id, "config.json", tqdm_class=bar)
@@ -61,6 +96,18 @@ def download_gpt2(
     return Path(config_path).parent
 
 
+def _transfer(bar) -> str:
+    """ "120 / 548 MB · 12.3 MB/s · 37 s left" from a tqdm bar's counts and rate."""
+    done, total = bar.n / 1e6, (bar.total or 0) / 1e6
+    rate = bar.format_dict.get("rate") or 0.0
+    text = f"{done:,.0f} / {total:,.0f} MB" if total else f"{done:,.0f} MB"
+    if rate:
+        text += f" · {rate / 1e6:,.1f} MB/s"
+        if total:
+            text += f" · {max(total - done, 0) / (rate / 1e6):,.0f} s left"
+    return text
+
+
 def _progress_bar_class(progress: Progress | None, cancel: Callable[[], bool] | None):
     """A tqdm subclass that reports to `progress` instead of the terminal and stops the
     download when `cancel()` turns true."""
@@ -78,7 +125,7 @@ def _progress_bar_class(progress: Progress | None, cancel: Callable[[], bool] | 
             result = super().update(n)
             if progress is not None:
                 fraction = self.n / self.total if self.total else None
-                progress(fraction, f"downloading {self.desc or 'weights'}")
+                progress(fraction, f"downloading {self.desc or 'weights'}: {_transfer(self)}")
             return result
 
     return ReportingBar
