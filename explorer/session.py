@@ -130,9 +130,8 @@ class Session(QObject):
 
     def cancel(self, kind: str) -> None:
         if self.runner.has_job(kind):
+            self.report("status", f"Stopping: {JOB_KINDS[kind].label}")
             self.runner.cancel(kind)
-            if kind == "load":
-                self.report("info", "Loading cancelled; the previous model stays loaded.")
 
     def shut_down(self, wait_ms: int = 10_000) -> None:
         """Stop every job and wait for the worker (the window is closing)."""
@@ -170,7 +169,12 @@ class Session(QObject):
             kept = "" if self._model is None else " The previous model stays loaded."
             self.report("error", f"Could not load {label}: {reason(exc)}.{kept}")
 
-        self.runner.submit("load", job, done, failed, self.progress.emit, f"Loading {label}…")
+        def stopped() -> None:
+            self.report("info", "Loading cancelled; the previous model stays loaded.")
+
+        self.runner.submit(
+            "load", job, done, failed, self.progress.emit, f"Loading {label}…", stopped
+        )
 
     def set_device(self, name: str) -> None:
         try:

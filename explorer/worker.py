@@ -63,6 +63,7 @@ class _Pending:
     on_error: Callable[[BaseException, str], None]
     on_progress: Progress | None
     label: str
+    on_stopped: Callable[[], None] | None  # once a cancelled job has really ended
 
 
 class Runner(QObject):
@@ -89,13 +90,16 @@ class Runner(QObject):
         on_error: Callable[[BaseException, str], None],
         on_progress: Progress | None = None,
         label: str = "",
+        on_stopped: Callable[[], None] | None = None,
     ) -> int:
+        """Run `fn` off the GUI thread. on_stopped is called when a cancelled run has ended
+        (its result dropped), so a message can say so truthfully."""
         self.cancel(kind)
         job_id = self._next_id
         self._next_id += 1
         job = _Job(job_id, fn, self._signals)
         was_busy = bool(self._jobs)
-        self._jobs[job_id] = _Pending(job, kind, on_done, on_error, on_progress, label)
+        self._jobs[job_id] = _Pending(job, kind, on_done, on_error, on_progress, label, on_stopped)
         self._pool.start(job)
         if not was_busy or label:
             self.busyChanged.emit(True, kind, label or kind)
@@ -106,8 +110,10 @@ class Runner(QObject):
         for job_id, pending in list(self._jobs.items()):
             if pending.kind == kind:
                 pending.job.context.cancelled.set()
-                if self._pool.tryTake(pending.job):
+                if self._pool.tryTake(pending.job):  # it never started
                     self._forget(job_id)
+                    if pending.on_stopped is not None:
+                        pending.on_stopped()
 
     def cancel_all(self) -> None:
         for kind in {pending.kind for pending in self._jobs.values()}:
@@ -128,7 +134,11 @@ class Runner(QObject):
         if pending is None:
             return None
         self._forget(job_id)
-        return None if pending.job.context.cancelled.is_set() else pending
+        if not pending.job.context.cancelled.is_set():
+            return pending
+        if pending.on_stopped is not None:
+            pending.on_stopped()
+        return None
 
     def _forget(self, job_id: int) -> None:
         self._jobs.pop(job_id, None)
