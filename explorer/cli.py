@@ -33,7 +33,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         "--weights",
         metavar="PATH-or-HF-ID",
         help="GPT-2 weights: .safetensors, .pth/.pt, a Hugging Face folder, or a "
-        "hub id such as gpt2 (needs the hub extra); default: random weights",
+        "hub id such as gpt2 or distilgpt2 (from the Hugging Face cache, else downloaded); "
+        "default: random weights (the window opens on GPT-2 small when it is cached)",
     )
     parser.add_argument(
         "--preset",
