@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ActionSpec:
-    name: str  # the MainWindow method "on_<name>" runs it
+    name: str  # the MainWindow method "on_<name>" runs it, unless `calls` is given
     text: str  # menu text, & marks the mnemonic
     shortcut: str | None  # QKeySequence text
     menu: str  # "File", "Model", "View"
     toolbar: bool = False  # also on the toolbar
     tip: str = ""
+    calls: tuple = ()  # a Session method and its arguments that run it directly
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -56,6 +57,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Model",
         True,
         "Append the predicted next token and run again",
+        calls=("generate_next",),
     ),
     ActionSpec(
         "undo_generate",
@@ -64,6 +66,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Model",
         True,
         "Remove the last generated token",
+        calls=("undo_generation",),
     ),
     ActionSpec(
         "restore_all",
@@ -72,9 +75,20 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Model",
         True,
         "Undo every ablation",
+        calls=("restore_all",),
     ),
-    ActionSpec("previous", "&Previous stage", "Left", "View", True, "Previous stage (←)"),
-    ActionSpec("next", "&Next stage", "Right", "View", True, "Next stage (→)"),
+    ActionSpec(
+        "previous",
+        "&Previous stage",
+        "Left",
+        "View",
+        True,
+        "Previous stage (←)",
+        calls=("previous_section",),
+    ),
+    ActionSpec(
+        "next", "&Next stage", "Right", "View", True, "Next stage (→)", calls=("next_section",)
+    ),
     ActionSpec(
         "previous_block",
         "Previous &block",
@@ -82,6 +96,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "View",
         False,
         "The same stage one block earlier (PgUp)",
+        calls=("move_layer", -1),
     ),
     ActionSpec(
         "next_block",
@@ -90,5 +105,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "View",
         False,
         "The same stage one block later (PgDn)",
+        calls=("move_layer", +1),
     ),
 )

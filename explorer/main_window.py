@@ -105,7 +105,7 @@ class MainWindow(QMainWindow):
             if spec.tip:
                 action.setToolTip(spec.tip)
                 action.setStatusTip(spec.tip)
-            action.triggered.connect(getattr(self, f"on_{spec.name}"))
+            action.triggered.connect(self._runner_of(spec))
             if spec.menu not in menus:
                 menus[spec.menu] = self.menuBar().addMenu(f"&{spec.menu}")
             menus[spec.menu].addAction(action)
@@ -126,6 +126,13 @@ class MainWindow(QMainWindow):
             mode_menu.addAction(action)
             self.actions_by_name[f"mode_{mode}"] = action
         self.session.interventionsChanged.connect(self._sync_mode_menu)
+
+    def _runner_of(self, spec):
+        """What an action runs: a Session method straight, or the window's on_<name>."""
+        if spec.calls:
+            method, *args = spec.calls
+            return lambda: getattr(self.session, method)(*args)
+        return getattr(self, f"on_{spec.name}")
 
     def _dock(self, name: str, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -252,30 +259,9 @@ class MainWindow(QMainWindow):
         self.session.set_prompt(self.prompt.text())
         self.session.run()
 
-    def on_next(self) -> None:
-        self.session.next_section()
-
-    def on_previous(self) -> None:
-        self.session.previous_section()
-
-    def on_next_block(self) -> None:
-        self.session.move_layer(+1)
-
-    def on_previous_block(self) -> None:
-        self.session.move_layer(-1)
-
     def on_backward(self) -> None:
         self.tabs.setCurrentWidget(self.gradients)
         self.gradients.run_backward()
-
-    def on_generate(self) -> None:
-        self.session.generate_next()
-
-    def on_undo_generate(self) -> None:
-        self.session.undo_generation()
-
-    def on_restore_all(self) -> None:
-        self.session.restore_all()
 
     def on_quit(self) -> None:
         self.close()
