@@ -19,13 +19,14 @@ from gpt_core import (
     keep_freed_memory,
     load_model,
 )
-from gpt_core.util.devices import DEVICE_CHOICES
+from gpt_core.util.devices import DEVICE_CHOICES, resolve_device
 from gpt_core.weights import non_finite_parameters
 
 from .exporting import FORMATS, IMAGE_FORMATS, export_attention, parse_formats
+from .heads_command import add_heads_command, run_heads
 from .patch_command import add_patch_command, run_patch
 
-SUBCOMMANDS = ("export", "trace", "patch")
+SUBCOMMANDS = ("export", "trace", "patch", "heads")
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -108,6 +109,7 @@ def headless_parser() -> argparse.ArgumentParser:
     _model_options(trace)
     _intervention_options(trace)
     _model_options(add_patch_command(commands))
+    _model_options(add_heads_command(commands))
     return parser
 
 
@@ -121,8 +123,11 @@ def run_headless(argv: list[str]) -> int:
             names = ", ".join(f"{name} ({count:,})" for name, count in bad.items())
             print(f"warning: the weights hold NaN or Inf values in {names}", file=sys.stderr)
         device = args.device or "auto"
-        if args.command == "patch":
+        if args.command in ("patch", "heads"):
             _qt_for_images()
+            model.to(resolve_device(device))
+            if args.command == "heads":
+                return run_heads(args, model)
             return run_patch(args, model, device, images=True)
         interventions = Interventions.parse(args.ablate, args.skip, args.ablation_mode)
         interventions.check(cfg)

@@ -30,6 +30,7 @@ class LoadedModel:
     small_parameters: Mapping[str, np.ndarray]  # 1-D parameters (LayerNorm scale, shift)
     serial: int  # different for every load: results carry it to show which model made them
     non_finite: Mapping[str, int] = field(default_factory=dict)  # parameter -> NaN/Inf count
+    head_types: Mapping[str, np.ndarray] = field(default_factory=dict)  # induction, … [L, H]
     sections: tuple[Section, ...] = field(init=False)  # what the navigator lists
 
     def __post_init__(self) -> None:

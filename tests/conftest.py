@@ -53,13 +53,12 @@ def _settings_in_tmp(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def hub_cache(tmp_path, monkeypatch):
+def hub_cache(tmp_path_factory, monkeypatch):
     """An empty Hugging Face cache of the test's own: what the person's cache holds must
     not change what a test sees."""
     import huggingface_hub.constants
 
-    cache = tmp_path / "hf-cache"
-    cache.mkdir()
+    cache = tmp_path_factory.mktemp("hf-cache")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     return cache
 

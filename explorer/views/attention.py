@@ -4,6 +4,7 @@ Ctrl+clicking them in the grid or the overview."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -14,13 +15,15 @@ from PySide6.QtWidgets import (
     QLabel,
 )
 
-from gpt_core.analysis import HEAD_METRICS
+from gpt_core.analysis import HEAD_METRICS, HEAD_TYPES
 from gpt_core.probe.sections import Section
 
 from ..widgets.head_grid import HeadGrid, ctrl_held
 from ..widgets.heatmap import Heatmap
 from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
 from .base import StageView
+
+OVERVIEW_METRICS = {**HEAD_METRICS, **HEAD_TYPES}
 
 
 class AttentionView(StageView):
@@ -35,9 +38,9 @@ class AttentionView(StageView):
         self.head_box_row = QGridLayout()
         self.head_box_row.setSpacing(2)
         self.metric = QComboBox()
-        for name, text in HEAD_METRICS.items():
+        for name, text in OVERVIEW_METRICS.items():
             self.metric.addItem(text.split(":")[0].split(",")[0], name)
-        self.metric.setToolTip("\n".join(HEAD_METRICS.values()))
+        self.metric.setToolTip("\n".join(OVERVIEW_METRICS.values()))
         self.overview = Heatmap()
         self._off_marks = pg.ScatterPlotItem(
             symbol="x", size=11, pen=pg.mkPen("#c92a2a", width=2), brush=None
@@ -127,14 +130,21 @@ class AttentionView(StageView):
         if result is None:
             return
         name = self.metric.currentData()
-        values = result.head_stats[name]  # [L, H]
+        head_types = self.session.state.model.head_types
+        if name in HEAD_TYPES and name not in head_types:
+            shape = result.head_stats["entropy"].shape
+            title = "Not measured: the weights are not finite"
+            self.overview.set_matrix(np.full(shape, np.nan), signed=False, title=title)
+            return
+        # per prompt, or per model on the repeated probe
+        values = head_types[name] if name in HEAD_TYPES else result.head_stats[name]  # [L, H]
         n_layers, n_heads = values.shape
         self.overview.set_matrix(
             values,
             [f"L{i}" for i in range(n_layers)],
             [f"H{h}" for h in range(n_heads)],
             signed=False,
-            title=HEAD_METRICS[name].split(",")[0],
+            title=OVERVIEW_METRICS[name].split(",")[0].split(" (repeated")[0],
             hover=lambda r, c, v: f"layer {r} · head {c}: {v:.4f} (Ctrl+click switches it off/on)",
         )
         self.overview.set_highlight_row(self._layer)

@@ -3,11 +3,14 @@ attention statistics, parameter counts."""
 
 from .compare import Comparison, compare
 from .head_stats import HEAD_METRICS, head_metrics, head_summary
+from .head_types import HEAD_TYPES, REPEAT_LENGTH, head_type_scores, probe_ids, repeat_scores
 from .lens import LogitLens, logit_lens
 from .parameters import ParameterCount, count_parameters
 
 __all__ = [
     "HEAD_METRICS",
+    "HEAD_TYPES",
+    "REPEAT_LENGTH",
     "Comparison",
     "LogitLens",
     "ParameterCount",
@@ -15,5 +18,8 @@ __all__ = [
     "count_parameters",
     "head_metrics",
     "head_summary",
+    "head_type_scores",
     "logit_lens",
+    "probe_ids",
+    "repeat_scores",
 ]

@@ -1,0 +1,56 @@
+"""`gpt-explorer heads`: every head's type scores on the repeated probe, written to files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from gpt_core import ExportError
+from gpt_core.analysis import REPEAT_LENGTH, head_type_scores
+from gpt_core.util.atomic import atomic_path
+
+from .export_render import HeatmapFigure, save_figure
+
+# score in head_type_scores -> its name in head_scores.npz, and what the image says
+FILE_NAMES = {
+    "induction": ("induction", "Induction score"),
+    "duplicate_token": ("duplicate_token", "Duplicate-token score"),
+    "previous": ("previous_token", "Weight on the previous token"),
+    "first": ("first_token", "Weight on the first token"),
+    "self": ("self", "Weight on the token itself"),
+    "entropy": ("entropy", "Attention entropy (nats)"),
+}
+
+
+def add_heads_command(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        "heads", help="induction, duplicate-token and other head scores on a repeated probe"
+    )
+    parser.add_argument(
+        "--repeat-length", type=int, default=REPEAT_LENGTH, help="random tokens per copy"
+    )
+    parser.add_argument("--probe-seed", type=int, default=0, help="seed of the random tokens")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR")
+    return parser
+
+
+def run_heads(args, model) -> int:
+    if args.repeat_length < 2:
+        raise ExportError("--repeat-length must be at least 2")
+    scores = head_type_scores(model, args.repeat_length, args.probe_seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    arrays = {FILE_NAMES[k][0]: v.astype(np.float32) for k, v in scores.items() if k != "ids"}
+    arrays["ids"] = scores["ids"]
+    path = args.out / "head_scores.npz"
+    with atomic_path(path, ExportError) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    n_layers, n_heads = arrays["induction"].shape
+    rows = tuple(f"L{layer}" for layer in range(n_layers))
+    cols = tuple(f"H{head}" for head in range(n_heads))
+    for key, (name, title) in FILE_NAMES.items():
+        figure = HeatmapFigure(scores[key], rows, cols, title, "layer", "head")
+        save_figure(args.out / f"{name}.png", [figure])
+    print(f"wrote head_scores.npz and {len(FILE_NAMES)} images to {args.out}")
+    return 0

@@ -1,0 +1,95 @@
+"""Induction and duplicate-token scores: hand-built attention patterns with known answers,
+and every head of a real model recomputed with plain loops over its captured weights."""
+
+import numpy as np
+import pytest
+
+from gpt_core import capture, load_model, stage_key
+from gpt_core.analysis import head_type_scores, probe_ids, repeat_scores
+
+N = 6  # tokens per copy
+T = 2 * N + 1
+
+
+def _causal_uniform() -> np.ndarray:
+    weights = np.tril(np.ones((T, T)))
+    return weights / weights.sum(-1, keepdims=True)
+
+
+def _pointing(offset: int) -> np.ndarray:
+    """Every second-copy position puts all its weight `offset` positions back."""
+    weights = _causal_uniform()
+    for t in range(N + 1, T):
+        weights[t] = 0.0
+        weights[t, t - offset] = 1.0
+    return weights
+
+
+def test_known_patterns():
+    weights = np.stack([_pointing(N - 1), _pointing(N), _causal_uniform()])  # [3, T, T]
+    scores = repeat_scores(weights, N)
+    assert scores["induction"][0] == 1.0 and scores["duplicate_token"][0] == 0.0
+    assert scores["induction"][1] == 0.0 and scores["duplicate_token"][1] == 1.0
+    expected = np.mean([1 / (t + 1) for t in range(N + 1, T)])  # uniform over t + 1 keys
+    assert scores["induction"][2] == pytest.approx(expected)
+    assert scores["duplicate_token"][2] == pytest.approx(expected)
+
+
+def test_the_probe_repeats_seeded_random_tokens():
+    ids = probe_ids(N, seed=4)
+    assert len(ids) == T and ids[0] == 50256 and ids[1 : N + 1] == ids[N + 1 :]
+    assert ids == probe_ids(N, seed=4) and ids != probe_ids(N, seed=5)
+    assert 50256 not in ids[1:]
+
+
+def test_every_head_recomputed_with_loops():
+    model, cfg = load_model(None, "tiny", seed=2)
+    scores = head_type_scores(model, length=20, seed=1)
+    ids = probe_ids(20, seed=1)
+    assert scores["ids"].tolist() == ids
+    trace = capture(model, ids)
+    for layer in range(cfg.n_layers):
+        weights = trace[stage_key("attn/weights", layer)].astype(np.float64)
+        for head in range(cfg.n_heads):
+            induction = duplicate = 0.0
+            for t in range(21, 41):
+                previous = next(s for s in range(t) if ids[s] == ids[t])  # its first occurrence
+                induction += weights[head, t, previous + 1] / 20
+                duplicate += weights[head, t, previous] / 20
+            assert scores["induction"][layer, head] == pytest.approx(induction, abs=1e-7)
+            assert scores["duplicate_token"][layer, head] == pytest.approx(duplicate, abs=1e-7)
+    assert set(scores) >= {"entropy", "previous", "first", "self"}
+
+
+def test_the_overview_offers_the_head_types(window, qtbot):
+    from tests.conftest import wait_for_run
+
+    session = window.session
+    wait_for_run(qtbot, session, "The cat sat on the mat")
+    session.select_layer(0)
+    view = window.stage_panel.current_view()
+    view.metric.setCurrentIndex(view.metric.findData("induction"))
+    expected = head_type_scores(session.model)["induction"]
+    assert np.allclose(view.overview.matrix, expected, atol=1e-6)
+    assert view.overview.title_label.text.startswith("Induction")
+
+
+def test_the_heads_command_writes_every_score(tmp_path):
+    from tests.conftest import run_main
+
+    run_main("heads", "--preset", "tiny", "--seed", "2", "--repeat-length", "20",
+             "--probe-seed", "1", "--out", str(tmp_path))  # fmt: skip
+    model, _ = load_model(None, "tiny", seed=2)
+    expected = head_type_scores(model, length=20, seed=1)
+    with np.load(tmp_path / "head_scores.npz") as files:
+        assert set(files.files) == {
+            "induction", "duplicate_token", "previous_token", "first_token", "self", "entropy",
+            "ids",
+        }  # fmt: skip
+        assert np.allclose(files["induction"], expected["induction"], atol=1e-6)
+        assert np.allclose(files["previous_token"], expected["previous"], atol=1e-6)
+        assert files["ids"].tolist() == probe_ids(20, seed=1)
+    assert (tmp_path / "induction.png").stat().st_size > 0
+    bad = run_main("heads", "--preset", "tiny", "--repeat-length", "1", "--out", str(tmp_path),
+                   check=False)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ")
