@@ -68,7 +68,7 @@ def gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpt-explorer",
         description="Look inside GPT-2 while it runs. Headless commands: "
-        "`gpt-explorer export --help`, `gpt-explorer trace --help`.",
+        "`gpt-explorer export --help`, `trace --help`, `patch --help`, `heads --help`.",
     )
     parser.add_argument("--prompt", help="prompt to run at start")
     _model_options(parser)
@@ -128,7 +128,7 @@ def run_headless(argv: list[str]) -> int:
             model.to(resolve_device(device))
             if args.command == "heads":
                 return run_heads(args, model)
-            return run_patch(args, model, device, images=True)
+            return run_patch(args, model, device)
         interventions = Interventions.parse(args.ablate, args.skip, args.ablation_mode)
         interventions.check(cfg)
         ids = get_tokenizer().encode(args.prompt)

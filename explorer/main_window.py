@@ -181,9 +181,8 @@ class MainWindow(QMainWindow):
         self.busy.setTextVisible(False)
         self.busy.hide()
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(lambda: self.session.cancel(self._busy_kind))
+        self.cancel_button.clicked.connect(self._cancel)
         self.cancel_button.hide()
-        self._busy_kind = ""
         status.addWidget(self.status_text, 1)
         status.addPermanentWidget(self.busy)
         status.addPermanentWidget(self.cancel_button)
@@ -207,11 +206,17 @@ class MainWindow(QMainWindow):
             lambda: self.session.run(crop=True),
         )
 
+    def _cancellable(self) -> list[str]:
+        return [k for k in self.session.runner.kinds() if JOB_KINDS[k].cancellable]
+
+    def _cancel(self) -> None:
+        for kind in self._cancellable():
+            self.session.cancel(kind)
+
     def _busy(self, busy: bool, kind: str, label: str) -> None:
-        self._busy_kind = kind
         self.busy.setVisible(busy)
         self.busy.setRange(0, 0)  # indeterminate until a job reports progress
-        self.cancel_button.setVisible(busy and JOB_KINDS[kind].cancellable)
+        self.cancel_button.setVisible(bool(self._cancellable()))
         # While busy the status bar says what runs; after, the last result again.
         self.status_text.setText(label if busy else self._last_status)
 

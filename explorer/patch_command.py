@@ -49,7 +49,7 @@ def add_patch_command(commands) -> argparse.ArgumentParser:
     return parser
 
 
-def run_patch(args, model, device: str, images: bool) -> int:
+def run_patch(args, model, device: str) -> int:
     """Run the experiment the options describe and write its files."""
     tokenizer = get_tokenizer()
     clean, corrupted = tokenizer.encode(args.clean), tokenizer.encode(args.corrupted)
@@ -81,8 +81,7 @@ def run_patch(args, model, device: str, images: bool) -> int:
         device=device,
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    formats = ("npy", "csv", "png") if images else ("npy", "csv")
-    written = export_patching(result, args.out, formats)
+    written = export_patching(result, args.out, ("npy", "csv", "png"))
     print(
         f"clean {result.clean_value:.4f}, corrupted {result.corrupted_value:.4f} "
         f"({metric.describe()}, answer “{tokenizer.display(answer)}”, distractor "

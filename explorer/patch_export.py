@@ -66,12 +66,13 @@ def _write_sweep(result, stem: str, values: np.ndarray, folder: Path, formats) -
                 write_matrix_csv(path, matrix, rows, cols, corner=f"{row_axis} \\ {col_axis}")
             )
         else:
+            if stem.startswith("attribution_"):  # a change of the metric: as a metric value
+                matrix = result.baseline + matrix
             shown = matrix if result.same_metric else result.normalised(matrix)
             what = "raw metric" if result.same_metric else "0 = corrupted, 1 = clean"
             title = f"{_title(stem)} · {what}"
-            figure = HeatmapFigure(
-                np.nan_to_num(shown), tuple(rows), tuple(cols), title, row_axis, col_axis, True
-            )
+            # NaN (no path into the receiver) stays NaN: drawn magenta, not as "no effect"
+            figure = HeatmapFigure(shown, tuple(rows), tuple(cols), title, row_axis, col_axis, True)
             written.append(save_figure(path, [figure]))
     return written
 

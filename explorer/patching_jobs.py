@@ -84,6 +84,8 @@ class PatchingJobs(QObject):
 
         def done(run: PatchRun) -> None:
             session._apply(st.with_patch_run(session.state, run))
+            if session.state.patch_run is not run:
+                return  # made for other settings or another model: dropped
             result = run.result
             session.report(
                 "status",
@@ -106,11 +108,6 @@ def patch_job(
     )
     if not clean or not corrupted:
         raise PatchError("type a clean and a corrupted prompt first")
-    if len(clean) != len(corrupted):
-        raise PatchError(
-            f"clean has {len(clean)} tokens, corrupted {len(corrupted)}: "
-            "patching compares position by position"
-        )
     position = len(clean) - 1 if settings.position is None else settings.position
     model.to(device)
     answer, distractor = default_tokens(model, clean, corrupted, position)

@@ -131,6 +131,8 @@ class Session(QObject):
     def cancel(self, kind: str) -> None:
         if self.runner.has_job(kind):
             self.report("status", f"Stopping: {JOB_KINDS[kind].label}")
+            if kind == "patch":
+                self.patching.serial += 1  # its rows still on their way are dropped
             self.runner.cancel(kind)
 
     def shut_down(self, wait_ms: int = 10_000) -> None:
@@ -170,6 +172,8 @@ class Session(QObject):
             self.report("error", f"Could not load {label}: {reason(exc)}.{kept}")
 
         def stopped() -> None:
+            if self.runner.has_job("load"):
+                return  # replaced by a newer load, not cancelled
             self.report("info", "Loading cancelled; the previous model stays loaded.")
 
         self.runner.submit(
@@ -265,7 +269,12 @@ class Session(QObject):
             self._run_in_flight = None
             self._job_failed(exc, formatted)
 
-        self.runner.submit("run", job, done, failed, label=JOB_KINDS["run"].label)
+        def stopped() -> None:
+            if self._run_in_flight == key.token_ids:  # not yet taken over by a newer run
+                self._run_in_flight = None
+
+        label = JOB_KINDS["run"].label
+        self.runner.submit("run", job, done, failed, label=label, on_stopped=stopped)
 
     # ------------------------------------------------------------------ selection
     def select_section(self, index: int) -> None:
@@ -356,7 +365,6 @@ class Session(QObject):
         """Show the backward pass as far as its `position`-th stage (0: only the loss)."""
         self._apply(st.with_replay_position(self.state, position))
 
-    # ------------------------------------------------------------------ logit lens
     # ------------------------------------------------------------------ generation
     def set_generation(self, settings: GenerationSettings) -> None:
         self._apply(st.with_generation_settings(self.state, settings))

@@ -119,6 +119,10 @@ class Runner(QObject):
         for kind in {pending.kind for pending in self._jobs.values()}:
             self.cancel(kind)
 
+    def kinds(self) -> set[str]:
+        """The kinds of the jobs submitted and not yet ended."""
+        return {pending.kind for pending in self._jobs.values()}
+
     def is_busy(self) -> bool:
         return bool(self._jobs)
 

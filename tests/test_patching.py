@@ -250,3 +250,19 @@ def test_patching_on_cuda_matches_the_cpu(model, pair, metric):
     for name in SWEEPS:
         assert_close(on_cuda.exact[name], on_cpu.exact[name], rtol=1e-4, atol=1e-4)
         assert_close(on_cuda.attribution[name], on_cpu.attribution[name], rtol=1e-3, atol=1e-4)
+
+
+def test_attribution_with_frozen_parameters(model, pair, metric):
+    frozen = copy.deepcopy(model).requires_grad_(False)
+    result = patch(frozen, *pair, metric, ("resid", "heads"), method="attribution")
+    expected = patch(model, *pair, metric, ("resid", "heads"), method="attribution")
+    for name in ("resid", "heads"):
+        assert np.allclose(result.attribution[name], expected.attribution[name], atol=1e-6)
+
+
+def test_receivers_are_checked():
+    with pytest.raises(ValueError, match="a receiver is the logits"):
+        Receiver(3)
+    with pytest.raises(ValueError, match="q, k or v"):
+        Receiver(3, 1, "x")
+    assert Receiver.parse("logits") == Receiver(None)

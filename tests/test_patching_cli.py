@@ -68,3 +68,30 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
     assert not any(tmp_path.iterdir())
+
+
+def test_attribution_images_are_normalised_as_metric_values(tmp_path):
+    """attribution_*.npy holds the change of the metric; its image shows the estimated
+    metric normalised like the exact maps: the same 0 = corrupted, 1 = clean."""
+    from explorer.cli import _qt_for_images
+    from explorer.patch_export import export_patching
+
+    _qt_for_images()
+    model, _ = load_model(None, "tiny", seed=2)
+    tokenizer = get_tokenizer()
+    clean, corrupted = tokenizer.encode(CLEAN), tokenizer.encode(CORRUPTED)
+    answer, distractor = default_tokens(model, clean, corrupted, 13)
+    result = patch(model, clean, corrupted, Metric("logit_diff", answer, distractor, 13),
+                   ("resid",), method="attribution")  # fmt: skip
+    captured = {}
+    import explorer.patch_export as patch_export
+
+    real_save = patch_export.save_figure
+    patch_export.save_figure = lambda path, figures: captured.setdefault(path.name, figures[0])
+    try:
+        export_patching(result, tmp_path, ("npy", "png"))
+    finally:
+        patch_export.save_figure = real_save
+    shown = captured["attribution_resid.png"].matrix
+    assert np.allclose(shown, result.normalised(result.estimate("resid")), atol=1e-6)
+    assert np.allclose(np.load(tmp_path / "attribution_resid.npy"), result.attribution["resid"])

@@ -156,3 +156,36 @@ def test_the_tab_exports_what_the_command_writes(patched, tmp_path):
     assert {"attribution_heads_by_pos.npy", "heads_by_pos.csv"} <= names
     run = window.session.state.patch_run
     assert np.array_equal(np.load(tmp_path / "resid.npy"), run.result.exact["resid"])
+
+
+def test_attribution_alone_fills_every_sweep_in_its_layout(window, qtbot):
+    session = _set_up(window, sweeps=("resid", "heads_by_pos"), method="attribution")
+    with qtbot.waitSignal(session.patchingChanged, timeout=GUI_TIMEOUT_MS):
+        window.patching.setup.run_button.click()
+    qtbot.waitUntil(lambda: session.state.patch_run is not None, timeout=GUI_TIMEOUT_MS)
+    result = session.state.patch_run.result
+    panels = window.patching.panels
+    resid = panels["resid (attribution)"].exact
+    assert resid.col_labels[0] == "0:When" and resid.row_labels[0] == "L0"
+    assert np.allclose(resid.matrix, result.normalised(result.estimate("resid")), atol=1e-5)
+    assert panels["heads_by_pos (attribution)"].exact.matrix.shape == (2 * 4, 14)
+
+
+def test_a_sweep_keeps_its_cancel_while_other_jobs_run(window, qtbot):
+    session = _set_up(window, sweeps=("resid", "attn", "mlp", "heads_by_pos"))
+    window.patching.setup.run_button.click()
+    session.set_prompt("Another job")
+    session.run()  # a run submitted while the sweep is under way
+    assert window.patching.cancel_button.isVisibleTo(window.patching)
+    assert not window.patching.setup.run_button.isEnabled()
+    window.patching.cancel_button.click()
+    wait_idle(qtbot, session)
+    assert window.patching.setup.run_button.isEnabled()
+
+
+def test_changed_settings_clear_the_maps(patched):
+    window, _ = patched
+    session = window.session
+    assert window.patching.results.count() > 0
+    session.patching.set_settings(replace(session.state.patching, direction="noise"))
+    assert window.patching.results.count() == 0 and not window.patching.panels

@@ -116,3 +116,15 @@ def test_a_head_click_redraws_the_large_head_not_the_grid(counted, qtbot):
     assert calls["grid"] == 0
     assert "head 3" in view.heatmap.title_label.text
     assert (view.heatmap.matrix == session.trace.head_weights(1, 3)).all()
+
+
+def test_a_cancelled_run_does_not_hold_up_the_backward_step(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, SHORT)
+    session.set_prompt(LONG)
+    session.run()
+    session.cancel("run")
+    wait_idle(qtbot, session)
+    with qtbot.waitSignal(session.gradientsChanged, timeout=GUI_TIMEOUT_MS):
+        session.run_backward()  # for the prompt on screen, the short one
+    assert list(session.gradients.token_ids) == list(session.trace.token_ids)

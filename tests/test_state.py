@@ -1,5 +1,6 @@
 """The app state's pure transitions, driven without a window or a model run."""
 
+import numpy as np
 import pytest
 
 from explorer import state as st
@@ -142,3 +143,21 @@ def test_replay_position_is_clamped_to_the_backward_order(state):
     assert st.with_replay_position(with_grads, 99).replay_position == 5
     assert st.with_replay_position(with_grads, -3).replay_position == 0
     assert st.with_replay_position(state, 3) is state  # nothing to replay
+
+
+def test_patch_results_belong_to_their_settings_and_model(state, loaded):
+    from gpt_core.analysis.patching import Metric, PatchResult
+
+    settings = st.PatchSettings(clean_text="a b", corrupted_text="a c")
+    result = PatchResult(np.zeros(2, int), np.zeros(2, int), Metric("prob", 1, None, 1),
+                         "denoise", 0.5, 0.25)  # fmt: skip
+    run = st.PatchRun(loaded.serial, settings, result, ("a", "␣b"), 0.1)
+    with_settings = st.with_patch_settings(state, settings)
+    shown = st.with_patch_run(with_settings, run)
+    assert shown.patch_run is run
+    assert st.with_patch_run(state, run).patch_run is None  # other settings
+    assert st.with_patch_settings(shown, settings).patch_run is run  # the same settings
+    moved = st.with_patch_settings(shown, st.PatchSettings(clean_text="x"))
+    assert moved.patch_run is None
+    other = st.LoadedModel(CFG, "other", True, loaded.counts, {}, serial=9)
+    assert st.with_model(shown, other).patch_run is None

@@ -60,7 +60,7 @@ class PatchSetup(QWidget):
         for name, box in self.sweeps.items():
             box.setToolTip(SWEEPS[name][1])
         self.method = _combo(METHOD_TEXTS)
-        self.receiver = QLineEdit(placeholderText="none · logits · 5.1.q")
+        self.receiver = QLineEdit(placeholderText="empty for none, logits, or 5.1.q")
         self.receiver.setToolTip("Path patching: every head's direct path into this receiver")
         self.run_button = QPushButton("Run patching")
         self._syncing = False
@@ -168,13 +168,16 @@ class PatchSetup(QWidget):
         if trace is None or trace.token_ids.tolist() != tokenizer.encode(s.clean_text):
             return
         position = trace.n_tokens - 1 if s.position is None else min(s.position, trace.n_tokens - 1)
-        for box in (self.answer, self.distractor):
-            typed = box.currentText()
+        for box, chosen in ((self.answer, s.answer), (self.distractor, s.distractor)):
             box.blockSignals(True)
             box.clear()
             for token_id in trace["logits/topk_ids"][position][:10].tolist():
                 box.addItem(tokenizer.display(token_id), tokenizer.decode([token_id]))
-            box.setEditText(typed)
+            index = box.findData(chosen) if chosen else -1  # the setting, as picked or typed
+            if index >= 0:
+                box.setCurrentIndex(index)
+            else:
+                box.setEditText(chosen)
             box.blockSignals(False)
 
     def _show_strips(self, s: PatchSettings) -> None:

@@ -53,23 +53,24 @@ class SweepPanel(QWidget):
 
     cellClicked = Signal(str, int, int)  # sweep, row, column
 
-    def __init__(self, name: str, parent=None):
+    def __init__(self, name: str, sweep: str, parent=None):
         super().__init__(parent)
-        self.name = name
+        self.name = name  # the tab's name
+        self.sweep = sweep  # the sweep whose layout the arrays have
         self.exact, self.estimate = Heatmap(), Heatmap()
         self.note = caption()
         stack(splitter(HORIZONTAL, self.exact, self.estimate), self.note, owner=self)
-        self.exact.clicked.connect(lambda r, c: self.cellClicked.emit(self.name, r, c))
-        self.estimate.clicked.connect(lambda r, c: self.cellClicked.emit(self.name, r, c))
+        self.exact.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep, r, c))
+        self.estimate.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep, r, c))
 
     def show_values(self, run: PatchRun | None, values: np.ndarray, estimate=None) -> None:
         """Raw values while running (run None), the normalised effect when done."""
         result = run.result if run else None
-        matrix, rows, cols, row_axis, col_axis = _table(run, self.name, values)
+        matrix, rows, cols, row_axis, col_axis = _table(run, self.sweep, values)
         self._draw(self.exact, run, matrix, rows, cols, "exact" if estimate is not None else "")
         self.estimate.setVisible(estimate is not None)
         if estimate is not None:
-            estimated = _table(run, self.name, estimate)[0]
+            estimated = _table(run, self.sweep, estimate)[0]
             self._draw(self.estimate, run, estimated, rows, cols, "attribution estimate")
             finite = np.isfinite(matrix) & np.isfinite(estimated)
             r = np.corrcoef(matrix[finite], estimated[finite])[0, 1] if finite.sum() > 2 else np.nan
@@ -77,7 +78,7 @@ class SweepPanel(QWidget):
         elif result is None:
             self.note.setText("Raw metric values as the blocks arrive…")
         else:
-            self.note.setText(f"{row_axis} × {col_axis}; {SWEEPS.get(self.name, ('', ''))[1]}")
+            self.note.setText(f"{row_axis} × {col_axis}; {SWEEPS.get(self.sweep, ('', ''))[1]}")
 
     def _draw(self, heatmap: Heatmap, run, matrix, rows, cols, label: str) -> None:
         result = run.result if run else None
@@ -92,7 +93,9 @@ class SweepPanel(QWidget):
             tail = f", normalised {shown[r, c]:.4f}" if shown is not matrix else ""
             return f"{rows[r]} × {cols[c]}: metric {raw:.6g}{tail} (click to open)"
 
-        heatmap.set_matrix(shown, rows, cols, title=title, signed=True, hover=hover)
+        heatmap.set_matrix(
+            shown, rows, cols, title=title, signed=True, hover=hover, missing="not run or no path"
+        )
 
 
 def _table(run: PatchRun | None, name: str, values: np.ndarray):
@@ -123,7 +126,7 @@ class LogitAttributionPanel(QWidget):
         self.total = caption()
         stack(splitter(HORIZONTAL, self.plot, self.table, stretch=(3, 2)), self.total, owner=self)
 
-    def show_parts(self, parts: dict[str, float], metric_value: float) -> None:
+    def show_parts(self, parts: dict[str, float]) -> None:
         names = sorted(parts, key=lambda n: -abs(parts[n]))[:TOP_PARTS]
         values = np.array([parts[n] for n in names])
         colours = ["#2f9e44" if v >= 0 else "#c92a2a" for v in values]
@@ -142,8 +145,9 @@ class LogitAttributionPanel(QWidget):
             self.table.setItem(row, 1, NumberItem(value, f"{value:+.5f}"))
         self.table.setSortingEnabled(True)
         self.total.setText(
-            f"The {len(parts)} parts sum to {sum(parts.values()):.5f}; the clean run's logit "
-            f"difference is {metric_value:.5f} (the final norm's scale held at its own value)."
+            f"The {len(parts)} parts sum to {sum(parts.values()):.5f}: exactly the clean run's "
+            "logit[answer] − logit[distractor] (logit[answer] without a distractor), with the "
+            "final norm's scale held at its own value."
         )
 
 
@@ -179,12 +183,13 @@ class PatchingView(QWidget):
     def _wire(self) -> None:
         session, jobs = self.session, self.session.patching
         self.cancel_button.clicked.connect(lambda: session.cancel("patch"))
+        self.setup.run_button.clicked.connect(self._clear_results)
         self.export_button.clicked.connect(self.export)
         jobs.progress.connect(self._progress)
         jobs.partial.connect(self._partial)
         session.patchingChanged.connect(self.show_run)
         session.traceChanged.connect(self._apply_pending_open)
-        session.busyChanged.connect(lambda busy, kind, _: self._busy(busy and kind == "patch"))
+        session.busyChanged.connect(lambda *_: self._busy(session.runner.has_job("patch")))
         self._busy(False)
 
     def _busy(self, running: bool) -> None:
@@ -196,9 +201,9 @@ class PatchingView(QWidget):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
 
-    def _panel(self, name: str) -> SweepPanel:
+    def _panel(self, name: str, sweep: str | None = None) -> SweepPanel:
         if name not in self.panels:
-            panel = SweepPanel(name)
+            panel = SweepPanel(name, sweep or name)
             panel.cellClicked.connect(self.open_cell)
             self.panels[name] = panel
             self.results.addTab(panel, name)
@@ -207,23 +212,29 @@ class PatchingView(QWidget):
     def _partial(self, name: str, values: np.ndarray) -> None:
         self._panel(name).show_values(None, values)
 
+    def _clear_results(self) -> None:
+        self.results.clear()
+        for panel in self.panels.values():
+            panel.deleteLater()
+        self.panels.clear()
+
     def show_run(self) -> None:
         run = self.session.state.patch_run
+        self._clear_results()  # nothing of other settings or another model stays
         if run is None:
             self.summary.setText("Set up two prompts of the same length and press Run patching.")
             return
         result = run.result
-        self.results.clear()
-        self.panels.clear()
         for name, values in result.exact.items():
             estimate = result.estimate(name) if name in result.attribution else None
             self._panel(name).show_values(run, values, estimate)
         for name in result.attribution:
             if name not in result.exact:
-                self._panel(f"{name} (attribution)").show_values(run, result.estimate(name))
+                panel = self._panel(f"{name} (attribution)", name)
+                panel.show_values(run, result.estimate(name))
         if result.path is not None:
-            self._panel("path").show_values(run, result.path)
-        self.logit_parts.show_parts(dict(result.logit_attribution), result.clean_value)
+            self._panel("path", "heads").show_values(run, result.path)
+        self.logit_parts.show_parts(dict(result.logit_attribution))
         self.results.addTab(self.logit_parts, "direct logit attribution")
         self.summary.setText(_summary(run, self.session.tokenizer))
 
@@ -233,7 +244,7 @@ class PatchingView(QWidget):
         if run is None:
             return
         n_heads = self.session.config.n_heads
-        base = name.split(" ")[0]
+        base = name
         if base == "heads_by_pos":
             layer, head, position = row // n_heads, row % n_heads, col
         elif base in ("resid", "attn", "mlp"):

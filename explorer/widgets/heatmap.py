@@ -94,7 +94,9 @@ class Heatmap(pg.GraphicsLayoutWidget):
         title: str = "",
         signed: bool | None = None,
         hover: HoverFormatter | None = None,
+        missing: str = "NaN/Inf",
     ) -> None:
+        """Draw `matrix`; its NaN/Inf cells in magenta, which the title counts as `missing`."""
         matrix = np.asarray(matrix, dtype=np.float32)
         if matrix.ndim != 2:
             raise ValueError(f"a heatmap needs a 2-D array, got shape {matrix.shape}")
@@ -120,7 +122,7 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self.non_finite.setRect(0, 0, cols, rows)
         self.non_finite.setVisible(bool(bad.any()))
         if bad.any():
-            title = f"{title} · magenta: {int(bad.sum()):,} NaN/Inf"
+            title = f"{title} · magenta: {int(bad.sum()):,} {missing}"
         self.colorbar.setColorMap(colormap(self.signed))
         self.colorbar.setLevels(levels)
         self._apply_ticks()

@@ -55,6 +55,10 @@ def record(model: GPTModel, ids: Tensor, metric: Metric, with_grads: bool = Fals
     cache = RunCache()
     watched: list[tuple[str, Tensor]] = []  # (name, activation with its graph), in order
     with hooks() as hook_set, torch.set_grad_enabled(with_grads):
+        if with_grads:  # every activation gets a gradient, whatever parameters are frozen
+            hook_set.forward_pre(
+                model.trf_blocks[0], lambda m, args: (args[0].detach().requires_grad_(),)
+            )
         for block in model.trf_blocks:
             for name, path, is_input in _POINTS:
                 module = block.get_submodule(path) if path else block
@@ -69,6 +73,8 @@ def record(model: GPTModel, ids: Tensor, metric: Metric, with_grads: bool = Fals
         logits = model(ids[None])[:, -1]  # [1, vocab]
         value = metric(logits)[0]
         if with_grads:
+            per_block = len(_POINTS) * model.cfg.n_layers
+            assert len(watched) == per_block, f"{len(watched)} of {per_block} activations"
             grads = torch.autograd.grad(value, [t for _, t in watched], allow_unused=True)
             cache.grads = {name: [] for name, _, _ in _POINTS}
             for (name, tensor), grad in zip(watched, grads, strict=True):

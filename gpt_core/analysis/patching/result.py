@@ -67,6 +67,16 @@ class Receiver:
     head: int | None = None
     kind: str = "logits"  # "q", "k", "v" or "logits"
 
+    def __post_init__(self) -> None:
+        into_logits = self.layer is None
+        if into_logits != (self.kind == "logits") or into_logits != (self.head is None):
+            raise ValueError(
+                "a receiver is the logits (no layer, no head) or a head's q, k or v input, "
+                f"got layer {self.layer}, head {self.head}, input {self.kind!r}"
+            )
+        if not into_logits and self.kind not in PATH_KINDS:
+            raise ValueError(f"a receiver's input is q, k or v, got {self.kind!r}")
+
     @classmethod
     def parse(cls, text: str) -> Receiver:
         """ "logits", or "L.H.q" / "L.H.k" / "L.H.v"."""
