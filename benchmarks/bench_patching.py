@@ -17,7 +17,10 @@ patch(), which caches its own runs. The two sides run turn about, so that drift 
 machine's speed hits both alike; each figure is a median. One TransformerLens sweep costs a
 full forward per cell: where its estimate (cells + 1 forwards) is over --tl-limit seconds,
 it runs on a subset of the cells (every layer, some positions or heads) and its time is
-extrapolated linearly in forwards; such rows say "extrapolated". Prints a Markdown table.
+extrapolated linearly in forwards; such rows say "extrapolated". Prints a Markdown table;
+its load column is the machine's 1-minute load average when the row was done (with more
+runnable threads than cores, every small op waits on a descheduled thread and the timings
+mean little).
 """
 
 from __future__ import annotations
@@ -220,7 +223,12 @@ def measure(ours, bridge, T: int, sweep: str, args) -> dict:
         "tl_s": tl_s,
         "diff": float(np.abs(ours_values[:, chosen] - tl_values).max()),
         "rss": peak_rss_mb(),
+        "load": os.getloadavg()[0],
     }
+    print(
+        f"T = {T} {sweep}: gpt_core {ours_s:.2f} s, TransformerLens {tl_s:.2f} s",
+        file=sys.stderr,
+    )
     return row
 
 
@@ -235,14 +243,15 @@ def warm_up(ours, bridge, T: int = 8) -> None:
 def print_table(rows: list[dict]) -> None:
     header = (
         "| T | sweep | gpt_core s | TransformerLens s | TL / gpt_core | max abs diff "
-        "| peak RSS MB | note |"
+        "| peak RSS MB | load | note |"
     )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for r in rows:
         print(
             f"| {r['T']} | {r['sweep']} | {r['ours_s']:.2f} | {r['tl_s']:.2f} "
-            f"| {r['tl_s'] / r['ours_s']:.1f} | {r['diff']:.2e} | {r['rss']:.0f} | {r['note']} |"
+            f"| {r['tl_s'] / r['ours_s']:.1f} | {r['diff']:.2e} | {r['rss']:.0f} | {r['load']:.1f} "
+            f"| {r['note']} |"
         )
 
 

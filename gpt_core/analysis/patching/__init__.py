@@ -79,9 +79,10 @@ def patch(
     was_training = model.training
     model.eval()
     try:
+        patterns = "pattern" in sweeps
         runs = {
-            "clean": record(model, clean, metric),
-            "corrupted": record(model, corrupted, metric),
+            "clean": record(model, clean, metric, keep_patterns=patterns),
+            "corrupted": record(model, corrupted, metric, keep_patterns=patterns),
         }
         base_name, source_name = (
             ("corrupted", "clean") if direction == "denoise" else ("clean", "corrupted")
@@ -100,7 +101,9 @@ def patch(
         estimates = {}
         if method != "exact":
             with torch.enable_grad():
-                graded = record(model, clean if base_name == "clean" else corrupted, metric, True)
+                graded = record(
+                    model, clean if base_name == "clean" else corrupted, metric, True, patterns
+                )
             estimates = {name: _numpy(attribution(name, graded, source)) for name in sweeps}
         logit_parts = direct_logit_attribution(model, runs["clean"], metric)
     finally:

@@ -48,40 +48,54 @@ _POINTS = (
 )
 
 
-def record(model: GPTModel, ids: Tensor, metric: Metric, with_grads: bool = False) -> RunCache:
+def record(
+    model: GPTModel,
+    ids: Tensor,
+    metric: Metric,
+    with_grads: bool = False,
+    keep_patterns: bool = True,
+) -> RunCache:
     """Run `ids` [T] (already cut at the metric position) once, keeping every activation a
-    sweep patches; with_grads also takes the metric's gradient with respect to each (by
-    torch.autograd.grad, so no parameter gets a .grad)."""
+    sweep patches (the [H, T, T] attention weights only with keep_patterns); with_grads
+    also takes the metric's gradient with respect to each (by torch.autograd.grad, so no
+    parameter gets a .grad)."""
     cache = RunCache()
     watched: list[tuple[str, Tensor]] = []  # (name, activation with its graph), in order
+    points = [p for p in _POINTS if keep_patterns or p[0] != "pattern"]
     with hooks() as hook_set, torch.set_grad_enabled(with_grads):
         if with_grads:  # every activation gets a gradient, whatever parameters are frozen
             hook_set.forward_pre(
                 model.trf_blocks[0], lambda m, args: (args[0].detach().requires_grad_(),)
             )
         for block in model.trf_blocks:
-            for name, path, is_input in _POINTS:
+            for name, path, is_input in points:
                 module = block.get_submodule(path) if path else block
                 keep = _keeper(cache, name, watched)
                 if is_input:
                     hook_set.forward_pre(module, lambda m, args, keep=keep: keep(args[0]))
                 else:
                     hook_set.forward(module, lambda m, args, out, keep=keep: keep(out))
-        hook_set.forward_pre(
-            model.final_norm, lambda m, args: setattr(cache, "final", args[0][0].detach())
-        )
-        logits = model(ids[None])[:, -1]  # [1, vocab]
-        value = metric(logits)[0]
+        value = metric(_last_logits(model, ids, cache))[0]
         if with_grads:
-            per_block = len(_POINTS) * model.cfg.n_layers
+            per_block = len(points) * model.cfg.n_layers
             assert len(watched) == per_block, f"{len(watched)} of {per_block} activations"
             grads = torch.autograd.grad(value, [t for _, t in watched], allow_unused=True)
-            cache.grads = {name: [] for name, _, _ in _POINTS}
+            cache.grads = {name: [] for name, _, _ in points}
             for (name, tensor), grad in zip(watched, grads, strict=True):
                 zero = torch.zeros_like(tensor[0])
                 cache.grads[name].append(zero if grad is None else grad[0].detach())
     cache.value = float(value.detach())
     return cache
+
+
+def _last_logits(model: GPTModel, ids: Tensor, cache: RunCache) -> Tensor:
+    """The model's forward, with the output head at the last position only: [1, vocab]."""
+    positions = torch.arange(len(ids), device=ids.device)
+    x = model.drop_emb(model.tok_emb(ids[None]) + model.pos_emb(positions))  # [1, T, E]
+    for block in model.trf_blocks:
+        x = block(x)  # [1, T, E]
+    cache.final = x[0].detach()
+    return model.out_head(model.final_norm(x[:, -1:]))[:, 0]  # [1, vocab]
 
 
 def _keeper(cache: RunCache, name: str, watched: list):
