@@ -100,7 +100,7 @@ def reference_sweep(model, base_ids, source_ids, name, metric) -> np.ndarray:
     return out
 
 
-def reference_path(model, base_ids, source_ids, receiver, metric) -> np.ndarray:
+def reference_path(model, base_ids, source_ids, receiver, metric, scale=1.0) -> np.ndarray:
     """Path patching the textbook way, three full runs per sender: (1) both runs cached;
     (2) the base run with the sender's context vector from the source and every other
     head and every feed-forward output frozen at the base run; (3) the base run with the
@@ -113,9 +113,8 @@ def reference_path(model, base_ids, source_ids, receiver, metric) -> np.ndarray:
     senders = cfg.n_layers if receiver.layer is None else receiver.layer
     for layer in range(senders):
         for head in range(cfg.n_heads):
-            caught = _frozen_run(
-                model, base_ids, base_z, base_mlp, (layer, head), source_z, receiver
-            )
+            sender = (layer, head, scale)
+            caught = _frozen_run(model, base_ids, base_z, base_mlp, sender, source_z, receiver)
             out[layer, head] = _receiving_run(model, base_ids, receiver, caught, metric)
     return out
 
@@ -126,8 +125,9 @@ def _frozen_run(model, ids, base_z, base_mlp, sender, source_z, receiver):
 
         def freeze_z(m, a, out, layer=layer):
             z = base_z[layer].clone()
-            if layer == sender[0]:
-                z[:, :, sender[1]] = source_z[layer][:, :, sender[1]]
+            if layer == sender[0]:  # the base plus `scale` times the sender's change
+                base, source = base_z[layer][:, :, sender[1]], source_z[layer][:, :, sender[1]]
+                z[:, :, sender[1]] = base + sender[2] * (source - base)
             return z
 
         handles.append(block.att.context_point.register_forward_hook(freeze_z))

@@ -266,3 +266,21 @@ def test_receivers_are_checked():
     with pytest.raises(ValueError, match="q, k or v"):
         Receiver(3, 1, "x")
     assert Receiver.parse("logits") == Receiver(None)
+
+
+@pytest.mark.parametrize("receiver", ["logits", "2.1.q"])
+def test_path_attribution_is_the_slope_of_path_patching(model, pair, metric, receiver):
+    """Central differences of the three-run reference, moving the sender a small step
+    along its change, in float64."""
+    clean, corrupted = pair
+    result = patch(
+        model, clean, corrupted, metric, (), method="attribution", receiver=Receiver.parse(receiver)
+    )
+    wide, eps = copy.deepcopy(model).double(), 1e-3
+    up = reference_path(wide, corrupted, clean, Receiver.parse(receiver), metric, eps)
+    down = reference_path(wide, corrupted, clean, Receiver.parse(receiver), metric, -eps)
+    slope = (up - down) / (2 * eps)
+    known = ~np.isnan(slope)
+    assert np.array_equal(np.isnan(result.attribution["path"]), ~known)
+    assert np.nanmax(np.abs(slope)) > 1e-4
+    assert_close(result.attribution["path"][known], slope[known], rtol=2e-2, atol=2e-5)

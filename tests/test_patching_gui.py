@@ -189,3 +189,15 @@ def test_changed_settings_clear_the_maps(patched):
     assert window.patching.results.count() > 0
     session.patching.set_settings(replace(session.state.patching, direction="noise"))
     assert window.patching.results.count() == 0 and not window.patching.panels
+
+
+def test_a_click_can_open_the_corrupted_run(patched, qtbot):
+    window, _ = patched
+    session = window.session
+    window.patching.open_in.setCurrentIndex(window.patching.open_in.findData("corrupted"))
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        window.patching.panels["resid"].exact.clicked.emit(1, 9)  # block 1, position 9
+    wait_idle(qtbot, session)
+    assert session.trace.token_ids.tolist() == session.tokenizer.encode(CORRUPTED)
+    assert (session.section.name, session.section.layer) == ("ln1", 1)
+    assert session.position == 9

@@ -13,6 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -164,12 +165,21 @@ class PatchingView(QWidget):
         self.export_button = QPushButton("Export…")
         self.progress = QProgressBar()
         self.summary = caption(rich=True)
+        self.open_in = QComboBox()
+        self.open_in.addItem("click opens the clean run", "clean")
+        self.open_in.addItem("click opens the corrupted run", "corrupted")
         self.results = QTabWidget()
         self.panels: dict[str, SweepPanel] = {}
         self.logit_parts = LogitAttributionPanel()
-        self._pending_open: tuple[int, int | None, int | None] | None = None
+        self._pending_open: tuple | None = None  # (section, head, position, ids) to open
         bar = QHBoxLayout()
-        for widget in (self.summary, self.progress, self.cancel_button, self.export_button):
+        for widget in (
+            self.summary,
+            self.progress,
+            self.cancel_button,
+            self.open_in,
+            self.export_button,
+        ):
             bar.addWidget(widget, 1 if widget is self.summary else 0)
         results = stack(bar, self.results)
         # The set-up scrolls rather than crushing the maps on a laptop screen.
@@ -229,11 +239,12 @@ class PatchingView(QWidget):
             estimate = result.estimate(name) if name in result.attribution else None
             self._panel(name).show_values(run, values, estimate)
         for name in result.attribution:
-            if name not in result.exact:
+            if name not in result.exact and name != "path":
                 panel = self._panel(f"{name} (attribution)", name)
                 panel.show_values(run, result.estimate(name))
         if result.path is not None:
-            self._panel("path", "heads").show_values(run, result.path)
+            estimate = result.estimate("path") if "path" in result.attribution else None
+            self._panel("path", "heads").show_values(run, result.path, estimate)
         self.logit_parts.show_parts(dict(result.logit_attribution))
         self.results.addTab(self.logit_parts, "direct logit attribution")
         self.summary.setText(_summary(run, self.session.tokenizer))
@@ -252,23 +263,29 @@ class PatchingView(QWidget):
         else:
             layer, head, position = row, col, None
         section = find_section(self.session.state, _OPENS[base], layer)
-        self._pending_open = (section, head, position)
-        clean_ids = run.result.clean_ids.tolist()
+        ids, text = self._opened_prompt(run)
+        self._pending_open = (section, head, position, ids)
         trace = self.session.trace
-        if trace is None or trace.token_ids.tolist() != clean_ids:
-            self.session.set_prompt(run.settings.clean_text)
+        if trace is None or trace.token_ids.tolist() != ids:
+            self.session.set_prompt(text)
             self.session.run()
         else:
             self._apply_pending_open()
         self.openInStage.emit()
 
+    def _opened_prompt(self, run: PatchRun) -> tuple[list[int], str]:
+        """The ids and text of the run a click opens: the clean or the corrupted one."""
+        if self.open_in.currentData() == "corrupted":
+            return run.result.corrupted_ids.tolist(), run.settings.corrupted_text
+        return run.result.clean_ids.tolist(), run.settings.clean_text
+
     def _apply_pending_open(self) -> None:
-        run, trace = self.session.state.patch_run, self.session.trace
-        if self._pending_open is None or run is None or trace is None:
+        trace = self.session.trace
+        if self._pending_open is None or trace is None:
             return
-        if trace.token_ids.tolist() != run.result.clean_ids.tolist():
+        section, head, position, ids = self._pending_open
+        if trace.token_ids.tolist() != ids:
             return
-        section, head, position = self._pending_open
         self._pending_open = None
         self.session.select_section(section)
         if head is not None:

@@ -20,7 +20,7 @@ from ...model import GPTModel, check_token_ids
 from ...util.devices import resolve_device
 from ._attribution import attribution, direct_logit_attribution
 from ._runs import record
-from ._sweeps import exact_layer, path_layer, sweep_shape
+from ._sweeps import exact_layer, path_attribution, path_layer, sweep_shape
 from .result import DIRECTIONS, METRICS, PATH_KINDS, SWEEPS, Metric, PatchResult, Receiver
 
 METHODS = ("exact", "attribution", "both")
@@ -105,6 +105,8 @@ def patch(
                     model, clean if base_name == "clean" else corrupted, metric, True, patterns
                 )
             estimates = {name: _numpy(attribution(name, graded, source)) for name in sweeps}
+            if receiver is not None:
+                estimates["path"] = _path_estimates(model, receiver, base, source, metric)
         logit_parts = direct_logit_attribution(model, runs["clean"], metric)
     finally:
         model.train(was_training)
@@ -234,6 +236,15 @@ def _path_sweep(model, receiver: Receiver, base, source, metric, tracker: _Track
         values[layer] = _numpy(
             path_layer(model, layer, receiver, base, source, metric, tracker.step)
         )
+    return values
+
+
+def _path_estimates(model, receiver: Receiver, base, source, metric) -> np.ndarray:
+    cfg = model.cfg
+    values = np.full((cfg.n_layers, cfg.n_heads), np.nan, dtype=np.float32)
+    senders = cfg.n_layers if receiver.layer is None else receiver.layer
+    for layer in range(senders):
+        values[layer] = _numpy(path_attribution(model, layer, receiver, base, source, metric))
     return values
 
 

@@ -93,11 +93,15 @@ def path_layer(
     source: RunCache,
     metric: Metric,
     step: Step,
+    alpha: Tensor | None = None,
 ) -> Tensor:
     """Path patching for the senders in block `layer`: each head's change (source minus
-    base) reaches the receiver directly, everything else stays at the base run. [H]"""
+    base) reaches the receiver directly, everything else stays at the base run. [H]
+    With alpha [H], each change is scaled by it (differentiably: attribution patching)."""
     n_heads = model.cfg.n_heads
     deltas = head_output(model, layer, source.z[layer] - base.z[layer])  # [H, T, E]
+    if alpha is not None:
+        deltas = deltas * alpha[:, None, None]
     if receiver.layer is None:  # the logits: the final stream plus the sender's change
         final = base.final
 
@@ -128,3 +132,16 @@ def _run(model, metric, layer, start, n_cells, build, step: Step) -> Tensor:
         values.append(finish(model, build(cells), layer, start, metric))
         step(len(cells))
     return torch.cat(values)
+
+
+def path_attribution(
+    model: GPTModel, layer: int, receiver: Receiver, base: RunCache, source: RunCache, metric
+) -> Tensor:
+    """The first-order estimate of path patching for the senders in block `layer`: the
+    derivative of the metric along each sender's direct path, at the base run. [H]"""
+    device = base.final.device
+    alpha = torch.zeros(model.cfg.n_heads, device=device, requires_grad=True)  # 0: the base run
+    with torch.enable_grad():
+        values = path_layer(model, layer, receiver, base, source, metric, lambda n: None, alpha)
+        (slope,) = torch.autograd.grad(values.sum(), alpha)
+    return slope
