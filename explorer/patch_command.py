@@ -6,16 +6,7 @@ import argparse
 from pathlib import Path
 
 from gpt_core import get_tokenizer, resolve_device
-from gpt_core.analysis.patching import (
-    DIRECTIONS,
-    METRICS,
-    SWEEPS,
-    Metric,
-    PatchError,
-    Receiver,
-    default_tokens,
-    patch,
-)
+from gpt_core.analysis import patching
 
 from .patch_export import export_patching
 
@@ -30,13 +21,13 @@ def add_patch_command(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--distractor", help="one token (default: the corrupted run's top-1, or its second)"
     )
-    parser.add_argument("--metric", choices=list(METRICS), default="logit_diff")
+    parser.add_argument("--metric", choices=list(patching.METRICS), default="logit_diff")
     parser.add_argument("--position", type=int, help="the metric's position (default: last)")
-    parser.add_argument("--direction", choices=list(DIRECTIONS), default="denoise")
+    parser.add_argument("--direction", choices=list(patching.DIRECTIONS), default="denoise")
     parser.add_argument(
         "--sweep",
         default="resid,heads",
-        help=f"comma-separated, from {','.join(SWEEPS)} (default: resid,heads)",
+        help=f"comma-separated, from {','.join(patching.SWEEPS)} (default: resid,heads)",
     )
     parser.add_argument(
         "--method",
@@ -55,21 +46,21 @@ def run_patch(args, model, device: str) -> int:
     clean, corrupted = tokenizer.encode(args.clean), tokenizer.encode(args.corrupted)
     if len(clean) != len(corrupted):
         strips = ["|".join(tokenizer.displays(ids)) for ids in (clean, corrupted)]
-        raise PatchError(
+        raise patching.PatchError(
             f"clean has {len(clean)} tokens, corrupted {len(corrupted)}: patching compares "
             f"position by position (clean: {strips[0]}; corrupted: {strips[1]})"
         )
     position = len(clean) - 1 if args.position is None else args.position
     model.to(resolve_device(device))
-    answer, distractor = default_tokens(model, clean, corrupted, position)
+    answer, distractor = patching.default_tokens(model, clean, corrupted, position)
     if args.answer is not None:
         answer = tokenizer.single_id(args.answer, "the answer")
     if args.distractor is not None:
         distractor = tokenizer.single_id(args.distractor, "the distractor")
-    metric = Metric(args.metric, answer, distractor, position)
-    receiver = Receiver.parse(args.receiver) if args.receiver else None
+    metric = patching.Metric(args.metric, answer, distractor, position)
+    receiver = patching.Receiver.parse(args.receiver) if args.receiver else None
     sweeps = [name.strip() for name in args.sweep.split(",") if name.strip()]
-    result = patch(
+    result = patching.patch(
         model,
         clean,
         corrupted,

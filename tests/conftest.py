@@ -13,6 +13,7 @@ import torch
 from gpt_core import GPTConfig, get_tokenizer, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.probe_fixtures"]  # the probe tests' model, ids and trace
 
 
 def run_main(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -37,13 +37,18 @@ def activations(model, ids, name: str) -> list[torch.Tensor]:
             handles.append(module.register_forward_pre_hook(lambda m, a: kept.append(a[0])))
         else:
             handles.append(module.register_forward_hook(lambda m, a, o: kept.append(o)))
+    _run_with(model, ids, handles)
+    return [t.clone() for t in kept]
+
+
+def _run_with(model, ids, handles) -> torch.Tensor:
+    """One plain forward with these hooks, which are then removed: the logits [T, vocab]."""
     try:
         with torch.no_grad():
-            model(torch.tensor([ids]))
+            return model(torch.tensor([ids]))[0]
     finally:
         for handle in handles:
             handle.remove()
-    return [t.clone() for t in kept]
 
 
 def patched_metric(model, ids, name, layer, where, source, metric) -> float:
@@ -62,11 +67,7 @@ def patched_metric(model, ids, name, layer, where, source, metric) -> float:
         handle = module.register_forward_pre_hook(lambda m, a: (replace(a[0]),))
     else:
         handle = module.register_forward_hook(lambda m, a, o: replace(o))
-    try:
-        with torch.no_grad():
-            logits = model(torch.tensor([ids]))[0, metric.position]
-    finally:
-        handle.remove()
+    logits = _run_with(model, ids, [handle])[metric.position]
     return metric_of(logits, metric.kind, metric.answer, metric.distractor)
 
 
@@ -138,12 +139,7 @@ def _frozen_run(model, ids, base_z, base_mlp, sender, source_z, receiver):
     else:
         linear = _qkv_linear(model, receiver)
         handles.append(linear.register_forward_hook(lambda m, a, o: caught.update(x=o)))
-    try:
-        with torch.no_grad():
-            model(torch.tensor([ids]))
-    finally:
-        for handle in handles:
-            handle.remove()
+    _run_with(model, ids, handles)
     return caught["x"].clone()
 
 
@@ -160,11 +156,7 @@ def _receiving_run(model, ids, receiver, caught, metric) -> float:
             return out
 
         handle = _qkv_linear(model, receiver).register_forward_hook(swap)
-    try:
-        with torch.no_grad():
-            logits = model(torch.tensor([ids]))[0, metric.position]
-    finally:
-        handle.remove()
+    logits = _run_with(model, ids, [handle])[metric.position]
     return metric_of(logits, metric.kind, metric.answer, metric.distractor)
 
 

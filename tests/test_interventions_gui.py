@@ -135,27 +135,8 @@ def test_headless_export_with_ablate_matches_the_gui(ran, qtbot, tmp_path):
     session = ran.session
     _wait_run(qtbot, session, lambda: session.toggle_head(0, 1))
     _wait_run(qtbot, session, lambda: session.toggle_layer(1))
-    run_main(
-        "export",
-        "--prompt",
-        PROMPT,
-        "--out",
-        str(tmp_path),
-        "--format",
-        "npy",
-        "--layer",
-        "1",
-        "--head",
-        "3",
-        "--ablate",
-        "0.1",
-        "--skip",
-        "1",
-        "--preset",
-        "tiny",
-        "--seed",
-        "1",
-    )
+    options = "--format npy --layer 1 --head 3 --ablate 0.1 --skip 1 --preset tiny --seed 1"
+    run_main("export", "--prompt", PROMPT, "--out", str(tmp_path), *options.split())
     assert np.array_equal(
         np.load(tmp_path / "attention_L1_H3.npy"), session.trace.head_weights(1, 3)
     )

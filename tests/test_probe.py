@@ -13,32 +13,14 @@ from gpt_core import DeviceError, backward_step, capture, load_model
 from tests.hf_reference import build_hf_gpt2, save_hf_folder
 from tests.probe_helpers import (
     CFG,
-    PROMPT,
     assert_close,
     block_input,
     gelu,
     layer_norm,
     linear,
-    probe_model,
     randomise,
     to_np,
 )
-
-
-@pytest.fixture(scope="module")
-def model():
-    return probe_model()
-
-
-@pytest.fixture(scope="module")
-def ids(tokenizer):
-    return tokenizer.encode(PROMPT)
-
-
-@pytest.fixture(scope="module")
-def trace(model, ids):
-    return capture(model, ids)
-
 
 # ---- stages and recomputation ----
 

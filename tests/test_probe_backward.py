@@ -20,32 +20,14 @@ from gpt_core import (
 )
 from tests.probe_helpers import (
     CFG,
-    PROMPT,
     ablated_model,
     assert_close,
     assert_pristine,
     autograd_reference,
     linear,
-    probe_model,
     snapshot,
     to_np,
 )
-
-
-@pytest.fixture(scope="module")
-def model():
-    return probe_model()
-
-
-@pytest.fixture(scope="module")
-def ids(tokenizer):
-    return tokenizer.encode(PROMPT)
-
-
-@pytest.fixture(scope="module")
-def trace(model, ids):
-    return capture(model, ids)
-
 
 # ---- gradients against torch.autograd.grad on our own model ----
 
