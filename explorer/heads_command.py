@@ -13,15 +13,15 @@ from gpt_core.util.atomic import atomic_path
 
 from .export_render import HeatmapFigure, save_figure
 
-# score in head_type_scores -> its name in head_scores.npz, and what the image says
-FILE_NAMES = {
-    "induction": ("induction", "Induction score"),
-    "duplicate_token": ("duplicate_token", "Duplicate-token score"),
-    "previous": ("previous_token", "Weight on the previous token"),
-    "first": ("first_token", "Weight on the first token"),
-    "self": ("self", "Weight on the token itself"),
-    "entropy": ("entropy", "Attention entropy (nats)"),
-}
+# (score in head_type_scores, its name in head_scores.npz, what its image says)
+FILES = (
+    ("induction", "induction", "Induction score"),
+    ("duplicate_token", "duplicate_token", "Duplicate-token score"),
+    ("previous", "previous_token", "Weight on the previous token"),
+    ("first", "first_token", "Weight on the first token"),
+    ("self", "self", "Weight on the token itself"),
+    ("entropy", "entropy", "Attention entropy (nats)"),
+)
 
 
 def add_heads_command(commands) -> argparse.ArgumentParser:
@@ -41,7 +41,7 @@ def run_heads(args, model) -> int:
         raise ExportError("--repeat-length must be at least 2")
     scores = head_type_scores(model, args.repeat_length, args.probe_seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    arrays = {FILE_NAMES[k][0]: v.astype(np.float32) for k, v in scores.items() if k != "ids"}
+    arrays = {file: scores[score].astype(np.float32) for score, file, _ in FILES}
     arrays["ids"] = scores["ids"]
     path = args.out / "head_scores.npz"
     with atomic_path(path, ExportError) as tmp, open(tmp, "wb") as f:
@@ -49,8 +49,8 @@ def run_heads(args, model) -> int:
     n_layers, n_heads = arrays["induction"].shape
     rows = tuple(f"L{layer}" for layer in range(n_layers))
     cols = tuple(f"H{head}" for head in range(n_heads))
-    for key, (name, title) in FILE_NAMES.items():
-        figure = HeatmapFigure(scores[key], rows, cols, title, "layer", "head")
-        save_figure(args.out / f"{name}.png", [figure])
-    print(f"wrote head_scores.npz and {len(FILE_NAMES)} images to {args.out}")
+    for score, file, title in FILES:
+        figure = HeatmapFigure(scores[score], rows, cols, title, "layer", "head")
+        save_figure(args.out / f"{file}.png", [figure])
+    print(f"wrote head_scores.npz and {len(FILES)} images to {args.out}")
     return 0
