@@ -23,10 +23,10 @@ from gpt_core.util.devices import DEVICE_CHOICES, resolve_device
 from gpt_core.weights import non_finite_parameters
 
 from .exporting import FORMATS, IMAGE_FORMATS, export_attention, parse_formats
-from .heads_command import add_heads_command, run_heads
+from .heads_command import add_heads_command, add_lens_command, run_heads, run_lens
 from .patch_command import add_patch_command, run_patch
 
-SUBCOMMANDS = ("export", "trace", "patch", "heads")
+SUBCOMMANDS = ("export", "trace", "patch", "heads", "lens")
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +68,8 @@ def gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpt-explorer",
         description="Look inside GPT-2 while it runs. Headless commands: "
-        "`gpt-explorer export --help`, `trace --help`, `patch --help`, `heads --help`.",
+        "`gpt-explorer export --help`, `trace --help`, `patch --help`, `heads --help`, "
+        "`lens --help`.",
     )
     parser.add_argument("--prompt", help="prompt to run at start")
     _model_options(parser)
@@ -110,6 +111,9 @@ def headless_parser() -> argparse.ArgumentParser:
     _intervention_options(trace)
     _model_options(add_patch_command(commands))
     _model_options(add_heads_command(commands))
+    lens = add_lens_command(commands)
+    _model_options(lens)
+    _intervention_options(lens)
     return parser
 
 
@@ -131,6 +135,8 @@ def run_headless(argv: list[str]) -> int:
             return run_patch(args, model, device)
         interventions = Interventions.parse(args.ablate, args.skip, args.ablation_mode)
         interventions.check(cfg)
+        if args.command == "lens":
+            return run_lens(args, model, interventions, device)
         ids = get_tokenizer().encode(args.prompt)
         if args.crop:
             ids = ids[-cfg.context_length :]

@@ -1,4 +1,5 @@
-"""`gpt-explorer heads`: every head's type scores on the repeated probe, written to files."""
+"""`gpt-explorer heads` (every head's type scores on the repeated probe) and `gpt-explorer
+lens` (the logit lens at every sub-layer), written to files."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gpt_core import ExportError
-from gpt_core.analysis import REPEAT_LENGTH, head_type_scores
+from gpt_core import ExportError, capture, get_tokenizer
+from gpt_core.analysis import REPEAT_LENGTH, head_type_scores, sublayer_lens
 from gpt_core.util.atomic import atomic_path
+from gpt_core.util.files import write_npy
 
 from .export_render import HeatmapFigure, save_figure
 
@@ -53,4 +55,36 @@ def run_heads(args, model) -> int:
         figure = HeatmapFigure(scores[score], rows, cols, title, "layer", "head")
         save_figure(args.out / f"{file}.png", [figure])
     print(f"wrote head_scores.npz and {len(FILES)} images to {args.out}")
+    return 0
+
+
+def add_lens_command(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        "lens", help="the logit lens at every point of the residual stream, every position"
+    )
+    parser.add_argument("--prompt", required=True)
+    parser.add_argument("--target", help="one token whose rank to record at every point")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR")
+    return parser
+
+
+def run_lens(args, model, interventions, device) -> int:
+    tokenizer = get_tokenizer()
+    ids = tokenizer.encode(args.prompt)
+    target = tokenizer.single_id(args.target, "the target") if args.target else None
+    lens = sublayer_lens(model, capture(model, ids, interventions, device=device), target)
+    args.out.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "lens_top1_ids": lens.top1_ids.astype(np.int64),
+        "lens_top1_probs": lens.top1_probs.astype(np.float32),
+        "lens_entropy": lens.entropy.astype(np.float32),
+        "lens_kl": lens.kl.astype(np.float32),
+    }
+    if lens.target_rank is not None:
+        arrays["lens_target_rank"] = lens.target_rank.astype(np.int64)
+    for name, values in arrays.items():
+        write_npy(args.out / f"{name}.npy", values)
+    rows = ", ".join(lens.labels)
+    print(f"wrote {len(arrays)} arrays [{len(lens.labels)} points x {len(ids)} tokens] "
+          f"to {args.out} (points: {rows})")  # fmt: skip
     return 0

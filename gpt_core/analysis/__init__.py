@@ -6,6 +6,7 @@ from .head_stats import HEAD_METRICS, head_metrics, head_summary
 from .head_types import HEAD_TYPES, REPEAT_LENGTH, head_type_scores, probe_ids, repeat_scores
 from .lens import LogitLens, logit_lens
 from .parameters import ParameterCount, count_parameters
+from .sublayer_lens import SublayerLens, sublayer_lens
 
 __all__ = [
     "HEAD_METRICS",
@@ -14,6 +15,7 @@ __all__ = [
     "Comparison",
     "LogitLens",
     "ParameterCount",
+    "SublayerLens",
     "compare",
     "count_parameters",
     "head_metrics",
@@ -22,4 +24,5 @@ __all__ = [
     "logit_lens",
     "probe_ids",
     "repeat_scores",
+    "sublayer_lens",
 ]
