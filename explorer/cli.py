@@ -22,11 +22,12 @@ from gpt_core import (
 from gpt_core.util.devices import DEVICE_CHOICES, resolve_device
 from gpt_core.weights import non_finite_parameters
 
+from .attribute_command import add_attribute_command, run_attribute
 from .exporting import FORMATS, IMAGE_FORMATS, export_attention, parse_formats
 from .heads_command import add_heads_command, add_lens_command, run_heads, run_lens
 from .patch_command import add_patch_command, run_patch
 
-SUBCOMMANDS = ("export", "trace", "patch", "heads", "lens")
+SUBCOMMANDS = ("export", "trace", "patch", "heads", "lens", "attribute")
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +70,7 @@ def gui_parser() -> argparse.ArgumentParser:
         prog="gpt-explorer",
         description="Look inside GPT-2 while it runs. Headless commands: "
         "`gpt-explorer export --help`, `trace --help`, `patch --help`, `heads --help`, "
-        "`lens --help`.",
+        "`lens --help`, `attribute --help`.",
     )
     parser.add_argument("--prompt", help="prompt to run at start")
     _model_options(parser)
@@ -111,9 +112,9 @@ def headless_parser() -> argparse.ArgumentParser:
     _intervention_options(trace)
     _model_options(add_patch_command(commands))
     _model_options(add_heads_command(commands))
-    lens = add_lens_command(commands)
-    _model_options(lens)
-    _intervention_options(lens)
+    for command in (add_lens_command(commands), add_attribute_command(commands)):
+        _model_options(command)
+        _intervention_options(command)
     return parser
 
 
@@ -137,6 +138,10 @@ def run_headless(argv: list[str]) -> int:
         interventions.check(cfg)
         if args.command == "lens":
             return run_lens(args, model, interventions, device)
+        if args.command == "attribute":
+            _qt_for_images()
+            model.to(resolve_device(device))
+            return run_attribute(args, model, interventions)
         ids = get_tokenizer().encode(args.prompt)
         if args.crop:
             ids = ids[-cfg.context_length :]

@@ -1,0 +1,137 @@
+"""Input attributions against independent computations: torch.autograd.grad through the
+plain model, one occluded run per token, integrated gradients' completeness, and attention
+rollout in numpy with loops."""
+
+import numpy as np
+import pytest
+import torch
+
+from gpt_core import Interventions, capture, get_tokenizer, load_model, stage_key
+from gpt_core.analysis.attribution import Explained, attribute
+
+PROMPT = "The quick brown fox jumps over the lazy"
+
+
+@pytest.fixture(scope="module")
+def model():
+    model, _ = load_model(None, "tiny", seed=7)
+    with torch.no_grad():
+        model.out_head.weight.mul_(20)  # logits that move visibly
+    return model
+
+
+@pytest.fixture(scope="module")
+def ids():
+    return get_tokenizer().encode(PROMPT)
+
+
+def _f(model, ids, explained, embeddings=None):
+    """The explained quantity by a plain forward, token embeddings optionally replaced."""
+
+    def hook(module, args, out):
+        return embeddings if embeddings is not None else out
+
+    handle = model.tok_emb.register_forward_hook(hook)
+    try:
+        logits = model(torch.tensor([ids]))[0, explained.position]
+    finally:
+        handle.remove()
+    return logits[explained.target] - (logits[explained.foil] if explained.foil else 0)
+
+
+@pytest.mark.parametrize("foil", [None, 11])
+def test_gradient_methods_equal_autograd(model, ids, foil):
+    explained = Explained(target=13, foil=foil, position=5)
+    result = attribute(model, ids, explained, ("grad_norm", "input_x_grad"))
+    x = model.tok_emb.weight[torch.tensor(ids)].detach()[None].requires_grad_()
+    (grad,) = torch.autograd.grad(_f(model, ids, explained, x), x)
+    assert np.allclose(result.scores["grad_norm"], grad[0].norm(dim=-1).numpy(), rtol=1e-5)
+    assert np.allclose(result.scores["input_x_grad"], (x[0] * grad[0]).sum(-1).detach().numpy(),
+                       rtol=1e-5, atol=1e-7)  # fmt: skip
+    assert np.allclose(result.scores["grad_norm"][6:], 0)  # later tokens cannot matter
+    with torch.no_grad():
+        assert result.value == pytest.approx(float(_f(model, ids, explained)), rel=1e-5)
+
+
+def test_integrated_gradients_complete_as_steps_grow(model, ids):
+    explained = Explained(target=13, foil=11, position=len(ids) - 1)
+    gaps = [
+        attribute(model, ids, explained, ("integrated_gradients",), steps=n).completeness_gap
+        for n in (2, 16, 256)
+    ]
+    result = attribute(model, ids, explained, ("integrated_gradients",), steps=256)
+    span = abs(result.value - result.baseline_value)
+    assert gaps[0] > gaps[1] > gaps[2]
+    assert gaps[2] < 0.01 * span
+    assert result.scores["integrated_gradients"].sum() == pytest.approx(
+        result.value - result.baseline_value, abs=0.01 * span
+    )
+
+
+def test_occlusion_is_one_run_per_token(model, ids):
+    explained = Explained(target=13, foil=None, position=len(ids) - 1)
+    baseline = 50256
+    result = attribute(model, ids, explained, ("occlusion",), baseline_token=baseline)
+    with torch.no_grad():
+        full = float(_f(model, ids, explained))
+        for t in range(len(ids)):
+            occluded = list(ids)
+            occluded[t] = baseline
+            expected = full - float(_f(model, occluded, explained))
+            assert result.scores["occlusion"][t] == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_rollout_in_numpy_with_switches(model, ids):
+    switches = Interventions.parse("0.1,0.2", "1")
+    position = len(ids) - 1
+    result = attribute(model, ids, Explained(13, None, position), ("rollout",),
+                       interventions=switches)  # fmt: skip
+    trace = capture(model, ids, switches)
+    n = len(ids)
+    flow = np.eye(n)
+    for layer in range(model.cfg.n_layers):
+        if layer == 1:
+            continue  # skipped: the identity
+        weights = trace[stage_key("attn/weights", layer)].astype(np.float64)
+        on = [h for h in range(model.cfg.n_heads) if (layer, h) not in {(0, 1), (0, 2)}]
+        mixed = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):
+                mixed[i, j] = 0.5 * np.mean([weights[h, i, j] for h in on]) + 0.5 * (i == j)
+            mixed[i] /= mixed[i].sum()
+        flow = mixed @ flow
+    assert np.allclose(result.scores["rollout"], flow[position], atol=1e-6)
+    assert result.scores["rollout"].sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_bad_requests(model, ids):
+    with pytest.raises(ValueError, match="unknown method"):
+        attribute(model, ids, Explained(1, None, 0), ("saliency",))
+    with pytest.raises(ValueError, match="outside the prompt"):
+        attribute(model, ids, Explained(1, None, 99))
+
+
+def test_the_attribute_command_writes_every_method(tmp_path):
+    import json
+
+    from tests.conftest import run_main
+
+    run_main("attribute", "--preset", "tiny", "--seed", "7", "--prompt", PROMPT,
+             "--target", " dog", "--foil", " cat", "--method", "input_x_grad,rollout",
+             "--out", str(tmp_path))  # fmt: skip
+    model, _ = load_model(None, "tiny", seed=7)
+    tokenizer = get_tokenizer()
+    ids = tokenizer.encode(PROMPT)
+    explained = Explained(tokenizer.encode(" dog")[0], tokenizer.encode(" cat")[0], len(ids) - 1)
+    expected = attribute(model, ids, explained, ("input_x_grad", "rollout"))
+    for method in ("input_x_grad", "rollout"):
+        written = np.load(tmp_path / f"{method}.npy")
+        assert written.dtype == np.float32 and written.shape == (len(ids),)
+        assert np.allclose(written, expected.scores[method], atol=1e-6)
+        assert (tmp_path / f"{method}.png").stat().st_size > 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["ids"] == ids and summary["position"] == len(ids) - 1
+    assert summary["value"] == pytest.approx(expected.value, abs=1e-5)
+    bad = run_main("attribute", "--preset", "tiny", "--prompt", "x", "--target", " a b",
+                   "--out", str(tmp_path / "bad"), check=False)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ")
