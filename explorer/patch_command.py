@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gpt_core import get_tokenizer, resolve_device
+from gpt_core import get_tokenizer
 from gpt_core.analysis import patching
 
 from .patch_export import export_patching
@@ -42,22 +42,16 @@ def add_patch_command(commands) -> argparse.ArgumentParser:
 
 def run_patch(args, model, device: str) -> int:
     """Run the experiment the options describe and write its files."""
-    tokenizer = get_tokenizer()
-    clean, corrupted = tokenizer.encode(args.clean), tokenizer.encode(args.corrupted)
-    if len(clean) != len(corrupted):
-        strips = ["|".join(tokenizer.displays(ids)) for ids in (clean, corrupted)]
-        raise patching.PatchError(
-            f"clean has {len(clean)} tokens, corrupted {len(corrupted)}: patching compares "
-            f"position by position (clean: {strips[0]}; corrupted: {strips[1]})"
-        )
-    position = len(clean) - 1 if args.position is None else args.position
-    model.to(resolve_device(device))
-    answer, distractor = patching.default_tokens(model, clean, corrupted, position)
-    if args.answer is not None:
-        answer = tokenizer.single_id(args.answer, "the answer")
-    if args.distractor is not None:
-        distractor = tokenizer.single_id(args.distractor, "the distractor")
-    metric = patching.Metric(args.metric, answer, distractor, position)
+    clean, corrupted, metric = patching.metric_from_text(
+        model,
+        args.clean,
+        args.corrupted,
+        args.metric,
+        args.answer or "",
+        args.distractor or "",
+        args.position,
+        device,
+    )
     receiver = patching.Receiver.parse(args.receiver) if args.receiver else None
     sweeps = [name.strip() for name in args.sweep.split(",") if name.strip()]
     result = patching.patch(
@@ -72,10 +66,11 @@ def run_patch(args, model, device: str) -> int:
         device=device,
     )
     args.out.mkdir(parents=True, exist_ok=True)
+    tokenizer = get_tokenizer()
     written = export_patching(result, args.out, ("npy", "csv", "png"))
     print(
         f"clean {result.clean_value:.4f}, corrupted {result.corrupted_value:.4f} "
-        f"({metric.describe()}, answer “{tokenizer.display(answer)}”, distractor "
-        f"“{tokenizer.display(distractor)}”); wrote {len(written)} files to {args.out}"
+        f"({metric.describe()}, answer “{tokenizer.display(metric.answer)}”, distractor "
+        f"“{tokenizer.display(metric.distractor)}”); wrote {len(written)} files to {args.out}"
     )
     return 0

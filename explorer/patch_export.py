@@ -20,10 +20,11 @@ from .export_render import HeatmapFigure, save_figure
 FORMATS = ("npy", "csv", "png", "svg")
 
 
-def sweep_table(result: PatchResult, name: str, values: np.ndarray):
+def sweep_table(clean_ids, name: str, values: np.ndarray):
     """(matrix, row labels, column labels, row axis, column axis) of one sweep's array:
-    [L, T] and [L, H] as they are, [L, H, T] with one row per head."""
-    tokens = get_tokenizer().displays(result.clean_ids[: values.shape[-1]].tolist())
+    [L, T] and [L, H] as they are, [L, H, T] with one row per head; positions are labelled
+    with the clean prompt's tokens."""
+    tokens = get_tokenizer().displays(list(clean_ids)[: values.shape[-1]])
     positions = [f"{p}:{t}" for p, t in enumerate(tokens)]
     n_layers = values.shape[0]
     layers = [f"L{layer}" for layer in range(n_layers)]
@@ -55,7 +56,7 @@ def export_patching(result: PatchResult, folder: str | Path, formats=FORMATS) ->
 def _write_sweep(result, stem: str, values: np.ndarray, folder: Path, formats) -> list[Path]:
     name = stem.removeprefix("attribution_")
     name = "heads" if name == "path" else name
-    matrix, rows, cols, row_axis, col_axis = sweep_table(result, name, values)
+    matrix, rows, cols, row_axis, col_axis = sweep_table(result.clean_ids, name, values)
     written = []
     for fmt in formats:
         path = folder / f"{stem}.{fmt}"

@@ -10,8 +10,7 @@ from dataclasses import replace
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from gpt_core import get_tokenizer
-from gpt_core.analysis.patching import Metric, PatchError, Receiver, default_tokens, patch
+from gpt_core.analysis.patching import PatchError, Receiver, metric_from_text, patch
 from gpt_core.model import GPTModel
 
 from . import state as st
@@ -101,25 +100,21 @@ def patch_job(
 ) -> PatchRun:
     """Read the settings, pick the default tokens, run every sweep."""
     start = time.perf_counter()
-    tokenizer = get_tokenizer()
-    clean, corrupted = (
-        tokenizer.encode(settings.clean_text),
-        tokenizer.encode(settings.corrupted_text),
+    clean, corrupted, metric = metric_from_text(
+        model,
+        settings.clean_text,
+        settings.corrupted_text,
+        settings.metric,
+        settings.answer,
+        settings.distractor,
+        settings.position,
+        device,
     )
-    if not clean or not corrupted:
-        raise PatchError("type a clean and a corrupted prompt first")
-    position = len(clean) - 1 if settings.position is None else settings.position
-    model.to(device)
-    answer, distractor = default_tokens(model, clean, corrupted, position)
-    if settings.answer:
-        answer = tokenizer.single_id(settings.answer, "the answer")
-    if settings.distractor:
-        distractor = tokenizer.single_id(settings.distractor, "the distractor")
     result = patch(
         model,
         clean,
         corrupted,
-        Metric(settings.metric, answer, distractor, position),
+        metric,
         settings.sweeps,
         method=settings.method,
         direction=settings.direction,
@@ -129,5 +124,4 @@ def patch_job(
         on_partial=reports[1],
         should_stop=ctx.should_stop,
     )
-    strings = tuple(tokenizer.displays(clean))
-    return PatchRun(serial, settings, result, strings, time.perf_counter() - start)
+    return PatchRun(serial, settings, result, time.perf_counter() - start)

@@ -235,7 +235,7 @@ class Session(QObject):
         if not self.state.prompt_text.strip():
             self.report("info", "Type a prompt first.")
             return
-        self._apply(st.run_ids_changed_prompt(self.state))
+        self._apply(st.drop_generation_of_other_prompt(self.state))
         ids = self.token_ids(crop)
         limit = self.config.context_length
         if len(ids) > limit:

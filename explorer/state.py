@@ -87,7 +87,6 @@ class PatchRun:
     model_serial: int
     settings: PatchSettings
     result: PatchResult
-    clean_strings: tuple[str, ...]  # display strings of the clean prompt's tokens
     seconds: float
 
 
@@ -241,7 +240,7 @@ def with_prompt(state: AppState, text: str) -> AppState:
     return replace(state, prompt_text=text)
 
 
-def run_ids_changed_prompt(state: AppState) -> AppState:
+def drop_generation_of_other_prompt(state: AppState) -> AppState:
     """Before a run: generated tokens continue the prompt they were made for, so a new
     prompt text drops them."""
     if state.generated and state.ran_text is not None and state.prompt_text != state.ran_text:

@@ -58,6 +58,7 @@ def test_every_view_draws_non_finite_weights(window, qtbot, broken_weights, tmp_
     session.select_section(len(session.sections) - 3)  # block 1's output: all NaN
     heatmap = window.stage_panel.current_view().heatmap
     assert heatmap.non_finite_cells() == trace["blocks/1/out"].size
+    assert heatmap.non_finite.isVisible()  # the magenta overlay is drawn
     assert "NaN" in heatmap.title_label.text
     assert view is not None
     session.select_section(len(session.sections) - 1)

@@ -127,9 +127,9 @@ def test_results_are_current_only_for_the_same_model_device_and_switches(state, 
 def test_generated_tokens_belong_to_the_prompt_they_continue(state):
     ran = st.with_result(st.with_prompt(state, "Hello"), _result(state, [1]), "Hello")
     grown = st.with_generated(ran, (7, 8))
-    assert st.run_ids_changed_prompt(grown).generated == (7, 8)
+    assert st.drop_generation_of_other_prompt(grown).generated == (7, 8)
     edited = st.with_prompt(grown, "Goodbye")
-    assert st.run_ids_changed_prompt(edited).generated == ()
+    assert st.drop_generation_of_other_prompt(edited).generated == ()
     adopted = st.adopt_generated(grown, " world")
     assert adopted.prompt_text == "Hello world" and adopted.generated == ()
 
@@ -151,7 +151,7 @@ def test_patch_results_belong_to_their_settings_and_model(state, loaded):
     settings = st.PatchSettings(clean_text="a b", corrupted_text="a c")
     result = PatchResult(np.zeros(2, int), np.zeros(2, int), Metric("prob", 1, None, 1),
                          "denoise", 0.5, 0.25)  # fmt: skip
-    run = st.PatchRun(loaded.serial, settings, result, ("a", "␣b"), 0.1)
+    run = st.PatchRun(loaded.serial, settings, result, 0.1)
     with_settings = st.with_patch_settings(state, settings)
     shown = st.with_patch_run(with_settings, run)
     assert shown.patch_run is run

@@ -30,9 +30,7 @@ class WeightsMenus(QObject):
         self.recent_menu = file_menu.addMenu("Recent &weights")
         self.hub_menu.aboutToShow.connect(self.fill_hub)
         self.recent_menu.aboutToShow.connect(self.fill_recent)
-        session.modelChanged.connect(self.remember)
-        self.fill_hub()
-        self.fill_recent()
+        session.modelChanged.connect(self.remember)  # the menus fill as they open
 
     def fill_hub(self) -> None:
         self.hub_menu.clear()

@@ -64,14 +64,16 @@ class SweepPanel(QWidget):
         self.exact.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep, r, c))
         self.estimate.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep, r, c))
 
-    def show_values(self, run: PatchRun | None, values: np.ndarray, estimate=None) -> None:
+    def show_values(
+        self, clean_ids, run: PatchRun | None, values: np.ndarray, estimate=None
+    ) -> None:
         """Raw values while running (run None), the normalised effect when done."""
         result = run.result if run else None
-        matrix, rows, cols, row_axis, col_axis = _table(run, self.sweep, values)
+        matrix, rows, cols, row_axis, col_axis = sweep_table(clean_ids, self.sweep, values)
         self._draw(self.exact, run, matrix, rows, cols, "exact" if estimate is not None else "")
         self.estimate.setVisible(estimate is not None)
         if estimate is not None:
-            estimated = _table(run, self.sweep, estimate)[0]
+            estimated = sweep_table(clean_ids, self.sweep, estimate)[0]
             self._draw(self.estimate, run, estimated, rows, cols, "attribution estimate")
             finite = np.isfinite(matrix) & np.isfinite(estimated)
             r = np.corrcoef(matrix[finite], estimated[finite])[0, 1] if finite.sum() > 2 else np.nan
@@ -97,18 +99,6 @@ class SweepPanel(QWidget):
         heatmap.set_matrix(
             shown, rows, cols, title=title, signed=True, hover=hover, missing="not run or no path"
         )
-
-
-def _table(run: PatchRun | None, name: str, values: np.ndarray):
-    if run is not None:
-        return sweep_table(run.result, "heads" if name == "path" else name, values)
-    n_layers = values.shape[0]
-    if values.ndim == 3:
-        matrix = values.reshape(n_layers * values.shape[1], -1)
-        rows = [f"L{i // values.shape[1]}H{i % values.shape[1]}" for i in range(matrix.shape[0])]
-        return matrix, rows, [str(p) for p in range(matrix.shape[1])], "head", "position"
-    cols = [str(c) for c in range(values.shape[1])]
-    return values, [f"L{i}" for i in range(n_layers)], cols, "layer", "column"
 
 
 class LogitAttributionPanel(QWidget):
@@ -220,7 +210,8 @@ class PatchingView(QWidget):
         return self.panels[name]
 
     def _partial(self, name: str, values: np.ndarray) -> None:
-        self._panel(name).show_values(None, values)
+        clean_ids = self.session.tokenizer.encode(self.session.state.patching.clean_text)
+        self._panel(name).show_values(clean_ids, None, values)
 
     def _clear_results(self) -> None:
         self.results.clear()
@@ -237,14 +228,14 @@ class PatchingView(QWidget):
         result = run.result
         for name, values in result.exact.items():
             estimate = result.estimate(name) if name in result.attribution else None
-            self._panel(name).show_values(run, values, estimate)
+            self._panel(name).show_values(result.clean_ids, run, values, estimate)
         for name in result.attribution:
             if name not in result.exact and name != "path":
                 panel = self._panel(f"{name} (attribution)", name)
-                panel.show_values(run, result.estimate(name))
+                panel.show_values(result.clean_ids, run, result.estimate(name))
         if result.path is not None:
             estimate = result.estimate("path") if "path" in result.attribution else None
-            self._panel("path", "heads").show_values(run, result.path, estimate)
+            self._panel("path", "heads").show_values(result.clean_ids, run, result.path, estimate)
         self.logit_parts.show_parts(dict(result.logit_attribution))
         self.results.addTab(self.logit_parts, "direct logit attribution")
         self.summary.setText(_summary(run, self.session.tokenizer))

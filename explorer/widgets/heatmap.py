@@ -116,12 +116,12 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self.image.setImage(matrix, autoLevels=False, levels=levels)
         self.image.setRect(0, 0, cols, rows)
         bad = ~np.isfinite(matrix)  # [rows, cols]
-        overlay = np.zeros((*matrix.shape, 4), dtype=np.uint8)
-        overlay[bad] = NON_FINITE_RGBA
-        self.non_finite.setImage(overlay, autoLevels=False, levels=(0, 255))
-        self.non_finite.setRect(0, 0, cols, rows)
         self.non_finite.setVisible(bool(bad.any()))
-        if bad.any():
+        if bad.any():  # an overlay only where there is something to mark
+            overlay = np.zeros((*matrix.shape, 4), dtype=np.uint8)
+            overlay[bad] = NON_FINITE_RGBA
+            self.non_finite.setImage(overlay, autoLevels=False, levels=(0, 255))
+            self.non_finite.setRect(0, 0, cols, rows)
             title = f"{title} · magenta: {int(bad.sum()):,} {missing}"
         self.colorbar.setColorMap(colormap(self.signed))
         self.colorbar.setLevels(levels)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ...errors import Cancelled, PromptError
-from ...model import GPTModel, check_token_ids
+from ...model import GPTModel, check_token_ids, get_tokenizer
 from ...util.devices import resolve_device
 from ._attribution import attribution, direct_logit_attribution
 from ._runs import record
@@ -39,6 +39,7 @@ __all__ = [
     "Receiver",
     "default_tokens",
     "direct_logit_attribution",
+    "metric_from_text",
     "patch",
 ]
 
@@ -147,6 +148,33 @@ def default_tokens(
     return answer, distractor
 
 
+def metric_from_text(
+    model: GPTModel,
+    clean_text: str,
+    corrupted_text: str,
+    kind: str = "logit_diff",
+    answer: str = "",
+    distractor: str = "",
+    position: int | None = None,
+    device: str | torch.device = "auto",
+) -> tuple[list[int], list[int], Metric]:
+    """The two prompts' ids and the metric, as a person types them: answer and distractor
+    are text of one token each, or empty for default_tokens' choice; position None is the
+    last. The model is moved to `device`."""
+    tokenizer = get_tokenizer()
+    clean, corrupted = tokenizer.encode(clean_text), tokenizer.encode(corrupted_text)
+    if not clean or not corrupted:
+        raise PatchError("a prompt is empty: type a clean and a corrupted prompt first")
+    position = len(clean) - 1 if position is None else position
+    model.to(resolve_device(device))
+    answer_id, distractor_id = default_tokens(model, clean, corrupted, position)
+    if answer:
+        answer_id = tokenizer.single_id(answer, "the answer")
+    if distractor:
+        distractor_id = tokenizer.single_id(distractor, "the distractor")
+    return clean, corrupted, Metric(kind, answer_id, distractor_id, position)
+
+
 class PatchError(PromptError):
     """Prompts, tokens or options a patching experiment cannot use."""
 
@@ -167,9 +195,10 @@ def _checked_ids(model: GPTModel, clean_ids, corrupted_ids, metric, receiver, de
     clean = torch.as_tensor(np.asarray(clean_ids, dtype=np.int64), device=device)
     corrupted = torch.as_tensor(np.asarray(corrupted_ids, dtype=np.int64), device=device)
     if clean.shape != corrupted.shape:
+        strips = ["|".join(get_tokenizer().displays(ids)) for ids in (clean_ids, corrupted_ids)]
         raise PatchError(
-            f"clean has {len(clean)} tokens, corrupted {len(corrupted)}: "
-            "patching compares position by position"
+            f"clean has {len(clean)} tokens, corrupted {len(corrupted)}: patching compares "
+            f"position by position (clean: {strips[0]}; corrupted: {strips[1]})"
         )
     check_token_ids(clean[None], model.cfg)
     check_token_ids(corrupted[None], model.cfg)
