@@ -28,7 +28,8 @@ class TopKChart(pg.PlotWidget):
         brushes = [ACTUAL_COLOR if r == actual else BAR_COLOR for r in ranks]
         self.bars.setOpts(y=ranks, width=probs, brushes=brushes, pen=None)
         self.getAxis("left").setTicks([[(r, tokens[r]) for r in ranks]])
-        top = float(probs.max()) if probs.size else 1.0
+        finite = probs[np.isfinite(probs)]
+        top = float(finite.max()) if finite.size else 1.0  # NaN bars stay empty, axes sane
         # One round tick mid-range (and the grid): pyqtgraph's own ticks (5e-05, 0.0001,
         # 0.00015) run into each other on a chart this narrow, and it hides those at the ends.
         middle = float(f"{top / 2:.1g}")
