@@ -41,6 +41,8 @@ JOB_KINDS = {
     "backward": JobKind("Backward step…", True),
     "lens": JobKind("Reading the logit lens…", False),
     "patch": JobKind("Patching…", True),
+    "lens_grid": JobKind("Reading the lens at every sub-layer…", True),
+    "attribution": JobKind("Attributing…", True),
 }
 
 

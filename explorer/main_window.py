@@ -36,6 +36,7 @@ from .session import JOB_KINDS, Session
 from .views import make_views
 from .views.base import StagePanel
 from .views.gradients import GradientsView
+from .views.lens_grid import LensGridView
 from .views.patching import PatchingView
 from .widgets.message_bar import MessageBar
 
@@ -64,6 +65,9 @@ class MainWindow(QMainWindow):
         self.patching = PatchingView(session)
         self.patching.openInStage.connect(lambda: self.tabs.setCurrentWidget(self.stage_panel))
         self.tabs.addTab(self.patching, "Patching")
+        self.lens_grid = LensGridView(session)
+        self.lens_grid.openInStage.connect(lambda: self.tabs.setCurrentWidget(self.stage_panel))
+        self.tabs.addTab(self.lens_grid, "Lens")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)

@@ -36,11 +36,18 @@ from .jobs import (
     reason,
     run_job,
 )
+from .lens_grid_jobs import LensGridJobs
 from .lens_jobs import LensJobs
 from .panels.weights_menus import is_cached
 from .patching_jobs import PatchingJobs
 from .state import AppState, GenerationSettings, RunKey, RunResult
 from .worker import JobContext, Runner
+
+
+def _signal_name(part: str) -> str:
+    """The signal announcing a part of the state: "lens_grid" -> "lensGridChanged"."""
+    first, *rest = part.split("_")
+    return first + "".join(word.title() for word in rest) + "Changed"
 
 
 def _from_state(name: str) -> property:
@@ -60,6 +67,8 @@ class Session(QObject):
     replayChanged = Signal()  # how far the replay of the backward pass has got
     lensChanged = Signal()  # a logit lens arrived
     patchingChanged = Signal()  # the patching settings or their result
+    lensGridChanged = Signal()  # the lens grid's run, target or columns read
+    attributionChanged = Signal()  # the attribution settings or their result
     changed = Signal(object)  # after the signals above: the frozenset of parts that changed
     busyChanged = Signal(bool, str, str)  # working?, job kind (a key of JOB_KINDS), label
     progress = Signal(object, str)  # fraction done (None: unknown), what is happening
@@ -79,6 +88,7 @@ class Session(QObject):
         self._run_in_flight: tuple[int, ...] | None = None  # ids of the run not yet in
         self.lens = LensJobs(self)  # the logit lens the output view shows
         self.patching = PatchingJobs(self)  # the Patching tab's experiments
+        self.lens_grid = LensGridJobs(self)  # the Lens tab's grid
 
     # ------------------------------------------------------------------ reading
     # Shortcuts to the state: session.trace is session.state.trace.
@@ -114,7 +124,7 @@ class Session(QObject):
         parts = st.changed_parts(old, new)
         for name in st.PARTS:
             if name in parts:
-                getattr(self, f"{name}Changed").emit()
+                getattr(self, _signal_name(name)).emit()
         if parts:
             self.changed.emit(parts)
         self.lens.request_if_shown()

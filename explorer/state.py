@@ -17,6 +17,8 @@ from gpt_core.analysis.patching import PatchResult
 from gpt_core.probe.sections import Section, build_sections
 from gpt_core.probe.stages import residual_stream
 
+from .analysis_state import AttributionRun, AttributionSettings, LensGrid
+
 
 @dataclass(frozen=True, eq=False)
 class LoadedModel:
@@ -114,6 +116,10 @@ class AppState:
     lens: LogitLens | None = None  # the logit lens of the current trace, at lens.position
     patching: PatchSettings = PatchSettings()
     patch_run: PatchRun | None = None  # the result of `patching` on this model
+    lens_target: int | None = None  # the token whose rank the lens grid gives
+    lens_grid: LensGrid | None = None  # the lens at every sub-layer, read so far
+    attribution: AttributionSettings = AttributionSettings()
+    attribution_run: AttributionRun | None = None
 
     # --- reading ---
     @property
@@ -164,6 +170,10 @@ def with_model(state: AppState, model: LoadedModel) -> AppState:
         replay_position=0,
         lens=None,
         patch_run=None,
+        lens_target=None,  # token ids of another model's vocabulary may not exist
+        lens_grid=None,
+        attribution=replace(state.attribution, target=None, foil=None, baseline_token=None),
+        attribution_run=None,
     )
 
 
@@ -366,6 +376,8 @@ PARTS: dict[str, Callable[[AppState], object]] = dict(
         ("replay", lambda s: (s.gradients, s.replay_position)),
         ("lens", lambda s: s.lens),
         ("patching", lambda s: (s.patching, s.patch_run)),
+        ("lens_grid", lambda s: (s.trace, s.lens_target, s.lens_grid)),
+        ("attribution", lambda s: (s.trace, s.attribution, s.attribution_run)),
     )
 )
 

@@ -57,11 +57,27 @@ def test_every_point_recomputed_in_numpy(sharp):
         assert np.allclose(lens.kl[row], kl, rtol=1e-3, atol=1e-4)
         rank = (log_p > log_p[:, target : target + 1]).sum(-1)
         assert lens.target_rank[row].tolist() == rank.tolist()
+        top5 = np.argsort(-log_p, axis=-1, kind="stable")[:, :5]
+        assert lens.topk_ids[row].tolist() == top5.tolist()
+        assert np.allclose(lens.topk_probs[row], np.take_along_axis(p, top5, -1), atol=1e-6)
     # the last point is the model's own output
     assert lens.top1_ids[-1].tolist() == trace["logits/topk_ids"][:, 0].tolist()
     assert np.allclose(lens.top1_probs[-1], trace["logits/topk_probs"][:, 0], atol=1e-5)
     assert np.array_equal(lens.kl[-1], np.zeros(len(ids)))
     assert len(set(map(tuple, lens.top1_ids.tolist()))) > 1  # the rows differ
+
+
+def test_a_subset_of_positions_equals_those_columns_of_the_whole(sharp):
+    trace = capture(sharp, get_tokenizer().encode(PROMPT))
+    whole = sublayer_lens(sharp, trace, target=7)
+    columns = [5, 0, trace.n_tokens - 1]
+    part = sublayer_lens(sharp, trace, target=7, positions=columns)
+    assert part.positions.tolist() == columns
+    for name in ("top1_ids", "top1_probs", "topk_ids", "topk_probs", "entropy", "kl"):
+        assert np.allclose(getattr(part, name), getattr(whole, name)[:, columns], atol=1e-6)
+    assert np.array_equal(part.target_rank, whole.target_rank[:, columns])
+    with pytest.raises(ValueError, match="positions"):
+        sublayer_lens(sharp, trace, positions=[trace.n_tokens])
 
 
 def test_the_lens_command_writes_its_arrays(tmp_path):

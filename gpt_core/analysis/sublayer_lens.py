@@ -1,11 +1,14 @@
 """A lens at every sub-layer: the residual stream read through the final LayerNorm and the
 output head at its 2L + 1 points (the embeddings' sum, then each block's stream after
 attention and its output), at every position. Per point and position: the top-1 token and
-its probability, the entropy of the distribution, KL(final ‖ lens) and, for a target token,
-its rank. The last point is the model's own output, so its KL is 0."""
+its probability, the five most likely tokens, the entropy of the distribution,
+KL(final ‖ lens) and, for a target token, its rank. The last point is the model's own
+output, so its KL is 0. A subset of positions can be read alone (the window reads the
+visible columns first and streams the rest)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,30 +18,49 @@ from ..model import GPTModel
 from ..probe import Trace
 from ..probe.stages import residual_stream
 
+TOP_K = 5  # tokens kept per cell, for hovering
+
 
 @dataclass(frozen=True)
 class SublayerLens:
     labels: tuple[str, ...]  # "embeddings", "B0 mid", "B0 out", …: one per point
-    top1_ids: np.ndarray  # [2L + 1, T] int64
-    top1_probs: np.ndarray  # [2L + 1, T] float32
+    positions: np.ndarray  # [T'] int64: the positions read, the columns of every array
+    top1_ids: np.ndarray  # [2L + 1, T'] int64
+    top1_probs: np.ndarray  # [2L + 1, T'] float32
+    topk_ids: np.ndarray  # [2L + 1, T', TOP_K] int64, most likely first
+    topk_probs: np.ndarray  # [2L + 1, T', TOP_K] float32
     entropy: np.ndarray  # [2L + 1, T] float32, nats
-    kl: np.ndarray  # [2L + 1, T] float32, KL(final ‖ lens) in nats
-    target_rank: np.ndarray | None  # [2L + 1, T] int64, 0 = top; None without a target
+    kl: np.ndarray  # [2L + 1, T'] float32, KL(final ‖ lens) in nats
+    target_rank: np.ndarray | None  # [2L + 1, T'] int64, 0 = top; None without a target
 
 
 @torch.inference_mode()
-def sublayer_lens(model: GPTModel, trace: Trace, target: int | None = None) -> SublayerLens:
-    """Every point of the residual stream of `trace` through final_norm and out_head. One
-    point's [T, vocab] logits at a time, so memory stays at one such matrix."""
+def sublayer_lens(
+    model: GPTModel,
+    trace: Trace,
+    target: int | None = None,
+    positions: Sequence[int] | None = None,
+) -> SublayerLens:
+    """Every point of the residual stream of `trace` through final_norm and out_head, at
+    `positions` (default: all). One point's [T', vocab] logits at a time, so memory stays
+    at one such matrix."""
     device = next(model.parameters()).device
+    columns_read = np.arange(trace.n_tokens) if positions is None else np.asarray(positions)
+    if columns_read.size and not 0 <= columns_read.min() <= columns_read.max() < trace.n_tokens:
+        raise ValueError(f"positions must lie in 0 … {trace.n_tokens - 1}")
     points = residual_stream(trace.config.n_layers)
-    final_log_p = _log_probs(model, trace[points[-1][0]], device)  # [T, V]
-    rows = [_read(model, trace[key], final_log_p, target, device) for key, _ in points]
+    final_log_p = _log_probs(model, trace[points[-1][0]][columns_read], device)  # [T', V]
+    rows = [
+        _read(model, trace[key][columns_read], final_log_p, target, device) for key, _ in points
+    ]
     columns = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
     return SublayerLens(
         labels=tuple(label for _, label in points),
-        top1_ids=columns["top1_ids"],
-        top1_probs=columns["top1_probs"],
+        positions=columns_read.astype(np.int64),
+        top1_ids=columns["topk_ids"][..., 0],
+        top1_probs=columns["topk_probs"][..., 0],
+        topk_ids=columns["topk_ids"],
+        topk_probs=columns["topk_probs"],
         entropy=columns["entropy"],
         kl=columns["kl"],
         target_rank=columns.get("target_rank"),
@@ -51,16 +73,16 @@ def _log_probs(model: GPTModel, stream: np.ndarray, device) -> torch.Tensor:
 
 
 def _read(model, stream, final_log_p, target, device) -> dict[str, np.ndarray]:
-    log_p = _log_probs(model, stream, device)  # [T, V]
-    best = log_p.max(dim=-1)
+    log_p = _log_probs(model, stream, device)  # [T', V]
+    best = log_p.topk(min(TOP_K, log_p.shape[-1]), dim=-1)  # [T', K]
     p = log_p.exp()
     row = {
-        "top1_ids": best.indices.cpu().numpy(),
-        "top1_probs": best.values.exp().cpu().numpy(),
+        "topk_ids": best.indices.cpu().numpy(),
+        "topk_probs": best.values.exp().cpu().numpy(),
         "entropy": (-(p * log_p).nan_to_num().sum(-1)).cpu().numpy(),
         "kl": (final_log_p.exp() * (final_log_p - log_p)).sum(-1).clamp(min=0).cpu().numpy(),
     }
     if target is not None:
-        target_log_p = log_p[:, target : target + 1]  # [T, 1]
+        target_log_p = log_p[:, target : target + 1]  # [T', 1]
         row["target_rank"] = (log_p > target_log_p).sum(-1).cpu().numpy()
     return row

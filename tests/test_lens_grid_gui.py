@@ -1,0 +1,105 @@
+"""The Lens tab: the grid of the run on screen equals sublayer_lens of the API, the visible
+columns are read before the rest, a new run or switch drops the old grid, and the target's
+rank follows the picker."""
+
+import numpy as np
+import pytest
+
+from gpt_core import Interventions, capture
+from gpt_core.analysis import sublayer_lens
+from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
+
+PROMPT = "The cat sat on the mat and looked at the dog while the sun went down slowly"
+
+
+@pytest.fixture
+def lens_tab(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    window.tabs.setCurrentWidget(window.lens_grid)
+    qtbot.waitUntil(
+        lambda: session.state.lens_grid is not None and session.state.lens_grid.complete,
+        timeout=GUI_TIMEOUT_MS,
+    )
+    wait_idle(qtbot, session)
+    return window
+
+
+def _api_lens(session, target=None, interventions=None):
+    trace = capture(session.model, session.token_ids(), interventions or Interventions())
+    return sublayer_lens(session.model, trace, target)
+
+
+def test_the_grid_is_the_api_lens_of_the_run_on_screen(lens_tab):
+    session, view = lens_tab.session, lens_tab.lens_grid
+    grid, expected = session.state.lens_grid, _api_lens(session)
+    assert grid.trace is session.trace and grid.labels == expected.labels
+    assert np.array_equal(grid.topk_ids, expected.topk_ids)
+    for name in ("top1_probs", "entropy", "kl", "topk_probs"):
+        assert np.allclose(getattr(grid, name), getattr(expected, name), atol=1e-6), name
+    # what the heatmap shows: the visible columns of the chosen quantity, the top-1 tokens
+    visible = view.visible_positions()
+    for index in range(view.quantity.count()):
+        view.quantity.setCurrentIndex(index)
+        name = view.quantity.currentData()
+        if name == "target_rank":
+            continue
+        shown = getattr(expected, name)[:, visible.start : visible.stop]
+        assert np.allclose(view.grid.matrix, shown, atol=1e-6), name
+    texts = session.tokenizer.displays(expected.top1_ids[3, visible.start : visible.stop])
+    assert [view.cell_text.shown_text(3, c) for c in range(len(visible))] == texts
+    hover = view.grid.describe_cell(2, 0)
+    first_top = session.tokenizer.displays(expected.topk_ids[2, visible.start].tolist())
+    assert all(label in hover for label in first_top) and "top 5" in hover
+
+
+def test_visible_columns_come_first_and_the_rest_streams_in(window, qtbot):
+    session, view = window.session, window.lens_grid
+    wait_for_run(qtbot, session, PROMPT)
+    window.resize(700, 900)  # fewer columns fit than the prompt has
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: session.state.lens_grid is not None, timeout=GUI_TIMEOUT_MS)
+    first = session.state.lens_grid
+    visible = view.visible_positions()
+    assert len(visible) < session.trace.n_tokens
+    assert first.read[visible.start : visible.stop].all() and not first.complete
+    qtbot.waitUntil(lambda: session.state.lens_grid.complete, timeout=GUI_TIMEOUT_MS)
+    view.scroll.setValue(view.scroll.maximum())  # the last columns, read meanwhile
+    end = view.visible_positions()
+    assert end.stop == session.trace.n_tokens
+    expected = _api_lens(session)
+    assert np.allclose(view.grid.matrix, expected.top1_probs[:, end.start :], atol=1e-6)
+
+
+def test_a_switched_off_head_gets_its_own_lens_and_the_old_grid_is_dropped(lens_tab, qtbot):
+    session = lens_tab.session
+    old = session.state.lens_grid
+    session.toggle_head(0, 1)
+    qtbot.waitUntil(
+        lambda: session.state.lens_grid is not old and session.state.lens_grid.complete,
+        timeout=GUI_TIMEOUT_MS,
+    )
+    wait_idle(qtbot, session)
+    expected = _api_lens(session, interventions=session.interventions)
+    assert np.allclose(session.state.lens_grid.kl, expected.kl, atol=1e-6)
+    # the switch changed the lens by far more than the tolerance above
+    assert np.abs(old.kl - expected.kl).max() > 20 * 1e-6
+
+
+def test_the_target_picker_sets_the_rank_shown(lens_tab, qtbot):
+    session, view = lens_tab.session, lens_tab.lens_grid
+    view.quantity.setCurrentIndex(view.quantity.findData("target_rank"))
+    assert view.grid.non_finite_cells() == view.grid.matrix.size  # no target yet
+    view.target.setCurrentIndex(1)  # the second most likely token at the last position
+    target = view.target.token_id()
+    view.target.activated.emit(1)
+    qtbot.waitUntil(
+        lambda: session.state.lens_grid.target == target and session.state.lens_grid.complete,
+        timeout=GUI_TIMEOUT_MS,
+    )
+    expected = _api_lens(session, target)
+    assert np.array_equal(session.state.lens_grid.target_rank, expected.target_rank)
+    assert session.state.lens_grid.target_rank[-1, -1] == 1  # second at the output
+    visible = view.visible_positions()
+    shown = np.log10(1 + expected.target_rank[:, visible.start : visible.stop])
+    assert np.allclose(view.grid.matrix, shown, atol=1e-6)
