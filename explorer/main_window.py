@@ -34,6 +34,7 @@ from .panels.prompt import PromptPanel
 from .panels.weights_menus import WeightsBanner, WeightsMenus
 from .session import JOB_KINDS, Session
 from .views import make_views
+from .views.attribution import AttributionView
 from .views.base import StagePanel
 from .views.gradients import GradientsView
 from .views.lens_grid import LensGridView
@@ -68,6 +69,8 @@ class MainWindow(QMainWindow):
         self.lens_grid = LensGridView(session)
         self.lens_grid.openInStage.connect(lambda: self.tabs.setCurrentWidget(self.stage_panel))
         self.tabs.addTab(self.lens_grid, "Lens")
+        self.attribution = AttributionView(session)
+        self.tabs.addTab(self.attribution, "Attribution")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)

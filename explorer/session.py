@@ -26,6 +26,7 @@ from gpt_core.model import GPTModel
 from gpt_core.util.devices import describe_device
 
 from . import state as st
+from .attribution_jobs import AttributionJobs
 from .jobs import (
     JOB_KINDS,
     backward_job,
@@ -89,6 +90,7 @@ class Session(QObject):
         self.lens = LensJobs(self)  # the logit lens the output view shows
         self.patching = PatchingJobs(self)  # the Patching tab's experiments
         self.lens_grid = LensGridJobs(self)  # the Lens tab's grid
+        self.attribution = AttributionJobs(self)  # the Attribution tab's scores
 
     # ------------------------------------------------------------------ reading
     # Shortcuts to the state: session.trace is session.state.trace.

@@ -107,6 +107,44 @@ def test_rollout_in_numpy_with_switches(model, ids):
     assert result.scores["rollout"].sum() == pytest.approx(1.0, abs=1e-5)
 
 
+def test_small_batches_give_the_same_scores_and_a_stop_is_honoured(model, ids, monkeypatch):
+    """A long prompt runs fewer variants per forward: the budget forced down to one run per
+    batch (and to three) changes nothing; a stop request ends the work with Cancelled."""
+    from gpt_core import Cancelled
+    from gpt_core.analysis import attribution
+
+    explained, methods = (
+        Explained(target=13, foil=None, position=6),
+        ("integrated_gradients", "occlusion"),
+    )
+    whole = attribute(model, ids, explained, methods, steps=8)
+    cfg = model.cfg
+    per_run = 3 * cfg.n_layers * cfg.n_heads * (explained.position + 1) ** 2 * 4
+    for runs in (1, 3):
+        monkeypatch.setattr(attribution, "ATTENTION_BUDGET_BYTES", runs * per_run)
+        calls = []
+        monkeypatch.setattr(attribution, "_Quantity", _counting(attribution._Quantity, calls))
+        batched = attribute(model, ids, explained, methods, steps=8)
+        assert max(calls) == runs
+        for method in methods:
+            assert np.allclose(batched.scores[method], whole.scores[method], atol=1e-6), method
+        monkeypatch.undo()
+    asked = []
+    with pytest.raises(Cancelled):
+        attribute(
+            model, ids, explained, methods, should_stop=lambda: asked.append(1) or len(asked) > 2
+        )
+
+
+def _counting(cls, calls):
+    class Counting(cls):
+        def _forward(self, token_embeddings):
+            calls.append(token_embeddings.shape[0])
+            return super()._forward(token_embeddings)
+
+    return Counting
+
+
 def test_bad_requests(model, ids):
     with pytest.raises(ValueError, match="unknown method"):
         attribute(model, ids, Explained(1, None, 0), ("saliency",))

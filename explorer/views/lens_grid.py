@@ -93,7 +93,7 @@ class LensGridView(QWidget):
             return
         if trace is None:
             self.status.setText("Run a prompt to read its lens.")
-            self.grid.set_matrix(np.full((1, 1), np.nan), title="", missing="no run")
+            self.grid.set_matrix(np.full((1, 1), np.nan), signed=False, missing="no run")
             return
         visible = self.visible_positions()
         self.scroll.setRange(0, trace.n_tokens - len(visible))

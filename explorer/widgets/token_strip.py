@@ -1,6 +1,7 @@
 """The prompt's tokens as chips that wrap like text: display string and id on each; hover
 tells id, bytes and position; a click selects that position in every view. Chips can be
-tinted by a weight per token (a saliency strip)."""
+tinted by a weight per token (a saliency strip): red for a size, or blue-white-red around 0
+for signed scores."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
+from .heatmap import colormap
+
 _GAP = 4
 _PAD_X = 5
 _PAD_Y = 2
+SIGNED_REACH = 0.38  # how far from the diverging map's white centre the tints go
 
 
 class TokenStrip(QWidget):
@@ -29,7 +33,8 @@ class TokenStrip(QWidget):
         self.tokens: list[str] = []
         self.ids: list[int] = []
         self.token_bytes: list[bytes] = []
-        self.weights: np.ndarray | None = None  # per-token tint, 0..1
+        self.weights: np.ndarray | None = None  # per-token tint, 0..1 (−1..1 if signed)
+        self.signed = False
         self.marked: set[int] = set()  # positions drawn with a dashed outline (generated)
         self.selected: int | None = None
         self._rects: list[QRect] = []
@@ -47,14 +52,29 @@ class TokenStrip(QWidget):
         self.weights = None
         self._relayout()
 
-    def set_weights(self, weights: np.ndarray | None) -> None:
-        """Tint each chip by a weight (normalised to its maximum); None removes the tint."""
+    def set_weights(self, weights: np.ndarray | None, signed: bool = False) -> None:
+        """Tint each chip by a weight, normalised to the largest magnitude (signed: by sign
+        and size, centred on 0); None removes the tint. NaN chips stay untinted."""
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
-            peak = np.max(np.abs(weights)) if weights.size else 0.0
-            weights = np.abs(weights) / peak if peak > 0 else np.zeros_like(weights)
-        self.weights = weights
+            finite = np.abs(weights[np.isfinite(weights)])
+            peak = finite.max() if finite.size else 0.0
+            weights = weights if signed else np.abs(weights)
+            weights = weights / peak if peak > 0 else np.zeros_like(weights)
+        self.weights, self.signed = weights, signed
         self.update()
+
+    def chip_fill(self, position: int) -> QColor:
+        """The colour of a chip: its tint, or plain grey."""
+        if self.weights is None or position >= len(self.weights):
+            return QColor("#f1f3f5")
+        w = float(self.weights[position])
+        if not np.isfinite(w):
+            return QColor("#f1f3f5")
+        if self.signed:
+            # the inner part of the map: its darkest ends would hide the chip's text
+            return colormap(True).map(0.5 + SIGNED_REACH * w, mode="qcolor")
+        return QColor.fromRgbF(1.0, 1.0 - 0.75 * w, 1.0 - 0.9 * w)
 
     def set_selected(self, position: int | None) -> None:
         self.selected = position
@@ -109,10 +129,7 @@ class TokenStrip(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         label_h = QFontMetrics(self._label_font).height()
         for i, rect in enumerate(self._rects):
-            fill = QColor("#f1f3f5")
-            if self.weights is not None and i < len(self.weights):
-                w = float(self.weights[i])
-                fill = QColor.fromRgbF(1.0, 1.0 - 0.75 * w, 1.0 - 0.9 * w)
+            fill = self.chip_fill(i)
             pen = QPen(QColor("#adb5bd"))
             if i in self.marked:
                 pen.setStyle(Qt.PenStyle.DashLine)

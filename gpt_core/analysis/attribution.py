@@ -12,23 +12,29 @@ given: contrastive attribution), by five methods:
   attention weights) + ½ I, rows renormalised; Â_{L−1} ⋯ Â_0, the position's row.
 
 The switches (heads off, blocks skipped) act as in every run; a skipped block contributes I
-to the rollout.
+to the rollout. Attention is causal, so the runs stop at the explained position and unembed
+it alone; tokens after it score exactly 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import Cancelled
 from ..model import GPTModel
 from ..probe import Interventions, capture, stage_key
 from ..probe._hooks import hooks, install_interventions
 
 METHODS = ("grad_norm", "input_x_grad", "integrated_gradients", "occlusion", "rollout")
+MAX_BATCH = 16  # runs per forward
+# The attention weights of one batch, forward and backward, stay under this many bytes: a
+# long prompt runs fewer variants at a time instead of running out of memory.
+ATTENTION_BUDGET_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,11 @@ def attribute(
     steps: int = 32,
     baseline_token: int | None = None,
     interventions: Interventions | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> Attribution:
     """Scores by each of `methods`; the baseline is the zero vector, or the embedding of
-    `baseline_token` at every position."""
+    `baseline_token` at every position. `should_stop` is asked between batches; when it
+    says yes, Cancelled is raised."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
@@ -67,17 +75,18 @@ def attribute(
         raise ValueError(f"integrated gradients needs at least one step, got {steps}")
     interventions = interventions or Interventions()
     device = next(model.parameters()).device
-    ids_t = torch.as_tensor(list(ids), device=device)  # [T]
-    if not 0 <= explained.position < len(ids_t):
+    if not 0 <= explained.position < len(ids):
         raise ValueError(f"position {explained.position} is outside the prompt")
-    embeddings = model.tok_emb.weight[ids_t].detach()  # [T, E]
+    read = explained.position + 1  # the tokens that can reach the position
+    ids_t = torch.as_tensor(list(ids)[:read], device=device)  # [T']
+    embeddings = model.tok_emb.weight[ids_t].detach()  # [T', E]
     baseline = torch.zeros_like(embeddings)
     if baseline_token is not None:
         baseline = model.tok_emb.weight[baseline_token].detach().expand_as(embeddings)
-    quantity = _Quantity(model, ids_t, explained, interventions)
+    quantity = _Quantity(model, ids_t, explained, interventions, should_stop)
     scores, baseline_value, gap = {}, None, None
     with torch.enable_grad():
-        value, grad = quantity.with_grad(embeddings[None])  # [1], [1, T, E]
+        value, grad = quantity.with_grad(embeddings[None])  # [1], [1, T', E]
     if "grad_norm" in methods:
         scores["grad_norm"] = _numpy(torch.linalg.vector_norm(grad[0], dim=-1))
     if "input_x_grad" in methods:
@@ -89,18 +98,22 @@ def attribute(
         scores["integrated_gradients"] = _numpy(ig)
     if "occlusion" in methods:
         scores["occlusion"] = _numpy(_occlusion(quantity, embeddings, baseline, value[0]))
+    scores = {name: np.pad(values, (0, len(ids) - read)) for name, values in scores.items()}
     if "rollout" in methods:
         scores["rollout"] = rollout(model, ids, explained.position, interventions)
     return Attribution(scores, float(value[0]), baseline_value, gap)
 
 
 class _Quantity:
-    """f of a batch of token embeddings [N, T, E] -> [N], through the model with its
-    position embeddings and the switches."""
+    """f of a batch of token embeddings [N, T', E] -> [N], through the model with its
+    position embeddings and the switches; T' ends at the explained position."""
 
-    def __init__(self, model, ids, explained: Explained, interventions: Interventions):
+    def __init__(self, model, ids, explained, interventions, should_stop):
         self.model, self.ids, self.explained = model, ids, explained
-        self.interventions = interventions
+        self.interventions, self.should_stop = interventions, should_stop
+        cfg, n_tokens = model.cfg, len(ids)
+        per_run = 3 * cfg.n_layers * cfg.n_heads * n_tokens * n_tokens * 4  # weights, grads
+        self.batch = max(1, min(MAX_BATCH, ATTENTION_BUDGET_BYTES // per_run))
 
     def __call__(self, token_embeddings: Tensor) -> Tensor:
         with torch.no_grad():
@@ -113,12 +126,16 @@ class _Quantity:
         return value.detach(), grad
 
     def _forward(self, token_embeddings: Tensor) -> Tensor:
+        if self.should_stop():
+            raise Cancelled("the attribution was stopped")
         model, explained = self.model, self.explained
         batch = token_embeddings.shape[0]
         with hooks() as hook_set:
             install_interventions(hook_set, model, self.interventions)
             hook_set.forward(model.tok_emb, lambda m, args, out: token_embeddings)
-            logits = model(self.ids[None].expand(batch, -1))[:, explained.position]  # [N, V]
+            # only the last position is unembedded: [N, T', E] -> [N, 1, E]
+            hook_set.forward(model.trf_blocks, lambda m, args, out: out[:, -1:])
+            logits = model(self.ids[None].expand(batch, -1))[:, -1]  # [N, V]
         value = logits[:, explained.target].float()
         if explained.foil is not None:
             value = value - logits[:, explained.foil].float()
@@ -128,10 +145,9 @@ class _Quantity:
 def _integrated_gradients(quantity: _Quantity, x: Tensor, baseline: Tensor, steps: int):
     """Midpoint rule: the gradient at α = (k + ½)/N, k < N, averaged, times (x − b). [T]"""
     total = torch.zeros_like(x)
-    per_batch = 16
     alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
     with torch.enable_grad():
-        for chunk in alphas.split(per_batch):
+        for chunk in alphas.split(quantity.batch):
             points = baseline + chunk[:, None, None] * (x - baseline)  # [n, T, E]
             total += quantity.with_grad(points)[1].sum(0)
     return ((x - baseline) * total / steps).sum(-1)
@@ -140,10 +156,12 @@ def _integrated_gradients(quantity: _Quantity, x: Tensor, baseline: Tensor, step
 def _occlusion(quantity: _Quantity, x: Tensor, baseline: Tensor, value: Tensor) -> Tensor:
     """f(x) minus f with one token's embedding at the baseline, for every token. [T]"""
     n_tokens = x.shape[0]
-    occluded = x.expand(n_tokens, -1, -1).clone()  # [T, T, E]: run t occludes token t
-    positions = torch.arange(n_tokens, device=x.device)
-    occluded[positions, positions] = baseline[positions]
-    return value - quantity(occluded)
+    changes = []
+    for positions in torch.arange(n_tokens, device=x.device).split(quantity.batch):
+        occluded = x.expand(len(positions), -1, -1).clone()  # [n, T, E]: run i hides one
+        occluded[torch.arange(len(positions)), positions] = baseline[positions]
+        changes.append(value - quantity(occluded))
+    return torch.cat(changes)
 
 
 def rollout(model: GPTModel, ids, position: int, interventions: Interventions) -> np.ndarray:
