@@ -199,9 +199,7 @@ def test_dialog_keeps_the_typed_folder_when_declined(window, qtbot, tmp_path, mo
     assert not folder.exists()
 
 
-def test_dialog_keeps_the_typed_folder_when_the_export_fails(
-    window, qtbot, tmp_path, monkeypatch
-):
+def test_dialog_keeps_the_typed_folder_when_the_export_fails(window, qtbot, tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     dialog, asked = _dialog(window, qtbot, blocker, QMessageBox.StandardButton.Yes, monkeypatch)
