@@ -10,11 +10,12 @@ from gpt_core import ExportError, get_tokenizer
 from gpt_core.analysis.attribution import METHODS, Explained, attribute
 
 from .attribution_export import export_attribution
+from .cli_options import add_prompt_options
 
 
 def add_attribute_command(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("attribute", help="input-token attributions of a prediction")
-    parser.add_argument("--prompt", required=True)
+    add_prompt_options(parser)
     parser.add_argument("--target", required=True, help="one token whose logit is explained")
     parser.add_argument("--foil", help="one token whose logit is subtracted (contrastive)")
     parser.add_argument("--position", type=int, help="the prediction read (default: last)")
@@ -28,8 +29,6 @@ def add_attribute_command(commands) -> argparse.ArgumentParser:
 def run_attribute(args, model, interventions) -> int:
     tokenizer = get_tokenizer()
     ids = tokenizer.encode(args.prompt)
-    if not ids:
-        raise ExportError("the prompt is empty; type some text first")
     position = len(ids) - 1 if args.position is None else args.position
     target = tokenizer.single_id(args.target, "the target")
     foil = tokenizer.single_id(args.foil, "the foil") if args.foil else None

@@ -19,11 +19,13 @@ from gpt_core import (
     keep_freed_memory,
     load_model,
 )
+from gpt_core.model.tokenizer import check_prompt_text
 from gpt_core.util.devices import DEVICE_CHOICES, resolve_device
 from gpt_core.weights import non_finite_parameters
 
 from .attribute_command import add_attribute_command, run_attribute
-from .exporting import FORMATS, IMAGE_FORMATS, export_attention, parse_formats
+from .cli_options import OneLineErrors, add_prompt_options, prompt_text, seed
+from .exporting import FORMATS, IMAGE_FORMATS, chosen_heads, export_attention, parse_formats
 from .heads_command import add_heads_command, add_lens_command, run_heads, run_lens
 from .patch_command import add_patch_command, run_patch
 
@@ -49,7 +51,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="where the model runs (default: auto, CUDA when present)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the random weights")
 
 
 def _intervention_options(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +68,7 @@ def _intervention_options(parser: argparse.ArgumentParser) -> None:
 
 
 def gui_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="gpt-explorer",
         description="Look inside GPT-2 while it runs. Headless commands: "
         "`gpt-explorer export --help`, `trace --help`, `patch --help`, `heads --help`, "
@@ -78,10 +80,10 @@ def gui_parser() -> argparse.ArgumentParser:
 
 
 def headless_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gpt-explorer")
+    parser = OneLineErrors(prog="gpt-explorer")
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="attention heatmaps and weights, no window")
-    export.add_argument("--prompt", required=True)
+    add_prompt_options(export)
     export.add_argument("--out", required=True, type=Path, metavar="DIR")
     export.add_argument("--layer", type=int, help="one layer (default: every layer)")
     export.add_argument("--head", type=int, help="one head (default: every head)")
@@ -98,10 +100,18 @@ def headless_parser() -> argparse.ArgumentParser:
     _model_options(export)
     _intervention_options(export)
     trace = commands.add_parser("trace", help="every stage of one run, as an .npz file")
-    trace.add_argument("--prompt", required=True)
-    trace.add_argument("--out", required=True, type=Path, metavar="FILE.npz")
+    add_prompt_options(trace)
+    trace.add_argument(
+        "--out", required=True, type=Path, metavar="FILE.npz", help="or a folder: FOLDER/trace.npz"
+    )
     trace.add_argument(
         "--backward", action="store_true", help="also run one backward step and store the gradients"
+    )
+    trace.add_argument(
+        "--target",
+        metavar="TOKEN",
+        help="with --backward: the loss is -log p(TOKEN) after the prompt's last token "
+        "(exactly one token; a leading space counts), else the mean next-token loss",
     )
     trace.add_argument(
         "--crop",
@@ -122,32 +132,7 @@ def run_headless(argv: list[str]) -> int:
     args = headless_parser().parse_args(argv)
     keep_freed_memory()
     try:
-        model, cfg = load_model(args.weights, args.preset, seed=args.seed)
-        bad = non_finite_parameters(model)
-        if bad:
-            names = ", ".join(f"{name} ({count:,})" for name, count in bad.items())
-            print(f"warning: the weights hold NaN or Inf values in {names}", file=sys.stderr)
-        device = args.device or "auto"
-        if args.command in ("patch", "heads"):
-            _qt_for_images()
-            model.to(resolve_device(device))
-            if args.command == "heads":
-                return run_heads(args, model)
-            return run_patch(args, model, device)
-        interventions = Interventions.parse(args.ablate, args.skip, args.ablation_mode)
-        interventions.check(cfg)
-        if args.command == "lens":
-            return run_lens(args, model, interventions, device)
-        if args.command == "attribute":
-            _qt_for_images()
-            model.to(resolve_device(device))
-            return run_attribute(args, model, interventions)
-        ids = get_tokenizer().encode(args.prompt)
-        if args.crop:
-            ids = ids[-cfg.context_length :]
-        if args.command == "trace":
-            return _write_trace(args, model, ids, interventions, device)
-        return _export(args, model, ids, interventions, device)
+        return _run_command(args)
     except (GPTCoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -156,29 +141,90 @@ def run_headless(argv: list[str]) -> int:
         return 2
 
 
-def _write_trace(args, model, ids, interventions, device) -> int:
-    if args.backward:
-        trace = backward_step(model, ids, interventions=interventions, device=device)
-    else:
-        trace = capture(model, ids, interventions, device=device)
-    out = args.out if args.out.suffix == ".npz" else args.out.with_suffix(".npz")
+def _run_command(args) -> int:
+    _check_before_loading(args)
+    model, cfg = load_model(args.weights, args.preset, seed=args.seed)
+    bad = non_finite_parameters(model)
+    if bad:
+        names = ", ".join(f"{name} ({count:,})" for name, count in bad.items())
+        print(f"warning: the weights hold NaN or Inf values in {names}", file=sys.stderr)
+    device = args.device or "auto"
+    if args.command in ("patch", "heads"):
+        _qt_for_images()
+        model.to(resolve_device(device))
+        if args.command == "heads":
+            return run_heads(args, model)
+        return run_patch(args, model, device)
+    interventions = Interventions.parse(args.ablate, args.skip, args.ablation_mode)
+    interventions.check(cfg)
+    if args.command == "lens":
+        return run_lens(args, model, interventions, device)
+    if args.command == "attribute":
+        _qt_for_images()
+        model.to(resolve_device(device))
+        return run_attribute(args, model, interventions)
+    ids = get_tokenizer().encode(args.prompt)
+    if args.crop:
+        ids = ids[-cfg.context_length :]
+    if args.command == "trace":
+        return _write_trace(args, model, ids, interventions, device)
+    return _export(args, model, cfg, ids, interventions, device)
+
+
+def _check_before_loading(args) -> None:
+    """What can be checked without the model, checked before it loads."""
+    if hasattr(args, "prompt_file"):
+        args.prompt = prompt_text(args)
+    if args.command == "patch":
+        check_prompt_text(args.clean)
+        check_prompt_text(args.corrupted)
+    if args.command == "trace":
+        args.out = _trace_path(args.out)
+        if args.target is not None and not args.backward:
+            raise GPTCoreError("--target names the loss of the backward step: add --backward")
+        if args.target is not None:
+            args.target = get_tokenizer().single_id(args.target, "the target")
+
+
+def _trace_path(out: Path) -> Path:
+    """--out FILE.npz, or an existing folder: the trace goes in as trace.npz."""
+    if out.is_dir():
+        return out / "trace.npz"
+    if out.suffix != ".npz":
+        raise GPTCoreError(f"--out {out}: give a file name ending in .npz, or an existing folder")
     if not out.parent.is_dir():
         raise GPTCoreError(f"cannot write {out}: the folder {out.parent} does not exist")
-    trace.save(out)
+    return out
+
+
+def _write_trace(args, model, ids, interventions, device) -> int:
+    if args.backward:
+        if args.target is None and len(ids) == 1:
+            raise GPTCoreError(
+                "a one-token prompt has no next token to predict: add text, or give --target TOKEN"
+            )
+        target = None if args.target is None else (len(ids) - 1, args.target)
+        trace = backward_step(model, ids, target, interventions=interventions, device=device)
+    else:
+        trace = capture(model, ids, interventions, device=device)
+    trace.save(args.out)
     print(
-        f"wrote {out} ({trace.n_tokens} tokens, {len(trace.stages)} stages, "
+        f"wrote {args.out} ({trace.n_tokens} tokens, {len(trace.stages)} stages, "
         f"{trace.nbytes / 1e6:.1f} MB in memory)"
     )
     return 0
 
 
-def _export(args, model, ids, interventions, device) -> int:
+def _export(args, model, cfg, ids, interventions, device) -> int:
     formats = parse_formats(args.format)
+    layers, heads = chosen_heads(
+        cfg,
+        None if args.layer is None else [args.layer],
+        None if args.head is None else [args.head],
+    )  # all checked before anything is created
     trace = capture(model, ids, interventions, device=device)
     if any(f in IMAGE_FORMATS for f in formats):
         _qt_for_images()
-    layers = None if args.layer is None else [args.layer]
-    heads = None if args.head is None else [args.head]
     args.out.mkdir(parents=True, exist_ok=True)
     written = export_attention(trace, args.out, layers, heads, formats, args.prompt)
     print(f"wrote {len(written)} files to {args.out}")

@@ -1,12 +1,13 @@
 """Ctrl+E: what to export (the selected head, the whole layer, the trace), in which
-formats and where. The dialog only gathers the request; the window writes the files."""
+formats and where. The dialog gathers the request and hands it to the window's export; it
+closes only once that succeeded, so a typed folder is never lost to a failed export."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QRadioButton,
     QVBoxLayout,
@@ -32,11 +34,18 @@ class ExportRequest:
 
 
 class ExportDialog(QDialog):
-    exportRequested = Signal(object)  # ExportRequest
-
-    def __init__(self, session, folder: str, parent=None, what: str = "head"):
+    def __init__(
+        self,
+        session,
+        folder: str,
+        export: Callable[[ExportRequest], list[Path]],
+        parent=None,
+        what: str = "head",
+    ):
+        """export: writes the request, returning the files written ([] when it failed)."""
         super().__init__(parent)
         self.setWindowTitle("Export")
+        self._export = export
         sel = session.selection
         self.head = QRadioButton(f"Selected head: layer {sel.layer}, head {sel.head}")
         self.layer = QRadioButton(
@@ -69,6 +78,9 @@ class ExportDialog(QDialog):
             layout.addWidget(widget)
         layout.addLayout(formats)
         layout.addLayout(folder_row)
+        self.problem = QLabel(wordWrap=True)
+        self.problem.hide()
+        layout.addWidget(self.problem)
         layout.addWidget(buttons)
         self.trace.toggled.connect(lambda on: [b.setEnabled(not on) for b in self.formats.values()])
 
@@ -91,5 +103,27 @@ class ExportDialog(QDialog):
         request = self.request()
         if request.what != "trace" and not request.formats:
             return
-        self.exportRequested.emit(request)
-        self.accept()
+        if not request.folder.exists() and not self._create(request.folder):
+            return
+        if self._export(request):
+            self.accept()
+        else:
+            self._show_problem("The export failed (the window's message says why).")
+
+    def _create(self, folder: Path) -> bool:
+        """Offer to create a missing folder; False (the dialog stays open) if not made."""
+        answer = QMessageBox.question(
+            self, "Export", f"The folder {folder} does not exist. Create it?"
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            folder.mkdir(parents=True)
+        except OSError as exc:
+            self._show_problem(f"Cannot create {folder}: {exc.strerror or exc}.")
+            return False
+        return True
+
+    def _show_problem(self, text: str) -> None:
+        self.problem.setText(text)
+        self.problem.show()

@@ -8,16 +8,16 @@ A layer's grid of heads shares one colour scale, so heads can be compared by eye
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QBuffer, QIODevice, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtSvg import QSvgGenerator
 
 from gpt_core import ExportError
-from gpt_core.util.atomic import atomic_path
+from gpt_core.util.atomic import write_bytes_atomic
 
 from .widgets.heatmap import NON_FINITE_RGBA, colormap, value_levels
 
@@ -222,26 +222,54 @@ def save_figure(
     fmt = path.suffix.lower()
     if fmt not in (".png", ".svg"):
         raise ExportError(f"{path.name}: images are written as .png or .svg")
-    layout = _Layout(figures, title or figures[0].title, columns, label_axes)
+    figures = [_printable_figure(f) for f in figures]
+    layout = _Layout(figures, _printable(title or figures[0].title), columns, label_axes)
     signed = any(f.signed for f in figures)
     stacked = np.concatenate([f.matrix.ravel() for f in figures])
     levels = value_levels(stacked, signed)
+    # Qt's own file writes do not report a full disk: Python writes the bytes, checked.
+    return write_bytes_atomic(path, _render(fmt, layout, levels, signed), ExportError)
+
+
+def _render(fmt: str, layout: _Layout, levels: tuple[float, float], signed: bool) -> bytes:
     size = QSize(int(layout.width), int(layout.height))
-    with atomic_path(path, ExportError) as tmp:
-        if fmt == ".png":
-            image = QImage(size, QImage.Format.Format_RGB32)
-            painter = QPainter(image)
-            _paint(painter, layout, levels, signed)
-            painter.end()
-            if not image.save(str(tmp), "PNG"):
-                raise ExportError(f"cannot write {path}")
-        else:
-            generator = QSvgGenerator()
-            generator.setFileName(str(tmp))
-            generator.setSize(size)
-            generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
-            generator.setTitle(layout.title)
-            painter = QPainter(generator)
-            _paint(painter, layout, levels, signed)
-            painter.end()
-    return path
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if fmt == ".png":
+        image = QImage(size, QImage.Format.Format_RGB32)
+        painter = QPainter(image)
+        _paint(painter, layout, levels, signed)
+        painter.end()
+        if not image.save(buffer, "PNG"):
+            raise ExportError("the PNG image could not be encoded")
+    else:
+        generator = QSvgGenerator()
+        generator.setOutputDevice(buffer)
+        generator.setSize(size)
+        generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
+        generator.setTitle(layout.title)
+        painter = QPainter(generator)
+        _paint(painter, layout, levels, signed)
+        painter.end()
+    return bytes(buffer.data())
+
+
+def _printable_figure(figure: HeatmapFigure) -> HeatmapFigure:
+    return replace(
+        figure,
+        title=_printable(figure.title),
+        row_labels=tuple(map(_printable, figure.row_labels)),
+        col_labels=tuple(map(_printable, figure.col_labels)),
+        row_axis=_printable(figure.row_axis),
+        col_axis=_printable(figure.col_axis),
+    )
+
+
+def _printable(text: str) -> str:
+    """Control characters (ESC, NUL, ...) as \\x escapes, as the token labels show them:
+    XML cannot hold them, and an image would draw them as boxes."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )

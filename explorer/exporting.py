@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from gpt_core import ExportError, Trace, stage_key
-from gpt_core.util.files import write_matrix_csv, write_npy
+from gpt_core import ExportError, GPTConfig, Trace, stage_key
+from gpt_core.util.files import PartialExport, write_all, write_matrix_csv, write_npy
 
 from .export_render import HeatmapFigure, save_figure
 
@@ -48,23 +48,21 @@ def head_stem(layer: int, head: int) -> str:
 def export_head(
     trace: Trace, layer: int, head: int, folder: str | Path, formats: Sequence[str], prompt: str
 ) -> list[Path]:
-    folder = Path(folder)
+    return write_all(_head_files(trace, layer, head, Path(folder), formats, prompt))
+
+
+def _head_files(trace: Trace, layer: int, head: int, folder: Path, formats, prompt: str):
+    """(path, writer) for each format of one head's export."""
     stem = head_stem(layer, head)
     figure = head_figure(trace, layer, head, prompt)
-    written = []
-    for fmt in formats:
-        path = folder / f"{stem}.{fmt}"
-        if fmt in IMAGE_FORMATS:
-            written.append(save_figure(path, [figure]))
-        elif fmt == "csv":
-            written.append(
-                write_matrix_csv(
-                    path, figure.matrix, figure.row_labels, figure.col_labels, corner="query \\ key"
-                )
-            )
-        elif fmt == "npy":
-            written.append(write_npy(path, figure.matrix))
-    return written
+    matrix, rows, cols = figure.matrix, figure.row_labels, figure.col_labels
+    writers = {
+        "png": lambda path: save_figure(path, [figure]),
+        "svg": lambda path: save_figure(path, [figure]),
+        "csv": lambda path: write_matrix_csv(path, matrix, rows, cols, corner="query \\ key"),
+        "npy": lambda path: write_npy(path, matrix),
+    }
+    return [(folder / f"{stem}.{fmt}", writers[fmt]) for fmt in formats]
 
 
 def export_layer(
@@ -80,17 +78,42 @@ def export_layer(
     ]
     title = f"Layer {layer} · all {n_heads} heads{_what(trace)} — “{_short(prompt)}”"
     columns = int(round(n_heads**0.5 + 0.49))
-    written = []
+    label_axes = trace.n_tokens <= 24
+    files = []
     for fmt in formats:
         if fmt in IMAGE_FORMATS:
-            path = folder / f"attention_L{layer}_grid.{fmt}"
-            written.append(
-                save_figure(path, figures, title, columns, label_axes=trace.n_tokens <= 24)
+            files.append(
+                (
+                    folder / f"attention_L{layer}_grid.{fmt}",
+                    lambda path: save_figure(path, figures, title, columns, label_axes),
+                )
             )
         elif fmt == "npy":
-            path = folder / f"attention_L{layer}.npy"
-            written.append(write_npy(path, trace[stage_key("attn/weights", layer)]))
-    return written
+            weights = trace[stage_key("attn/weights", layer)]
+            files.append((folder / f"attention_L{layer}.npy", lambda p, w=weights: write_npy(p, w)))
+    return write_all(files)
+
+
+def chosen_heads(
+    cfg: GPTConfig, layers: Sequence[int] | None, heads: Sequence[int] | None
+) -> tuple[list[int], list[int]]:
+    """The layers and heads to export (all when None), checked to exist."""
+    layers = list(range(cfg.n_layers)) if layers is None else list(layers)
+    heads = list(range(cfg.n_heads)) if heads is None else list(heads)
+    for layer in layers:
+        if not 0 <= layer < cfg.n_layers:
+            raise ExportError(f"layer {layer} does not exist: layers 0..{cfg.n_layers - 1}")
+    for head in heads:
+        if not 0 <= head < cfg.n_heads:
+            raise ExportError(f"head {head} does not exist: heads 0..{cfg.n_heads - 1}")
+    return layers, heads
+
+
+def failure_text(exc: Exception) -> str:
+    """A failed export, as a sentence: which files were written and which not."""
+    if isinstance(exc, PartialExport):
+        return f"{exc}."
+    return f"{exc}. Nothing was written."
 
 
 def export_attention(
@@ -102,20 +125,13 @@ def export_attention(
     prompt: str = "",
 ) -> list[Path]:
     """Every chosen (layer, head): all layers and heads when none are given."""
-    cfg = trace.config
-    layers = list(range(cfg.n_layers)) if layers is None else list(layers)
-    heads = list(range(cfg.n_heads)) if heads is None else list(heads)
-    for layer in layers:
-        if not 0 <= layer < cfg.n_layers:
-            raise ExportError(f"layer {layer} does not exist: layers 0..{cfg.n_layers - 1}")
-    for head in heads:
-        if not 0 <= head < cfg.n_heads:
-            raise ExportError(f"head {head} does not exist: heads 0..{cfg.n_heads - 1}")
+    layers, heads = chosen_heads(trace.config, layers, heads)
     folder = Path(folder)
     if not folder.is_dir():
         raise ExportError(f"cannot write to {folder}: no such folder")
-    written = []
-    for layer in layers:
-        for head in heads:
-            written += export_head(trace, layer, head, folder, formats, prompt)
-    return written
+    return write_all(
+        file
+        for layer in layers
+        for head in heads
+        for file in _head_files(trace, layer, head, folder, formats, prompt)
+    )

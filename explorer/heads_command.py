@@ -13,6 +13,7 @@ from gpt_core.analysis import REPEAT_LENGTH, head_type_scores, sublayer_lens
 from gpt_core.util.atomic import atomic_path
 from gpt_core.util.files import write_npy
 
+from .cli_options import add_prompt_options, seed
 from .export_render import HeatmapFigure, save_figure
 
 # (score in head_type_scores, its name in head_scores.npz, what its image says)
@@ -33,7 +34,7 @@ def add_heads_command(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeat-length", type=int, default=REPEAT_LENGTH, help="random tokens per copy"
     )
-    parser.add_argument("--probe-seed", type=int, default=0, help="seed of the random tokens")
+    parser.add_argument("--probe-seed", type=seed, default=0, help="seed of the random tokens")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
     return parser
 
@@ -62,7 +63,7 @@ def add_lens_command(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         "lens", help="the logit lens at every point of the residual stream, every position"
     )
-    parser.add_argument("--prompt", required=True)
+    add_prompt_options(parser)
     parser.add_argument("--target", help="one token whose rank to record at every point")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
     return parser

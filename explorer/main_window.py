@@ -26,7 +26,7 @@ from gpt_core import GPTCoreError, available_devices
 
 from .actions import ACTIONS
 from .export_dialog import ExportDialog, ExportRequest
-from .exporting import export_head, export_layer
+from .exporting import export_head, export_layer, failure_text
 from .panels.effect import EffectPanel
 from .panels.generation import GenerationPanel
 from .panels.navigator import Navigator
@@ -303,9 +303,8 @@ class MainWindow(QMainWindow):
         if self.session.trace is None:
             self.show_message("info", "Run a prompt first: there is nothing to export yet.")
             return
-        dialog = ExportDialog(self.session, self.export_folder(), self, what)
+        dialog = ExportDialog(self.session, self.export_folder(), self.export, self, what)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.exportRequested.connect(self.export)
         dialog.open()
 
     def on_save_trace(self) -> None:
@@ -339,7 +338,7 @@ class MainWindow(QMainWindow):
             else:
                 written = [trace.save(Path(request.folder) / (request.filename or "trace.npz"))]
         except (GPTCoreError, OSError) as exc:
-            self.show_message("error", f"Export failed: {exc}. Nothing was written.")
+            self.show_message("error", f"Export failed: {failure_text(exc)}")
             return []
         self.settings.setValue("export/folder", str(request.folder))
         names = ", ".join(p.name for p in written)

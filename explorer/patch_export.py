@@ -13,7 +13,7 @@ import numpy as np
 from gpt_core import ExportError, get_tokenizer
 from gpt_core.analysis.patching import SWEEPS, PatchResult
 from gpt_core.util.atomic import atomic_path
-from gpt_core.util.files import write_matrix_csv, write_npy
+from gpt_core.util.files import write_all, write_matrix_csv, write_npy
 
 from .export_render import HeatmapFigure, save_figure
 
@@ -46,36 +46,37 @@ def export_patching(result: PatchResult, folder: str | Path, formats=FORMATS) ->
     arrays |= {f"attribution_{name}": values for name, values in result.attribution.items()}
     if result.path is not None:
         arrays["path"] = result.path
-    written = []
-    for stem, values in arrays.items():
-        written += _write_sweep(result, stem, values, folder, formats)
-    written.append(_write_summary(result, folder / "summary.json"))
-    return written
+    files = [
+        file
+        for stem, values in arrays.items()
+        for file in _sweep_files(result, stem, values, folder, formats)
+    ]
+    files.append((folder / "summary.json", lambda path: _write_summary(result, path)))
+    return write_all(files)
 
 
-def _write_sweep(result, stem: str, values: np.ndarray, folder: Path, formats) -> list[Path]:
+def _sweep_files(result, stem: str, values: np.ndarray, folder: Path, formats):
+    """(path, writer) for each format of one sweep."""
     name = stem.removeprefix("attribution_")
     name = "heads" if name == "path" else name
     matrix, rows, cols, row_axis, col_axis = sweep_table(result.clean_ids, name, values)
-    written = []
-    for fmt in formats:
-        path = folder / f"{stem}.{fmt}"
-        if fmt == "npy":
-            written.append(write_npy(path, values.astype(np.float32)))
-        elif fmt == "csv":
-            written.append(
-                write_matrix_csv(path, matrix, rows, cols, corner=f"{row_axis} \\ {col_axis}")
-            )
-        else:
-            if stem.startswith("attribution_"):  # a change of the metric: as a metric value
-                matrix = result.baseline + matrix
-            shown = matrix if result.same_metric else result.normalised(matrix)
-            what = "raw metric" if result.same_metric else "0 = corrupted, 1 = clean"
-            title = f"{_title(stem)} · {what}"
-            # NaN (no path into the receiver) stays NaN: drawn magenta, not as "no effect"
-            figure = HeatmapFigure(shown, tuple(rows), tuple(cols), title, row_axis, col_axis, True)
-            written.append(save_figure(path, [figure]))
-    return written
+    # an attribution is a change of the metric: drawn as a metric value
+    drawn = result.baseline + matrix if stem.startswith("attribution_") else matrix
+    shown = drawn if result.same_metric else result.normalised(drawn)
+    what = "raw metric" if result.same_metric else "0 = corrupted, 1 = clean"
+    # NaN (no path into the receiver) stays NaN: drawn magenta, not as "no effect"
+    figure = HeatmapFigure(
+        shown, tuple(rows), tuple(cols), f"{_title(stem)} · {what}", row_axis, col_axis, True
+    )
+    writers = {
+        "npy": lambda path: write_npy(path, values.astype(np.float32)),
+        "csv": lambda path: write_matrix_csv(
+            path, matrix, rows, cols, corner=f"{row_axis} \\ {col_axis}"
+        ),
+        "png": lambda path: save_figure(path, [figure]),
+        "svg": lambda path: save_figure(path, [figure]),
+    }
+    return [(folder / f"{stem}.{fmt}", writers[fmt]) for fmt in formats]
 
 
 def _title(stem: str) -> str:

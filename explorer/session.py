@@ -18,11 +18,13 @@ from gpt_core import (
     DeviceError,
     GPTConfig,
     Interventions,
+    PromptError,
     Trace,
     get_tokenizer,
     resolve_device,
 )
 from gpt_core.model import GPTModel
+from gpt_core.model.tokenizer import check_prompt_text
 from gpt_core.util.devices import describe_device
 
 from . import state as st
@@ -244,8 +246,10 @@ class Session(QObject):
         if self._model is None:
             self.report("info", "The model is still loading.")
             return
-        if not self.state.prompt_text.strip():
-            self.report("info", "Type a prompt first.")
+        try:
+            check_prompt_text(self.state.prompt_text)
+        except PromptError as exc:
+            self.report("info", f"{str(exc).capitalize()}.")
             return
         self._apply(st.drop_generation_of_other_prompt(self.state))
         ids = self.token_ids(crop)

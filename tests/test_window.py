@@ -122,7 +122,7 @@ def test_attention_hover_names_query_key_and_weight(window, qtbot):
 def test_empty_prompt_is_a_message(window, qtbot):
     window.prompt.set_text("   ")
     window.actions_by_name["run"].trigger()
-    assert "Type a prompt first" in window.message_bar.text()
+    assert "The prompt is empty or only whitespace" in window.message_bar.text()
     assert window.session.trace is None
     _run_typed(qtbot, window, "still works")
     assert window.session.trace is not None

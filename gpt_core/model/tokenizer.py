@@ -27,6 +27,9 @@ _GPT2_PATTERN = (
 _VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
 _ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
 
+# The one message for a prompt with no text, wherever it is typed or passed.
+EMPTY_PROMPT = "the prompt is empty or only whitespace; type some text first"
+
 # How whitespace and control characters are drawn in a token's display string.
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 
@@ -96,6 +99,21 @@ class Tokenizer:
         if len(ids) != 1:
             raise PromptError(f"“{text}” is {len(ids)} tokens; {role} must be exactly one")
         return ids[0]
+
+
+def check_prompt_text(text: str) -> str:
+    """The one rule for a prompt, in the window, the command line and capture(): it holds
+    some text that is not whitespace. Returns the text; PromptError otherwise."""
+    if not text.strip():
+        raise PromptError(EMPTY_PROMPT)
+    return text
+
+
+def check_prompt_ids(ids: Sequence[int]) -> None:
+    """check_prompt_text for token ids (ids past GPT-2's vocabulary are text enough)."""
+    tokenizer = get_tokenizer()
+    if all(0 <= i < tokenizer.eot_id for i in ids):
+        check_prompt_text(tokenizer.decode(ids))
 
 
 @functools.lru_cache(maxsize=1)

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ..model import GPTModel, check_token_ids, get_tokenizer
+from ..model.tokenizer import check_prompt_ids
 from ..util.devices import resolve_device
 from ._backward import BackwardRequest, backward_info, check_target, loss_of
 from ._causal_pack import PackedCausal, pack_causal
@@ -108,6 +109,7 @@ def _run(
         model.to(dev)
     idx = torch.tensor(np.asarray(token_ids, dtype=np.int64), device=dev).reshape(1, -1)
     check_token_ids(idx, cfg)  # [1, T]
+    check_prompt_ids(idx[0].tolist())
     top_k = max(1, min(options.top_k, cfg.vocab_size))
     tracked = _tracked_ids(options.track_token_ids, idx.shape[1], dev)
     if request is not None:

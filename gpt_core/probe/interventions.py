@@ -64,12 +64,12 @@ class Interventions:
         heads = []
         for item in _items(ablate):
             layer, sep, head = item.partition(".")
-            if not sep or not layer.isdigit() or not head.isdigit():
+            if not sep or not _is_number(layer) or not _is_number(head):
                 raise ValueError(f"--ablate takes LAYER.HEAD items such as 0.3, got {item!r}")
             heads.append((int(layer), int(head)))
         layers = []
         for item in _items(skip):
-            if not item.isdigit():
+            if not _is_number(item):
                 raise ValueError(f"--skip takes block numbers such as 5, got {item!r}")
             layers.append(int(item))
         return cls(frozenset(heads), frozenset(layers), mode)
@@ -99,6 +99,11 @@ class Interventions:
             frozenset(data.get("skip_layers", [])),
             data.get("mode", "zero"),
         )
+
+
+def _is_number(text: str) -> bool:
+    """0-9 only: str.isdigit also takes ² and other digits int() refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def _items(text: str) -> Iterable[str]:

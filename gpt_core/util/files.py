@@ -1,12 +1,13 @@
 """Writing what the app shows to files: matrices as CSV and NPY (the GUI and the headless
 `export` command add PNG and SVG images on the Qt side). Writes are atomic: a file appears
-complete or not at all, and a path that cannot be written raises ExportError."""
+complete or not at all, and a path that cannot be written raises ExportError; a set of
+files is written by write_all, which says exactly which files were written and which not."""
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +42,30 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     with atomic_path(path, ExportError) as tmp, open(tmp, "wb") as f:
         np.save(f, np.asarray(array), allow_pickle=False)
     return Path(path)
+
+
+class PartialExport(ExportError):
+    """Some files of an export could not be written; the message names every file that
+    failed, with why, and every file that was written."""
+
+    def __init__(self, written: list[Path], failures: list[ExportError]):
+        self.written, self.failures = written, failures
+        done = f"written: {', '.join(p.name for p in written)}" if written else "nothing written"
+        super().__init__(f"{'; '.join(map(str, failures))}; {done}")
+
+
+def write_all(files: Iterable[tuple[Path, Callable[[Path], object]]]) -> list[Path]:
+    """Call each writer with its path, going on past a failed file (one file's trouble,
+    such as a name taken by a folder, should not cost the others); PartialExport if any
+    failed, else the paths written."""
+    written, failures = [], []
+    for path, write in files:
+        try:
+            write(path)
+        except ExportError as exc:
+            failures.append(exc)
+        else:
+            written.append(Path(path))
+    if failures:
+        raise PartialExport(written, failures)
+    return written

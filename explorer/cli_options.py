@@ -1,0 +1,56 @@
+"""Pieces every headless command shares: a parser whose errors are one `error: …` line,
+the prompt as --prompt TEXT or --prompt-file PATH (- for stdin), and a seed's range."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gpt_core import PromptError
+from gpt_core.model.tokenizer import check_prompt_text
+
+SEED_LIMIT = 2**64  # what torch and numpy seed from
+
+
+class OneLineErrors(argparse.ArgumentParser):
+    """Bad arguments print one `error: …` line (no usage block) and exit with status 2."""
+
+    def error(self, message: str):
+        line = " ".join(message.split())
+        self.exit(2, f"error: {line} (see `{self.prog} --help`)\n")
+
+
+def seed(text: str) -> int:
+    """An argparse type: a whole number that seeds torch and numpy alike."""
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit() and int(digits) < SEED_LIMIT):
+        raise argparse.ArgumentTypeError(
+            f"a seed is a whole number from 0 to 2**64 - 1, got {text!r}"
+        )
+    return int(digits)
+
+
+def add_prompt_options(parser: argparse.ArgumentParser) -> None:
+    prompt = parser.add_mutually_exclusive_group(required=True)
+    prompt.add_argument("--prompt", metavar="TEXT")
+    prompt.add_argument(
+        "--prompt-file",
+        type=Path,
+        metavar="PATH",
+        help="read the prompt from a UTF-8 file (- for stdin); one final newline is dropped",
+    )
+
+
+def prompt_text(args) -> str:
+    """The prompt the options give, held to gpt_core's rule for a prompt."""
+    if args.prompt_file is None:
+        return check_prompt_text(args.prompt)
+    source = args.prompt_file
+    try:
+        text = sys.stdin.read() if str(source) == "-" else source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PromptError(f"cannot read the prompt file {source}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise PromptError(f"the prompt file {source} is not UTF-8 text ({exc.reason})") from exc
+    return check_prompt_text(text.removesuffix("\n").removesuffix("\r"))
