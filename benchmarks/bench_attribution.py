@@ -91,7 +91,7 @@ def main() -> None:
         ids = [(7 * i + 11) % 50000 for i in range(size)]
         rows = rows_for(model, ids)
         times: dict[str, list[float]] = {name: [] for name in rows}
-        for name, (_, work) in rows.items():
+        for _, work in rows.values():
             work()  # warm-up
         for _ in range(args.reps):
             for name, (_, work) in rows.items():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gpt_core import ExportError, get_tokenizer
+from gpt_core import get_tokenizer
 from gpt_core.analysis.attribution import METHODS, Explained, attribute
 
 from .attribution_export import export_attribution
