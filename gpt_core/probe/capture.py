@@ -84,7 +84,7 @@ def backward_step(
     target: None for the mean next-token cross-entropy over the prompt, or
         (position, token id) for -log p(token id | tokens up to position).
     sgd_lr: also take one SGD step with this learning rate and report the loss after it;
-        the weights are then restored bit for bit.
+        the step is taken on a copy of the model, whose own weights are never written.
     capture_options: top_k, train, seed, track_token_ids and should_stop, as for capture().
     """
     options = _RunOptions(**capture_options)

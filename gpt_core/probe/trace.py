@@ -68,7 +68,7 @@ class BackwardInfo:
     order: tuple[tuple[str, float], ...]  # (stage key, gradient norm), in the order reached
     params: tuple[ParamGrad, ...]  # every parameter, in model order
     sgd_lr: float | None = None  # learning rate of the optional SGD step
-    loss_after_sgd: float | None = None  # the same loss after that step (weights then restored)
+    loss_after_sgd: float | None = None  # the same loss after that step (on a copy)
 
     @classmethod
     def from_dict(cls, data: dict) -> BackwardInfo:
