@@ -9,7 +9,13 @@ upper-triangular, so the two share one n x n square, `fold`, meeting on the diag
 kept as it is, and so is the last row when T is odd. About T^2 / 2 numbers in all, made
 by slicing, one flip and one `where`, so packing costs about one copy of the weights.
 
-At T = 1024 this takes a gpt2-small trace from 1.18 GB to 0.88 GB.
+At T = 1024 this takes a gpt2-small trace from 1.18 GB to 0.88 GB. The gradients of the
+attention weights are packed the same way: only the causal lower triangle is kept (above
+the diagonal autograd's gradient is nonzero, but the mask holds those weights at zero, so
+it reaches nothing).
+
+Trace files hold each head's lower triangle row by row instead ([H, T(T+1)/2]), a layout
+any reader can undo with np.tril_indices.
 """
 
 from __future__ import annotations
@@ -64,6 +70,26 @@ class PackedCausal:
         dense[:, n:even, n:even] = c_flipped[:, ::-1, ::-1]
         dense[:, even:, :] = self.last_row[sel]
         return dense[0] if one else dense
+
+    def lower_triangle(self) -> np.ndarray:
+        """[H, T(T+1)/2]: each head's row t, columns 0..t, for t = 0..T-1 (the file layout)."""
+        rows, cols = np.tril_indices(self.shape[1])
+        return self.unpack()[:, rows, cols]
+
+    @classmethod
+    def from_lower_triangle(cls, triangle: np.ndarray, size: int) -> PackedCausal:
+        """The inverse of lower_triangle; triangle: [H, size(size+1)/2]."""
+        dense = np.zeros((triangle.shape[0], size, size), dtype=triangle.dtype)  # [H, T, T]
+        rows, cols = np.tril_indices(size)
+        dense[:, rows, cols] = triangle
+        return cls.from_parts(pack_causal(torch.from_numpy(dense)))
+
+
+def packed_norm(parts: dict[str, Tensor]) -> Tensor:
+    """The L2 norm of the lower triangle that pack_causal kept, as a 0-d tensor."""
+    return torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(t) for t in parts.values()])
+    )
 
 
 def pack_causal(weights: Tensor) -> dict[str, Tensor]:

@@ -16,7 +16,7 @@ from torch.utils.hooks import RemovableHandle
 
 from ..errors import Cancelled
 from ..model import GPTModel
-from ._causal_pack import pack_causal
+from ._causal_pack import pack_causal, packed_norm
 from .interventions import Interventions
 from .stages import CAUSAL_HEADS, LOGITS, TOP_K, module_path, stage_key, stage_specs
 
@@ -99,7 +99,7 @@ class Recorder:
         self.with_grads = with_grads
         self.paused = False  # while True, forwards run through the hooks unrecorded
         self.outputs: dict[str, Tensor | dict[str, Tensor]] = {}
-        self.grads: dict[str, Tensor] = {}
+        self.grads: dict[str, Tensor | dict[str, Tensor]] = {}
         self.order: list[tuple[str, Tensor]] = []  # (key, gradient norm as a 0-d tensor)
         for key, layout, module in _stage_modules(model):
             hook_set.forward(module, self._keeper(key, layout))
@@ -112,14 +112,22 @@ class Recorder:
                 return
             if self.with_grads and output.requires_grad:
                 self.outputs[key] = output
-                self.watch_grad(key, output)
+                self.watch_grad(key, output, packs)
             else:  # pack now, so the dense [B, H, T, T] weights are freed after the block
                 self.outputs[key] = pack_causal(output[0]) if packs else output
 
         return hook
 
-    def watch_grad(self, key: str, tensor: Tensor) -> None:
+    def watch_grad(self, key: str, tensor: Tensor, packs: bool = False) -> None:
+        """packs: causal attention weights [1, H, T, T], whose gradient and output are
+        packed as soon as the gradient arrives, so that neither stays dense."""
+
         def on_grad(grad: Tensor) -> None:
+            if packs:
+                self.grads[key] = pack_causal(grad[0])
+                self.outputs[key] = pack_causal(self.outputs[key][0].detach())
+                self.order.append((key, packed_norm(self.grads[key])))
+                return
             # Of the [1, T, vocab] logits gradient only the last position is kept.
             self.grads[key] = grad[0, -1].clone() if key == LOGITS else grad
             self.order.append((key, torch.linalg.vector_norm(grad)))

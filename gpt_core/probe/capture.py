@@ -85,7 +85,7 @@ def backward_step(
     target: None for the mean next-token cross-entropy over the prompt, or
         (position, token id) for -log p(token id | tokens up to position).
     sgd_lr: also take one SGD step with this learning rate and report the loss after it;
-        the weights are then restored bit for bit.
+        the step is taken on a copy of the model, whose own weights are never written.
     capture_options: top_k, train, seed, track_token_ids and should_stop, as for capture().
     """
     options = _RunOptions(**capture_options)
@@ -189,7 +189,7 @@ def _arrays(recorder: Recorder, summary: dict[str, Tensor], idx: Tensor, with_gr
             if key == LOGITS:
                 arrays[grad_key("logits/last")] = _numpy(grad)  # [vocab], the last position
             else:
-                arrays[grad_key(key)] = _numpy(_unbatched(key, grad))
+                arrays[grad_key(key)] = _stored(key, grad)
     return arrays
 
 
@@ -215,8 +215,9 @@ def _unbatched(key: str, tensor: Tensor) -> Tensor:
 
 
 def _stored(key: str, value: Tensor | dict[str, Tensor]) -> np.ndarray | PackedCausal:
-    """What the Trace keeps for one stage: attention weights packed, the rest as arrays."""
-    if isinstance(value, dict):  # packed by the forward hook
+    """What the Trace keeps for one stage or its gradient: attention weights packed, the
+    rest as arrays."""
+    if isinstance(value, dict):  # packed by a hook
         return PackedCausal.from_parts(value)
     if parse_key(key)[0].layout == CAUSAL_HEADS:
         return PackedCausal.from_parts(pack_causal(value[0]))

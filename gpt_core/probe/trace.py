@@ -5,7 +5,9 @@ A Trace is what the GUI draws and what exports write. `trace[key]` gives an arra
 half their size (_causal_pack.py) and unpacked on access; `head_weights` unpacks one head.
 `save`/`load` use an .npz file whose keys are the trace keys (documented in the README)
 plus "meta/json", a JSON string with everything that is not an array (config, device,
-interventions, stage list, losses and the backward step's summary).
+interventions, stage list, losses and the backward step's summary). Attention weights and
+their gradients are stored as each head's lower triangle; loading checks the whole file
+against its own config before reading any array (_trace_file.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,12 +28,11 @@ from ..errors import TraceError
 from ..model.config import GPTConfig
 from ..util.atomic import atomic_path
 from ._causal_pack import PackedCausal, pack_causal
+from ._trace_file import META_KEY, is_causal_weights, read_trace_file
+from ._trace_meta import FORMAT_NAME, FORMAT_VERSION
 from .interventions import Interventions
-from .stages import CAUSAL_HEADS, grad_key, module_path, parse_key, stage_key, stage_specs
+from .stages import grad_key, module_path, stage_key, stage_specs
 
-FORMAT_NAME = "gpt-explorer-trace"
-FORMAT_VERSION = 1
-META_KEY = "meta/json"
 DEFAULT_TOP_K = 20  # predictions a run keeps per position
 
 
@@ -68,7 +68,7 @@ class BackwardInfo:
     order: tuple[tuple[str, float], ...]  # (stage key, gradient norm), in the order reached
     params: tuple[ParamGrad, ...]  # every parameter, in model order
     sgd_lr: float | None = None  # learning rate of the optional SGD step
-    loss_after_sgd: float | None = None  # the same loss after that step (weights then restored)
+    loss_after_sgd: float | None = None  # the same loss after that step (on a copy)
 
     @classmethod
     def from_dict(cls, data: dict) -> BackwardInfo:
@@ -103,7 +103,7 @@ class Trace:
     def __post_init__(self) -> None:
         store = {}
         for key, value in self.store.items():
-            if isinstance(value, np.ndarray) and _is_causal_weights(key) and value.ndim == 3:
+            if isinstance(value, np.ndarray) and is_causal_weights(key) and value.ndim == 3:
                 weights = torch.from_numpy(np.ascontiguousarray(value))  # [H, T, T]
                 value = PackedCausal.from_parts(pack_causal(weights))
             for array in _parts(value):
@@ -153,8 +153,10 @@ class Trace:
         raise TraceError(f"this trace has no stage {key!r}")
 
     def grad(self, key: str) -> np.ndarray | None:
-        """The gradient of the loss with respect to stage `key`, if a backward step made one."""
-        return self.store.get(grad_key(key))
+        """The gradient of the loss with respect to stage `key`, if a backward step made one
+        (for attention weights: zero above the diagonal, where the mask holds them)."""
+        key = grad_key(key)
+        return self[key] if key in self.store else None
 
     @property
     def n_tokens(self) -> int:
@@ -167,7 +169,7 @@ class Trace:
 
     @property
     def nbytes(self) -> int:
-        """Memory the trace's arrays take (attention weights packed)."""
+        """Memory the trace's arrays take (attention weights and their gradients packed)."""
         return sum(a.nbytes for a in self.store.values())
 
     # --- files ---
@@ -175,26 +177,31 @@ class Trace:
         """Write an .npz (uncompressed, so loading is quick); atomic, like save_model."""
         path = Path(path).expanduser()
         with atomic_path(path, TraceError) as tmp, open(tmp, "wb") as f:
-            arrays = {key: self[key] for key in self.store}  # dense: plain [H, T, T] in the file
+            arrays = {
+                key: value.lower_triangle() if isinstance(value, PackedCausal) else value
+                for key, value in self.store.items()
+            }
             np.savez(f, **arrays, **{META_KEY: np.array(json.dumps(self._meta()))})
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trace:
-        path = Path(path).expanduser()
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                if META_KEY not in npz.files:
-                    raise TraceError(f"{path.name} is an .npz file but not a GPT Explorer trace")
-                meta = json.loads(npz[META_KEY].item())
-                arrays = {k: npz[k] for k in npz.files if k != META_KEY}
-        except FileNotFoundError:
-            raise TraceError(f"no such file: {path}") from None
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise TraceError(f"{path.name} is not a readable trace file ({exc})") from exc
-        if meta.get("format") != FORMAT_NAME:
-            raise TraceError(f"{path.name} is not a GPT Explorer trace")
-        return cls._from_meta(meta, arrays)
+        """A saved trace; TraceError for a file that is damaged or does not fit together
+        (checked before any array is read, so a false header cannot exhaust memory)."""
+        meta, arrays = read_trace_file(Path(path).expanduser())
+        return cls(
+            token_ids=arrays["tokens/ids"],
+            token_strings=meta.token_strings,
+            stages=make_stages(meta.config, {k: a.shape for k, a in arrays.items()}),
+            store=arrays,
+            config=meta.config,
+            device=meta.device,
+            interventions=meta.interventions,
+            loss=meta.loss,
+            top_k=meta.top_k,
+            run_seconds=meta.run_seconds,
+            backward=BackwardInfo.from_dict(meta.backward) if meta.backward else None,
+        )
 
     def _meta(self) -> dict:
         return {
@@ -211,44 +218,8 @@ class Trace:
             "backward": dataclasses.asdict(self.backward) if self.backward else None,
         }
 
-    @classmethod
-    def _from_meta(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Trace:
-        """The stage records come from the registry (the file's list is for readers)."""
-        try:
-            config = GPTConfig.from_dict(meta["config"])
-            missing = [key for key in _stage_keys(config) if key not in arrays]
-            if missing or "tokens/ids" not in arrays:
-                raise TraceError(f"the trace file lacks {(missing or ['tokens/ids'])[0]!r}")
-            backward = meta.get("backward")
-            return cls(
-                token_ids=arrays["tokens/ids"],
-                token_strings=tuple(meta["token_strings"]),
-                stages=make_stages(config, {k: a.shape for k, a in arrays.items()}),
-                store=arrays,
-                config=config,
-                device=meta["device"],
-                interventions=Interventions.from_dict(meta["interventions"]),
-                loss=meta["loss"],
-                top_k=meta["top_k"],
-                run_seconds=meta["run_seconds"],
-                backward=BackwardInfo.from_dict(backward) if backward else None,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TraceError(f"the trace file's metadata is damaged ({exc!r})") from exc
-
 
 _DENSE_CACHE_SIZE = 3
-
-
-def _is_causal_weights(key: str) -> bool:
-    try:
-        return parse_key(key)[0].layout == CAUSAL_HEADS
-    except KeyError:  # not a stage: grad/..., logits/..., tokens/ids
-        return False
-
-
-def _stage_keys(cfg: GPTConfig) -> list[str]:
-    return [stage_key(spec.name, layer) for spec, layer in stage_specs(cfg)]
 
 
 def _parts(value: np.ndarray | PackedCausal) -> list[np.ndarray]:
