@@ -10,7 +10,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QHeaderView,
@@ -33,6 +32,7 @@ from ..widgets.heatmap import Heatmap, TokensByDims
 from ..widgets.layout import HORIZONTAL, splitter, stack
 from ..widgets.plots import LabelledPlot
 from ..widgets.tables import NumberItem
+from ..widgets.token_picker import TokenPicker
 from ..widgets.token_strip import TokenStrip
 
 _SMALLEST = 1e-30  # a zero gradient norm is drawn here on the log scale
@@ -57,10 +57,7 @@ class GradientsView(QWidget):
         self.whole_prompt = QRadioButton("Whole-prompt next-token loss")
         self.whole_prompt.setChecked(True)
         self.one_token = QRadioButton("Loss of one token after the selected position:")
-        self.target = QComboBox()
-        self.target.setEditable(True)
-        self.target.setMinimumWidth(140)
-        self.target.setToolTip("Pick a likely token, or type any text that is a single token")
+        self.target = TokenPicker(self.session.tokenizer, "the target")
         self.sgd = QCheckBox("then one SGD step, lr")
         self.lr = QDoubleSpinBox(
             decimals=4, minimum=0.0001, maximum=100.0, value=0.1, singleStep=0.05
@@ -163,39 +160,35 @@ class GradientsView(QWidget):
             signal.connect(self._draw_stage)
 
     # ------------------------------------------------------------------ running
-    def chosen_target(self) -> int | str | None:
-        """The chosen target: None for the whole-prompt loss, a token id picked from the
-        list, or typed text (the session checks that it is one token)."""
-        if self.whole_prompt.isChecked():
-            return None
-        index = self.target.currentIndex()
-        text = self.target.currentText()
-        if index >= 0 and self.target.itemText(index) == text:
-            return int(self.target.itemData(index))
-        return text
-
     def run_backward(self) -> None:
-        self.session.run_backward(
-            self.chosen_target(), self.lr.value() if self.sgd.isChecked() else None
-        )
+        """One backward step for the chosen loss; a target that is not one token is a
+        message, and nothing runs."""
+        target = None
+        if self.one_token.isChecked():
+            target = self.target.token_id()
+            if target is None:
+                self.session.report("warning", self.target.problem)
+                return
+        self.session.run_backward(target, self.lr.value() if self.sgd.isChecked() else None)
 
     def _fill_targets(self) -> None:
+        """The likely next tokens after the selected position, the prompt's own next token
+        first; what was typed for another prompt or position is dropped."""
         trace = self.session.trace
-        keep = self.target.currentText()
-        self.target.blockSignals(True)
-        self.target.clear()
-        if trace is not None:
-            position = self.session.position
-            display = self.session.tokenizer.display
-            for token_id in trace["logits/topk_ids"][position][:10]:
-                self.target.addItem(display(int(token_id)), int(token_id))
-            if position + 1 < trace.n_tokens:  # the prompt's own next token first
-                actual = int(trace.token_ids[position + 1])
-                self.target.insertItem(0, f"{display(actual)}  (actual next)", actual)
-            self.target.setCurrentIndex(0)
-        if keep and self.target.findText(keep) < 0 and not keep.endswith("(actual next)"):
-            self.target.setEditText(keep)
-        self.target.blockSignals(False)
+        if trace is None:
+            self.target.reset()
+            return
+        position = self.session.position
+        ids = [int(i) for i in trace["logits/topk_ids"][position][:10]]
+        probs = [float(p) for p in trace["logits/topk_probs"][position][:10]]
+        labels = self.session.tokenizer.displays(ids)
+        if position + 1 < trace.n_tokens:
+            actual = int(trace.token_ids[position + 1])
+            display = self.session.tokenizer.display(actual)
+            known = dict(zip(ids, probs, strict=True))  # the top-k summary may lack it
+            ids, labels = [actual, *ids], [f"{display}  (actual next)", *labels]
+            probs = [known.get(actual), *probs]
+        self.target.set_candidates(ids, labels, probs)
 
     # ------------------------------------------------------------------ showing
     def _new_backward(self) -> None:

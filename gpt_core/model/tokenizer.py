@@ -79,6 +79,13 @@ class Tokenizer:
                 out.append(ch.encode("unicode_escape").decode("ascii"))
         return "".join(out)
 
+    @staticmethod
+    def from_display(text: str) -> str:
+        """The text a display string stands for: ␣ back to a space, ↵ to a newline, …"""
+        for ch, shown in _VISIBLE.items():
+            text = text.replace(shown, ch)
+        return text
+
     def displays(self, ids: Sequence[int]) -> list[str]:
         return [self.display(i) for i in ids]
 
