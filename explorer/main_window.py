@@ -64,6 +64,10 @@ class MainWindow(QMainWindow):
         self.patching = PatchingView(session)
         self.patching.openInStage.connect(lambda: self.tabs.setCurrentWidget(self.stage_panel))
         self.tabs.addTab(self.patching, "Patching")
+        for page in (self.stage_panel, self.gradients, self.patching):
+            # A click anywhere in a view takes the keys from the prompt box (→ / ← step again).
+            page.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.prompt.leaveRequested.connect(lambda: self.tabs.currentWidget().setFocus())
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -101,7 +105,8 @@ class MainWindow(QMainWindow):
         for spec in ACTIONS:
             action = QAction(spec.text, self)
             if spec.shortcut:
-                action.setShortcut(QKeySequence(spec.shortcut))
+                keys = (spec.shortcut, *spec.more_shortcuts)
+                action.setShortcuts([QKeySequence(key) for key in keys])
             if spec.tip:
                 action.setToolTip(spec.tip)
                 action.setStatusTip(spec.tip)

@@ -1,5 +1,8 @@
 """Interactions in the window that went wrong (issue 11): each test is one reproduction."""
 
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
 
 PROMPT = "The cat sat on the mat"
@@ -47,3 +50,49 @@ def test_a_target_of_several_tokens_is_a_message_and_nothing_runs(window, qtbot)
     wait_idle(qtbot, session)
     assert "is 2 tokens; the target must be exactly one" in window.message_bar.text()
     assert session.gradients is None
+
+
+def _focus_editor(qtbot, window):
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    window.prompt.editor.setFocus()
+    qtbot.waitUntil(window.prompt.editor.hasFocus)
+    qtbot.keyClicks(window.prompt.editor, " on")
+
+
+def test_alt_arrows_step_through_stages_from_the_prompt_box(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    _focus_editor(qtbot, window)
+    session.select_section(2)
+    qtbot.keyClick(window.prompt.editor, Qt.Key.Key_Right)  # the text cursor's, as typing wants
+    assert session.selection.section == 2
+    qtbot.keyClick(window.prompt.editor, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert session.selection.section == 3
+    qtbot.keyClick(window.prompt.editor, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert session.selection.section == 2
+    assert window.prompt.editor.hasFocus() and window.prompt.text().count(" on") == 2
+
+
+def test_escape_leaves_the_prompt_box_and_the_arrows_step_again(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    _focus_editor(qtbot, window)
+    session.select_section(2)
+    qtbot.keyClick(window.prompt.editor, Qt.Key.Key_Escape)
+    focused = QApplication.focusWidget()
+    assert focused is not window.prompt.editor and window.tabs.isAncestorOf(focused)
+    qtbot.keyClick(focused, Qt.Key.Key_Right)
+    assert session.selection.section == 3
+
+
+def test_clicking_a_view_takes_the_focus_from_the_prompt_box(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    _focus_editor(qtbot, window)
+    session.select_section(2)
+    title = window.stage_panel.title
+    qtbot.mouseClick(title, Qt.MouseButton.LeftButton)
+    assert not window.prompt.editor.hasFocus()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Right)
+    assert session.selection.section == 3
