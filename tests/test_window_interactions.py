@@ -96,3 +96,22 @@ def test_clicking_a_view_takes_the_focus_from_the_prompt_box(window, qtbot):
     assert not window.prompt.editor.hasFocus()
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Right)
     assert session.selection.section == 3
+
+
+def test_moving_through_the_tree_with_the_keys_opens_each_stage(window, qtbot):
+    session, navigator = window.session, window.navigator
+    wait_for_run(qtbot, session, PROMPT)
+    session.select_section(0)
+    navigator.tree.setFocus()
+    last = len(session.sections) - 1
+    for key, opened in (
+        (Qt.Key.Key_Down, 0),  # onto the heading "Block 0": it waits for a click
+        (Qt.Key.Key_Down, 1),
+        (Qt.Key.Key_End, last),
+        (Qt.Key.Key_Up, last - 1),
+        (Qt.Key.Key_Home, 0),
+    ):
+        qtbot.keyClick(navigator.tree, key)
+        assert session.selection.section == opened
+        assert window.stage_panel.title.text() == session.section.title
+    assert navigator.tree.currentItem() is navigator.section_items[0]
