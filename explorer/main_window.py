@@ -326,7 +326,7 @@ class MainWindow(QMainWindow):
         trace = session.trace
         if request.what == "trace" and session.gradients is not None:
             trace = session.gradients
-        sel, prompt = session.selection, session.state.prompt_text
+        sel, prompt = session.selection, session.shown_text()
         try:
             if request.what == "head":
                 written = export_head(

@@ -115,3 +115,107 @@ def test_moving_through_the_tree_with_the_keys_opens_each_stage(window, qtbot):
         assert session.selection.section == opened
         assert window.stage_panel.title.text() == session.section.title
     assert navigator.tree.currentItem() is navigator.section_items[0]
+
+
+def _open(qtbot, *argv):
+    """The window as `gpt-explorer ARGV` opens it (not yet waited for)."""
+    from explorer.app import build_window
+    from explorer.cli import gui_parser
+    from explorer.settings import open_settings
+
+    window, session = build_window(gui_parser().parse_args(list(argv)), open_settings())
+    qtbot.addWidget(window)
+    return window, session
+
+
+def test_bad_weights_at_start_fall_back_to_random_weights_with_the_error(qtbot, tmp_path):
+    missing = tmp_path / "missing.safetensors"
+    window, session = _open(qtbot, "--weights", str(missing), "--preset", "tiny", "--prompt", "Hi")
+    qtbot.waitUntil(lambda: session.trace is not None, timeout=GUI_TIMEOUT_MS)
+    wait_idle(qtbot, session)
+    assert session.state.model.is_random and session.config.emb_dim == 32
+    assert session.trace.token_ids.tolist() == session.tokenizer.encode("Hi")
+    assert f"Could not load {missing}" in window.weights_banner.text.text()  # while it lasts
+    assert "Random weights" in window.weights_banner.text.text()
+    window.close()
+
+
+def test_bad_weights_at_start_are_said_at_once_and_run_waits_for_the_stand_in(qtbot, tmp_path):
+    missing = tmp_path / "missing.safetensors"
+    window, session = _open(qtbot, "--weights", str(missing), "--preset", "tiny")
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    wait_idle(qtbot, session)
+    assert "Using random weights instead" in window.message_bar.text()
+    wait_for_run(qtbot, session, "Hi")
+    window.close()
+
+
+def _generate(qtbot, session):
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.generate_next()
+    wait_idle(qtbot, session)
+
+
+def test_generation_at_the_context_slides_on_and_uses_each_runs_logits(window, qtbot):
+    session = window.session
+    limit = session.config.context_length
+    prompt = " ".join(["cat"] * (limit - 1))  # one token short of the context
+    wait_for_run(qtbot, session, prompt)
+    assert session.trace.n_tokens == limit - 1
+    for _ in range(4):
+        expected = int(session.trace["logits/topk_ids"][-1, 0])  # greedy, of the run shown
+        _generate(qtbot, session)
+        assert session.state.generated[-1] == expected
+        assert session.trace.n_tokens == min(limit, limit - 1 + len(session.state.generated))
+        assert session.trace.token_ids.tolist() == session.token_ids()[-limit:]
+    assert len(session.state.generated) == 4
+
+
+def test_generation_refuses_to_continue_a_run_of_another_prompt(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    window.prompt.set_text("A dog ran")  # typed, not run
+    session.generate_next()
+    wait_idle(qtbot, session)
+    assert session.state.generated == ()
+    assert "run this one first" in window.message_bar.text()
+
+
+def test_a_second_generate_before_the_first_run_is_in_waits(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    said = []
+    session.message.connect(lambda level, text: said.append(text))
+    session.generate_next()
+    session.generate_next()  # the first token's run has not come back
+    wait_idle(qtbot, session)
+    assert len(session.state.generated) == 1
+    assert any("still on its way" in text for text in said)
+
+
+def test_the_generate_panel_shows_the_prompt_of_the_run(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    _generate(qtbot, session)
+    too_long = "word " * (session.config.context_length + 5)
+    window.prompt.set_text(too_long)
+    window.actions_by_name["run"].trigger()  # refused: the views keep the old run
+    wait_idle(qtbot, session)
+    assert "this model sees at most" in window.message_bar.text()
+    assert window.generation.text.toPlainText().startswith(PROMPT)
+    assert "word word" not in window.generation.text.toPlainText()
+
+
+def test_an_export_is_titled_with_the_prompt_of_the_run_shown(window, qtbot, monkeypatch, tmp_path):
+    import explorer.main_window as main_window
+    from explorer.export_dialog import ExportRequest
+
+    titled = []
+    monkeypatch.setattr(
+        main_window, "export_head", lambda *args: titled.append(args[-1]) or [tmp_path / "x"]
+    )
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    window.prompt.set_text("An edited prompt, not run")
+    window.export(ExportRequest("head", tmp_path, ("png",)))
+    assert titled == [PROMPT]
