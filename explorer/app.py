@@ -42,6 +42,8 @@ def run_gui(args) -> int:
 
 def build_window(args, settings):
     """The session and window the command line asks for (the tests build them this way)."""
+    from gpt_core import ABLATION_MODES
+
     from .main_window import MainWindow
     from .session import Session
 
@@ -51,5 +53,8 @@ def build_window(args, settings):
     prompt = args.prompt if args.prompt is not None else str(settings.value("prompt/text", ""))
     window.prompt.set_text(prompt)
     device = args.device or str(settings.value("model/device", "auto"))
+    mode = str(settings.value("model/ablation_mode", "zero"))
+    if mode in ABLATION_MODES:  # a settings file edited by hand may hold anything
+        session.set_ablation_mode(mode)
     session.start(device, args.weights, args.preset, args.seed, run=args.prompt is not None)
     return window, session

@@ -39,6 +39,9 @@ from .views.gradients import GradientsView
 from .views.patching import PatchingView
 from .widgets.message_bar import MessageBar
 
+# The folders remembered for the next time: Export's and Save trace's apart.
+_EXPORT_FOLDER, _TRACE_FOLDER = "export/folder", "trace/folder"
+
 
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, settings, parent=None):
@@ -97,6 +100,7 @@ class MainWindow(QMainWindow):
         session.progress.connect(self._progress)
         session.modelChanged.connect(self._model_changed)
         session.sectionChanged.connect(self._section_changed)
+        session.promptChanged.connect(self._say_what_runs)
         self._model_changed()
 
     # ------------------------------------------------------------------ building
@@ -255,6 +259,15 @@ class MainWindow(QMainWindow):
         self.layer_slider.blockSignals(False)
         self.layer_label.setText(f" {layer} / {self.session.config.n_layers - 1} ")
 
+    def _say_what_runs(self) -> None:
+        """Before the first run: a prompt in the box (one remembered from last time) waits
+        for Run, and the empty view says so."""
+        self.stage_panel.placeholder.setText(
+            "Press Run (Ctrl+Enter) to run the prompt and look inside the model."
+            if self.session.state.prompt_text.strip()
+            else "Type a prompt and press Run (Ctrl+Enter) to look inside the model."
+        )
+
     def _sync_mode_menu(self) -> None:
         mode = self.session.interventions.mode
         for name in ("zero", "mean"):
@@ -310,18 +323,20 @@ class MainWindow(QMainWindow):
         if self.session.trace is None:
             self.show_message("info", "Run a prompt first: there is no trace to save.")
             return
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save trace", str(Path(self.export_folder()) / "trace.npz"), "Trace (*.npz)"
-        )
+        start = Path(self.export_folder(_TRACE_FOLDER)) / "trace.npz"
+        path, _ = QFileDialog.getSaveFileName(self, "Save trace", str(start), "Trace (*.npz)")
         if path:
-            self.export(ExportRequest("trace", Path(path).parent, (), Path(path).name))
+            request = ExportRequest("trace", Path(path).parent, (), Path(path).name)
+            self.export(request, _TRACE_FOLDER)
 
     # ------------------------------------------------------------------ exporting
-    def export_folder(self) -> str:
-        return str(self.settings.value("export/folder", str(Path.home())))
+    def export_folder(self, key: str = _EXPORT_FOLDER) -> str:
+        """The folder last written to by Export (or, with _TRACE_FOLDER, by Save trace)."""
+        return str(self.settings.value(key, str(Path.home())))
 
-    def export(self, request: ExportRequest) -> list[Path]:
-        """Write what the request asks for; a failure is a message, never a crash."""
+    def export(self, request: ExportRequest, folder_key: str = _EXPORT_FOLDER) -> list[Path]:
+        """Write what the request asks for; a failure is a message, never a crash. The folder
+        is remembered under `folder_key`."""
         session = self.session
         trace = session.trace
         if request.what == "trace" and session.gradients is not None:
@@ -339,7 +354,7 @@ class MainWindow(QMainWindow):
         except (GPTCoreError, OSError) as exc:
             self.show_message("error", f"Export failed: {exc}. Nothing was written.")
             return []
-        self.settings.setValue("export/folder", str(request.folder))
+        self.settings.setValue(folder_key, str(request.folder))
         names = ", ".join(p.name for p in written)
         self.show_message("status", f"Exported {names} to {request.folder}")
         return written
@@ -358,6 +373,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("prompt/text", self.prompt.text())
         self.settings.setValue("model/device", self.session.device.type)
+        self.settings.setValue("model/ablation_mode", self.session.interventions.mode)
         self.settings.sync()
         self.session.shut_down()
         super().closeEvent(event)

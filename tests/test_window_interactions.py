@@ -219,3 +219,52 @@ def test_an_export_is_titled_with_the_prompt_of_the_run_shown(window, qtbot, mon
     window.prompt.set_text("An edited prompt, not run")
     window.export(ExportRequest("head", tmp_path, ("png",)))
     assert titled == [PROMPT]
+
+
+def test_a_remembered_prompt_waits_for_run_and_the_view_says_so(qtbot):
+    window, session = _open(qtbot, "--preset", "tiny")
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    assert window.stage_panel.placeholder.text().startswith("Type a prompt")
+    window.prompt.set_text("remember me")
+    window.close()
+    again, session = _open(qtbot, "--preset", "tiny")
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    wait_idle(qtbot, session)
+    assert session.trace is None
+    assert again.stage_panel.placeholder.text().startswith("Press Run (Ctrl+Enter) to run")
+    again.close()
+
+
+def test_the_ablation_mode_is_remembered(qtbot):
+    window, session = _open(qtbot, "--preset", "tiny")
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    window.actions_by_name["mode_mean"].trigger()
+    window.close()
+    again, session = _open(qtbot, "--preset", "tiny")
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    assert session.interventions.mode == "mean"
+    assert again.actions_by_name["mode_mean"].isChecked()
+    again.close()
+
+
+def test_export_and_save_trace_remember_their_own_folders(window, qtbot, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    from explorer.export_dialog import ExportRequest
+
+    exports, traces = tmp_path / "exports", tmp_path / "traces"
+    exports.mkdir(), traces.mkdir()
+    starts = []
+
+    def save_to(parent, caption, start, filters):
+        starts.append(start)
+        return str(traces / "run.npz"), filters
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_to)
+    wait_for_run(qtbot, window.session, PROMPT)
+    assert window.export(ExportRequest("head", exports, ("csv",)))
+    window.on_save_trace()
+    assert (traces / "run.npz").is_file()
+    assert window.export_folder() == str(exports)  # Save trace did not move Export's folder
+    window.on_save_trace()
+    assert starts[1] == str(traces / "trace.npz")
