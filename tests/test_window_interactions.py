@@ -1,7 +1,7 @@
 """Interactions in the window that went wrong (issue 11): each test is one reproduction."""
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QTabWidget
 
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
 
@@ -268,3 +268,47 @@ def test_export_and_save_trace_remember_their_own_folders(window, qtbot, monkeyp
     assert window.export_folder() == str(exports)  # Save trace did not move Export's folder
     window.on_save_trace()
     assert starts[1] == str(traces / "trace.npz")
+
+
+def test_tiny_probabilities_in_the_switches_panel_keep_their_digits(window, qtbot):
+    session, panel = window.session, window.effect
+    wait_for_run(qtbot, session, PROMPT)
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.toggle_head(0, 1)
+    wait_idle(qtbot, session)
+    result, position = session.result, session.position
+    for column, trace in ((1, result.baseline), (3, result.trace)):
+        for row in range(panel.table.rowCount()):
+            shown = float(panel.table.item(row, column).text())
+            p = float(trace["logits/topk_probs"][position][row])
+            assert abs(shown - p) <= 0.006 * p  # random weights: p ≈ 2e-5, not "0.0000"
+    comparison = result.comparison
+    for label, value in ((panel.delta_loss, comparison.delta_loss), (panel.kl, comparison.kl_last)):
+        shown = float(label.text().split()[0])
+        assert abs(shown - value) <= 0.006 * abs(value) + 5e-5
+        assert label.text() not in ("+0.0000", "-0.0000", "0.00000 nats")
+
+
+def test_the_parameter_table_keeps_the_sort_fits_its_columns_and_shows_zero_weights(window, qtbot):
+    session, table = window.session, window.gradients.params
+    wait_for_run(qtbot, session, PROMPT)
+    _backward(qtbot, window)
+    header = table.horizontalHeader()
+    assert header.sortIndicatorSection() == 2  # largest gradient first, to begin with
+    table.sortItems(0, Qt.SortOrder.AscendingOrder)  # as a click on the heading does
+    _backward(qtbot, window)
+    names = [table.item(row, 0).text() for row in range(table.rowCount())]
+    assert names == sorted(names)
+    assert header.sortIndicatorSection() == 0
+    zero = {p.name for p in session.gradients.backward.params if p.weight_norm == 0}
+    assert zero  # the random model's biases start at zero
+    for row in range(table.rowCount()):
+        text = table.item(row, 4).text()
+        assert text != "inf"
+        assert (text == "—") == (table.item(row, 0).text() in zero)
+    longest = max(names, key=table.fontMetrics().horizontalAdvance)
+    assert table.columnWidth(0) >= table.fontMetrics().horizontalAdvance(longest)
+    window.tabs.setCurrentWidget(window.gradients)
+    window.gradients.findChild(QTabWidget).setCurrentWidget(table)
+    window.resize(700, 900)  # the table narrower than its columns: it scrolls sideways
+    qtbot.waitUntil(lambda: table.horizontalScrollBar().maximum() > 0)
