@@ -3,6 +3,7 @@ subcommands run headless."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .cli import SUBCOMMANDS, gui_parser, run_headless
@@ -37,7 +38,14 @@ def run_gui(args) -> int:
     keep_freed_memory()  # runs reuse the last run's pages instead of faulting new ones
     window, session = build_window(args, open_settings())
     window.show()
-    return app.exec()
+    code = app.exec()
+    if not session.runner.wait(0):
+        # A job that cannot stop when asked (loading weights) would hold the process until
+        # it ends: the settings are saved, so leave it behind.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def build_window(args, settings):

@@ -132,9 +132,10 @@ class Session(GenerationMixin, QObject):
                 self.patching.serial += 1  # its rows still on their way are dropped
             self.runner.cancel(kind)
 
-    def shut_down(self, wait_ms: int = 10_000) -> None:
-        """Stop every job and wait for the worker (the window is closing)."""
-        self.runner.cancel_all()
+    def shut_down(self, wait_ms: int = 500) -> None:
+        """Stop every job (the window is closing): wait `wait_ms` for them to stop, then go
+        on without them; nothing they return is applied."""
+        self.runner.close()
         self.runner.wait(wait_ms)
 
     # ------------------------------------------------------------------ model

@@ -1,5 +1,7 @@
 """Interactions in the window that went wrong (issue 11): each test is one reproduction."""
 
+import os
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QTabWidget
 
@@ -312,3 +314,64 @@ def test_the_parameter_table_keeps_the_sort_fits_its_columns_and_shows_zero_weig
     window.gradients.findChild(QTabWidget).setCurrentWidget(table)
     window.resize(700, 900)  # the table narrower than its columns: it scrolls sideways
     qtbot.waitUntil(lambda: table.horizontalScrollBar().maximum() > 0)
+
+
+def test_closing_while_weights_load_is_prompt_and_drops_the_load(window, qtbot, monkeypatch):
+    import threading
+    import time
+
+    import explorer.session
+
+    release = threading.Event()
+    started = threading.Event()
+
+    def stuck_load(*args):  # like initialising a large random model: it never asks to stop
+        started.set()
+        release.wait(30)
+        raise RuntimeError("this load should have been dropped")
+
+    monkeypatch.setattr(explorer.session, "load_job", stuck_load)
+    session = window.session
+    model = session.model
+    session.load_weights(None, "gpt2-small")
+    assert started.wait(10)
+    begin = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - begin < 2  # it waited 10 s
+    release.set()
+    assert session.runner.wait(10_000)
+    qtbot.wait(100)  # the late failure arrives, and is dropped: no message, no exception
+    assert session.model is model
+    assert "should have been dropped" not in window.message_bar.text()
+
+
+def test_the_app_exits_at_once_when_closed_during_a_load(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "close_while_loading.py"
+    script.write_text(
+        "import sys, time\n"
+        "import explorer.app as app, explorer.session as session\n"
+        "from PySide6.QtCore import QTimer\n"
+        "session.load_job = lambda *args: time.sleep(60)\n"
+        "build = app.build_window\n"
+        "def closing_soon(args, settings):\n"
+        "    window, s = build(args, settings)\n"
+        "    QTimer.singleShot(300, window.close)\n"
+        "    return window, s\n"
+        "app.build_window = closing_soon\n"
+        "sys.exit(app.main(['--preset', 'tiny']))\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    env["GPT_EXPLORER_SETTINGS"] = str(tmp_path / "settings.ini")
+    begin = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=50
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - begin < 20  # not the minute the load takes
+    assert "Error" not in result.stderr
