@@ -375,3 +375,22 @@ def test_the_app_exits_at_once_when_closed_during_a_load(tmp_path):
     assert result.returncode == 0, result.stderr
     assert time.perf_counter() - begin < 20  # not the minute the load takes
     assert "Error" not in result.stderr
+
+
+def test_patching_answers_typed_as_the_strips_show_them_are_those_tokens(window):
+    from dataclasses import replace
+
+    session, setup = window.session, window.patching.setup
+    clean = "When Mary and John went to the store, John gave a drink to"
+    corrupted = clean.replace("store, John", "store, Mary")
+    settings = replace(session.state.patching, clean_text=clean, corrupted_text=corrupted)
+    session.patching.set_settings(settings)
+    setup.answer.setEditText("␣Mary")
+    setup.distractor.setEditText("␣John")
+    setup.push()
+    assert (session.state.patching.answer, session.state.patching.distractor) == (" Mary", " John")
+    setup.show_settings()  # the state read back: the boxes show the tokens as the strips do
+    assert (setup.answer.currentText(), setup.distractor.currentText()) == ("␣Mary", "␣John")
+    setup.answer.setEditText("")
+    setup.push()
+    assert session.state.patching.answer == ""  # the default: the clean run's top-1
