@@ -14,6 +14,7 @@ class ActionSpec:
     toolbar: bool = False  # also on the toolbar
     tip: str = ""
     calls: tuple = ()  # a Session method and its arguments that run it directly
+    more_shortcuts: tuple[str, ...] = ()  # further keys, e.g. ones a text box does not take
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -83,11 +84,19 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Left",
         "View",
         True,
-        "Previous stage (←)",
+        "Previous stage (←, or Alt+← anywhere)",
         calls=("previous_section",),
+        more_shortcuts=("Alt+Left",),
     ),
     ActionSpec(
-        "next", "&Next stage", "Right", "View", True, "Next stage (→)", calls=("next_section",)
+        "next",
+        "&Next stage",
+        "Right",
+        "View",
+        True,
+        "Next stage (→, or Alt+→ anywhere)",
+        calls=("next_section",),
+        more_shortcuts=("Alt+Right",),
     ),
     ActionSpec(
         "previous_block",

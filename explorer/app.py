@@ -3,6 +3,7 @@ subcommands run headless."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .cli import SUBCOMMANDS, gui_parser, run_headless
@@ -37,11 +38,20 @@ def run_gui(args) -> int:
     keep_freed_memory()  # runs reuse the last run's pages instead of faulting new ones
     window, session = build_window(args, open_settings())
     window.show()
-    return app.exec()
+    code = app.exec()
+    if not session.runner.wait(0):
+        # A job that cannot stop when asked (loading weights) would hold the process until
+        # it ends: the settings are saved, so leave it behind.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def build_window(args, settings):
     """The session and window the command line asks for (the tests build them this way)."""
+    from gpt_core import ABLATION_MODES
+
     from .main_window import MainWindow
     from .session import Session
 
@@ -51,5 +61,8 @@ def build_window(args, settings):
     prompt = args.prompt if args.prompt is not None else str(settings.value("prompt/text", ""))
     window.prompt.set_text(prompt)
     device = args.device or str(settings.value("model/device", "auto"))
+    mode = str(settings.value("model/ablation_mode", "zero"))
+    if mode in ABLATION_MODES:  # a settings file edited by hand may hold anything
+        session.set_ablation_mode(mode)
     session.start(device, args.weights, args.preset, args.seed, run=args.prompt is not None)
     return window, session

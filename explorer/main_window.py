@@ -41,6 +41,9 @@ from .views.lens_grid import LensGridView
 from .views.patching import PatchingView
 from .widgets.message_bar import MessageBar
 
+# The folders remembered for the next time: Export's and Save trace's apart.
+_EXPORT_FOLDER, _TRACE_FOLDER = "export/folder", "trace/folder"
+
 
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, settings, parent=None):
@@ -54,23 +57,8 @@ class MainWindow(QMainWindow):
         self.message_bar = MessageBar()
         self.weights_banner = WeightsBanner(session)
         self.prompt = PromptPanel(session, self.actions_by_name["run"])
-        self.stage_panel = StagePanel(session, make_views(session))
-        for view in self.stage_panel.views:
-            view.exportRequested.connect(self.open_export_dialog)
-        self.gradients = GradientsView(session)
-        # The backward step shares the centre with the stage views: it needs their room.
-        self.tabs = QTabWidget()
-        self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.stage_panel, "Stage")
-        self.tabs.addTab(self.gradients, "Backward step")
-        self.patching = PatchingView(session)
-        self.patching.openInStage.connect(lambda: self.tabs.setCurrentWidget(self.stage_panel))
-        self.tabs.addTab(self.patching, "Patching")
-        self.lens_grid = LensGridView(session)
-        self.lens_grid.openInStage.connect(lambda: self.tabs.setCurrentWidget(self.stage_panel))
-        self.tabs.addTab(self.lens_grid, "Lens")
-        self.attribution = AttributionView(session)
-        self.tabs.addTab(self.attribution, "Attribution")
+        self._build_tabs()
+        self.prompt.leaveRequested.connect(lambda: self.tabs.currentWidget().setFocus())
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -100,15 +88,42 @@ class MainWindow(QMainWindow):
         session.progress.connect(self._progress)
         session.modelChanged.connect(self._model_changed)
         session.sectionChanged.connect(self._section_changed)
+        session.promptChanged.connect(self._say_what_runs)
         self._model_changed()
 
     # ------------------------------------------------------------------ building
+    def _build_tabs(self) -> None:
+        """The centre: the stage views and, beside them, the tabs that need their room."""
+        session = self.session
+        self.stage_panel = StagePanel(session, make_views(session))
+        for view in self.stage_panel.views:
+            view.exportRequested.connect(self.open_export_dialog)
+        self.gradients = GradientsView(session)
+        self.patching = PatchingView(session)
+        self.lens_grid = LensGridView(session)
+        self.attribution = AttributionView(session)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for page, title in (
+            (self.stage_panel, "Stage"),
+            (self.gradients, "Backward step"),
+            (self.patching, "Patching"),
+            (self.lens_grid, "Lens"),
+            (self.attribution, "Attribution"),
+        ):
+            self.tabs.addTab(page, title)
+            # A click anywhere in a view takes the keys from the prompt box (→ / ← step again).
+            page.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        for page in (self.patching, self.lens_grid):
+            page.openInStage.connect(lambda: self.tabs.setCurrentWidget(self.stage_panel))
+
     def _build_actions(self) -> None:
         menus = {}
         for spec in ACTIONS:
             action = QAction(spec.text, self)
             if spec.shortcut:
-                action.setShortcut(QKeySequence(spec.shortcut))
+                keys = (spec.shortcut, *spec.more_shortcuts)
+                action.setShortcuts([QKeySequence(key) for key in keys])
             if spec.tip:
                 action.setToolTip(spec.tip)
                 action.setStatusTip(spec.tip)
@@ -257,6 +272,15 @@ class MainWindow(QMainWindow):
         self.layer_slider.blockSignals(False)
         self.layer_label.setText(f" {layer} / {self.session.config.n_layers - 1} ")
 
+    def _say_what_runs(self) -> None:
+        """Before the first run: a prompt in the box (one remembered from last time) waits
+        for Run, and the empty view says so."""
+        self.stage_panel.placeholder.setText(
+            "Press Run (Ctrl+Enter) to run the prompt and look inside the model."
+            if self.session.state.prompt_text.strip()
+            else "Type a prompt and press Run (Ctrl+Enter) to look inside the model."
+        )
+
     def _sync_mode_menu(self) -> None:
         mode = self.session.interventions.mode
         for name in ("zero", "mean"):
@@ -311,23 +335,25 @@ class MainWindow(QMainWindow):
         if self.session.trace is None:
             self.show_message("info", "Run a prompt first: there is no trace to save.")
             return
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save trace", str(Path(self.export_folder()) / "trace.npz"), "Trace (*.npz)"
-        )
+        start = Path(self.export_folder(_TRACE_FOLDER)) / "trace.npz"
+        path, _ = QFileDialog.getSaveFileName(self, "Save trace", str(start), "Trace (*.npz)")
         if path:
-            self.export(ExportRequest("trace", Path(path).parent, (), Path(path).name))
+            request = ExportRequest("trace", Path(path).parent, (), Path(path).name)
+            self.export(request, _TRACE_FOLDER)
 
     # ------------------------------------------------------------------ exporting
-    def export_folder(self) -> str:
-        return str(self.settings.value("export/folder", str(Path.home())))
+    def export_folder(self, key: str = _EXPORT_FOLDER) -> str:
+        """The folder last written to by Export (or, with _TRACE_FOLDER, by Save trace)."""
+        return str(self.settings.value(key, str(Path.home())))
 
-    def export(self, request: ExportRequest) -> list[Path]:
-        """Write what the request asks for; a failure is a message, never a crash."""
+    def export(self, request: ExportRequest, folder_key: str = _EXPORT_FOLDER) -> list[Path]:
+        """Write what the request asks for; a failure is a message, never a crash. The folder
+        is remembered under `folder_key`."""
         session = self.session
         trace = session.trace
         if request.what == "trace" and session.gradients is not None:
             trace = session.gradients
-        sel, prompt = session.selection, session.state.prompt_text
+        sel, prompt = session.selection, session.shown_text()
         try:
             if request.what == "head":
                 written = export_head(
@@ -340,7 +366,7 @@ class MainWindow(QMainWindow):
         except (GPTCoreError, OSError) as exc:
             self.show_message("error", f"Export failed: {failure_text(exc)}")
             return []
-        self.settings.setValue("export/folder", str(request.folder))
+        self.settings.setValue(folder_key, str(request.folder))
         names = ", ".join(p.name for p in written)
         self.show_message("status", f"Exported {names} to {request.folder}")
         return written
@@ -359,6 +385,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("prompt/text", self.prompt.text())
         self.settings.setValue("model/device", self.session.device.type)
+        self.settings.setValue("model/ablation_mode", self.session.interventions.mode)
         self.settings.sync()
         self.session.shut_down()
         super().closeEvent(event)

@@ -34,7 +34,6 @@ from .jobs import (
     backward_job,
     backward_summary,
     load_job,
-    next_token,
     non_finite_warning,
     reason,
     run_job,
@@ -43,7 +42,8 @@ from .lens_grid_jobs import LensGridJobs
 from .lens_jobs import LensJobs
 from .panels.weights_menus import is_cached
 from .patching_jobs import PatchingJobs
-from .state import AppState, GenerationSettings, RunKey, RunResult
+from .session_generation import GenerationMixin
+from .state import AppState, RunKey, RunResult
 from .worker import JobContext, Runner
 
 
@@ -57,7 +57,7 @@ def _from_state(name: str) -> property:
     return property(lambda self: getattr(self.state, name), doc=f"state.{name}")
 
 
-class Session(QObject):
+class Session(GenerationMixin, QObject):
     modelChanged = Signal()  # a new model (weights, config or device)
     promptChanged = Signal()  # the prompt text
     generationChanged = Signal()  # generated tokens added or removed
@@ -118,9 +118,6 @@ class Session(QObject):
     def device_label(self) -> str:
         return describe_device(self.device)
 
-    def generated_text(self) -> str:
-        return self.tokenizer.decode(self.state.generated)
-
     # ------------------------------------------------------------------ state changes
     def _apply(self, new: AppState) -> None:
         """Take the new state, announce what changed, start the work it asks for."""
@@ -149,16 +146,22 @@ class Session(QObject):
                 self.patching.serial += 1  # its rows still on their way are dropped
             self.runner.cancel(kind)
 
-    def shut_down(self, wait_ms: int = 10_000) -> None:
-        """Stop every job and wait for the worker (the window is closing)."""
-        self.runner.cancel_all()
+    def shut_down(self, wait_ms: int = 500) -> None:
+        """Stop every job (the window is closing): wait `wait_ms` for them to stop, then go
+        on without them; nothing they return is applied."""
+        self.runner.close()
         self.runner.wait(wait_ms)
 
     # ------------------------------------------------------------------ model
     def load_weights(
-        self, source: str | None = None, config: GPTConfig | str | None = None, seed: int = 0
+        self,
+        source: str | None = None,
+        config: GPTConfig | str | None = None,
+        seed: int = 0,
+        instead_of: str = "",
     ) -> None:
-        """Load weights in the background; the model in use stays until the new one is ready."""
+        """Load weights in the background; the model in use stays until the new one is ready.
+        `instead_of` says why, when they stand in for weights that could not be loaded."""
         label = "random weights" if source is None else str(source)
         device = self.device
 
@@ -167,7 +170,8 @@ class Session(QObject):
 
         def done(result) -> None:
             self._serial += 1
-            self._model, loaded = result[0], replace(result[1], serial=self._serial)
+            loaded = replace(result[1], serial=self._serial, instead_of=instead_of)
+            self._model = result[0]
             self._baseline_cache = None
             # Rerun what was shown, or asked for, on the new model.
             asked = self.run_after_load or self._run_in_flight is not None
@@ -182,8 +186,14 @@ class Session(QObject):
                 self.run()
 
         def failed(exc: BaseException, formatted: str) -> None:
-            kept = "" if self._model is None else " The previous model stays loaded."
-            self.report("error", f"Could not load {label}: {reason(exc)}.{kept}")
+            problem = f"Could not load {label}: {reason(exc)}."
+            if self._model is not None:
+                self.report("error", f"{problem} The previous model stays loaded.")
+            elif source is not None:  # no model at all (start-up): random weights instead
+                self.report("error", f"{problem} Using random weights instead.")
+                self.load_weights(None, config, seed, instead_of=problem)
+            else:
+                self.report("error", problem)
 
         def stopped() -> None:
             if self.runner.has_job("load"):
@@ -380,31 +390,3 @@ class Session(QObject):
     def set_replay_position(self, position: int) -> None:
         """Show the backward pass as far as its `position`-th stage (0: only the loss)."""
         self._apply(st.with_replay_position(self.state, position))
-
-    # ------------------------------------------------------------------ generation
-    def set_generation(self, settings: GenerationSettings) -> None:
-        self._apply(st.with_generation_settings(self.state, settings))
-
-    def generate_next(self) -> None:
-        """Append the next token (greedy, or sampled with the settings) and run again."""
-        trace = self.trace
-        if trace is None:
-            self.report("info", "Run a prompt first.")
-            return
-        generated = self.state.generated
-        try:
-            next_id = next_token(trace, self.state.generation, len(generated))
-        except ValueError as exc:
-            self.report("error", str(exc))
-            return
-        self._apply(st.with_generated(self.state, (*generated, next_id)))
-        self.run()
-
-    def undo_generation(self) -> None:
-        if self.state.generated:
-            self._apply(st.with_generated(self.state, self.state.generated[:-1]))
-            self.run()
-
-    def adopt_generated(self) -> None:
-        """Make the generated text part of the prompt."""
-        self._apply(st.adopt_generated(self.state, self.generated_text()))

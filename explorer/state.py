@@ -33,6 +33,7 @@ class LoadedModel:
     serial: int  # different for every load: results carry it to show which model made them
     non_finite: Mapping[str, int] = field(default_factory=dict)  # parameter -> NaN/Inf count
     head_types: Mapping[str, np.ndarray] = field(default_factory=dict)  # induction, … [L, H]
+    instead_of: str = ""  # why these weights stand in for the ones asked for, if they do
     sections: tuple[Section, ...] = field(init=False)  # what the navigator lists
 
     def __post_init__(self) -> None:

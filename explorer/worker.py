@@ -8,6 +8,7 @@ was superseded are dropped. Signals are connected before any job starts.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import traceback
 from collections.abc import Callable
@@ -44,15 +45,20 @@ class _Job(QRunnable):
         self.job_id = job_id
         self.fn = fn
         self.signals = signals
-        self.context = JobContext(report=lambda f, m: signals.progress.emit(job_id, f, m))
+        self.context = JobContext(report=lambda f, m: self._tell(signals.progress, f, m))
 
     def run(self) -> None:
         try:
             result = self.fn(self.context)
         except BaseException as exc:
-            self.signals.failed.emit(self.job_id, exc, traceback.format_exc())
+            self._tell(self.signals.failed, exc, traceback.format_exc())
         else:
-            self.signals.finished.emit(self.job_id, result)
+            self._tell(self.signals.finished, result)
+
+    def _tell(self, signal, *args) -> None:
+        # "Signal source has been deleted": the app is closing and no one is listening.
+        with contextlib.suppress(RuntimeError):
+            signal.emit(self.job_id, *args)
 
 
 @dataclass
@@ -81,6 +87,7 @@ class Runner(QObject):
         self._signals.progress.connect(self._on_progress)
         self._jobs: dict[int, _Pending] = {}
         self._next_id = 1
+        self._closed = False  # shut down: whatever still comes back is dropped
 
     def submit(
         self,
@@ -119,6 +126,12 @@ class Runner(QObject):
         for kind in {pending.kind for pending in self._jobs.values()}:
             self.cancel(kind)
 
+    def close(self) -> None:
+        """Stop every job and drop whatever they still send (the window is closing, its
+        widgets may be gone); a job that cannot stop is abandoned, not waited for."""
+        self.cancel_all()
+        self._closed = True
+
     def kinds(self) -> set[str]:
         """The kinds of the jobs submitted and not yet ended."""
         return {pending.kind for pending in self._jobs.values()}
@@ -135,7 +148,7 @@ class Runner(QObject):
 
     def _take(self, job_id: int) -> _Pending | None:
         pending = self._jobs.get(job_id)
-        if pending is None:
+        if pending is None or self._closed:
             return None
         self._forget(job_id)
         if not pending.job.context.cancelled.is_set():
@@ -161,5 +174,5 @@ class Runner(QObject):
 
     def _on_progress(self, job_id: int, fraction: float | None, message: str) -> None:
         pending = self._jobs.get(job_id)
-        if pending is not None and pending.on_progress is not None:
+        if pending is not None and pending.on_progress is not None and not self._closed:
             pending.on_progress(fraction, message)

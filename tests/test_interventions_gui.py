@@ -5,6 +5,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
+from explorer.panels.effect import format_number, format_signed
 from explorer.state import find_section, section_of_stage
 from gpt_core import Interventions, backward_step, capture, compare
 from tests.conftest import GUI_TIMEOUT_MS, run_main, wait_for_run, wait_idle
@@ -41,10 +42,10 @@ def _assert_figures_match(window, expected):
     assert comparison.delta_loss == pytest.approx(expected.delta_loss, abs=1e-9)
     assert comparison.kl_last == pytest.approx(expected.kl_last, rel=1e-9, abs=1e-12)
     assert np.allclose(comparison.pred_prob_after, expected.pred_prob_after, rtol=0, atol=1e-12)
-    assert effect.delta_loss.text() == f"{expected.delta_loss:+.4f}"
+    assert effect.delta_loss.text() == format_signed(expected.delta_loss)
     delta_pred = expected.pred_prob_after[position] - expected.pred_prob_before[position]
-    assert effect.delta_pred.text().startswith(f"{delta_pred:+.4f}")
-    assert effect.kl.text() == f"{expected.kl_last:.5f} nats"
+    assert effect.delta_pred.text().startswith(format_signed(delta_pred))
+    assert effect.kl.text() == f"{format_number(expected.kl_last)} nats"
     display = session.tokenizer.display
     before_ids = session.result.baseline["logits/topk_ids"][position]
     after_ids = session.trace["logits/topk_ids"][position]

@@ -1,5 +1,10 @@
 """Interactions in the window that went wrong (issue 11): each test is one reproduction."""
 
+import os
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QTabWidget
+
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
 
 PROMPT = "The cat sat on the mat"
@@ -47,3 +52,345 @@ def test_a_target_of_several_tokens_is_a_message_and_nothing_runs(window, qtbot)
     wait_idle(qtbot, session)
     assert "is 2 tokens; the target must be exactly one" in window.message_bar.text()
     assert session.gradients is None
+
+
+def _focus_editor(qtbot, window):
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    window.prompt.editor.setFocus()
+    qtbot.waitUntil(window.prompt.editor.hasFocus)
+    qtbot.keyClicks(window.prompt.editor, " on")
+
+
+def test_alt_arrows_step_through_stages_from_the_prompt_box(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    _focus_editor(qtbot, window)
+    session.select_section(2)
+    qtbot.keyClick(window.prompt.editor, Qt.Key.Key_Right)  # the text cursor's, as typing wants
+    assert session.selection.section == 2
+    qtbot.keyClick(window.prompt.editor, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert session.selection.section == 3
+    qtbot.keyClick(window.prompt.editor, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert session.selection.section == 2
+    assert window.prompt.editor.hasFocus() and window.prompt.text().count(" on") == 2
+
+
+def test_escape_leaves_the_prompt_box_and_the_arrows_step_again(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    _focus_editor(qtbot, window)
+    session.select_section(2)
+    qtbot.keyClick(window.prompt.editor, Qt.Key.Key_Escape)
+    focused = QApplication.focusWidget()
+    assert focused is not window.prompt.editor and window.tabs.isAncestorOf(focused)
+    qtbot.keyClick(focused, Qt.Key.Key_Right)
+    assert session.selection.section == 3
+
+
+def test_clicking_a_view_takes_the_focus_from_the_prompt_box(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    _focus_editor(qtbot, window)
+    session.select_section(2)
+    title = window.stage_panel.title
+    qtbot.mouseClick(title, Qt.MouseButton.LeftButton)
+    assert not window.prompt.editor.hasFocus()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Right)
+    assert session.selection.section == 3
+
+
+def test_moving_through_the_tree_with_the_keys_opens_each_stage(window, qtbot):
+    session, navigator = window.session, window.navigator
+    wait_for_run(qtbot, session, PROMPT)
+    session.select_section(0)
+    navigator.tree.setFocus()
+    last = len(session.sections) - 1
+    for key, opened in (
+        (Qt.Key.Key_Down, 0),  # onto the heading "Block 0": it waits for a click
+        (Qt.Key.Key_Down, 1),
+        (Qt.Key.Key_End, last),
+        (Qt.Key.Key_Up, last - 1),
+        (Qt.Key.Key_Home, 0),
+    ):
+        qtbot.keyClick(navigator.tree, key)
+        assert session.selection.section == opened
+        assert window.stage_panel.title.text() == session.section.title
+    assert navigator.tree.currentItem() is navigator.section_items[0]
+
+
+def _open(qtbot, *argv):
+    """The window as `gpt-explorer ARGV` opens it (not yet waited for)."""
+    from explorer.app import build_window
+    from explorer.cli import gui_parser
+    from explorer.settings import open_settings
+
+    window, session = build_window(gui_parser().parse_args(list(argv)), open_settings())
+    qtbot.addWidget(window)
+    return window, session
+
+
+def test_bad_weights_at_start_fall_back_to_random_weights_with_the_error(qtbot, tmp_path):
+    missing = tmp_path / "missing.safetensors"
+    window, session = _open(qtbot, "--weights", str(missing), "--preset", "tiny", "--prompt", "Hi")
+    qtbot.waitUntil(lambda: session.trace is not None, timeout=GUI_TIMEOUT_MS)
+    wait_idle(qtbot, session)
+    assert session.state.model.is_random and session.config.emb_dim == 32
+    assert session.trace.token_ids.tolist() == session.tokenizer.encode("Hi")
+    assert f"Could not load {missing}" in window.weights_banner.text.text()  # while it lasts
+    assert "Random weights" in window.weights_banner.text.text()
+    window.close()
+
+
+def test_bad_weights_at_start_are_said_at_once_and_run_waits_for_the_stand_in(qtbot, tmp_path):
+    missing = tmp_path / "missing.safetensors"
+    window, session = _open(qtbot, "--weights", str(missing), "--preset", "tiny")
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    wait_idle(qtbot, session)
+    assert "Using random weights instead" in window.message_bar.text()
+    wait_for_run(qtbot, session, "Hi")
+    window.close()
+
+
+def _generate(qtbot, session):
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.generate_next()
+    wait_idle(qtbot, session)
+
+
+def test_generation_at_the_context_slides_on_and_uses_each_runs_logits(window, qtbot):
+    session = window.session
+    limit = session.config.context_length
+    prompt = " ".join(["cat"] * (limit - 1))  # one token short of the context
+    wait_for_run(qtbot, session, prompt)
+    assert session.trace.n_tokens == limit - 1
+    for _ in range(4):
+        expected = int(session.trace["logits/topk_ids"][-1, 0])  # greedy, of the run shown
+        _generate(qtbot, session)
+        assert session.state.generated[-1] == expected
+        assert session.trace.n_tokens == min(limit, limit - 1 + len(session.state.generated))
+        assert session.trace.token_ids.tolist() == session.token_ids()[-limit:]
+    assert len(session.state.generated) == 4
+
+
+def test_generation_refuses_to_continue_a_run_of_another_prompt(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    window.prompt.set_text("A dog ran")  # typed, not run
+    session.generate_next()
+    wait_idle(qtbot, session)
+    assert session.state.generated == ()
+    assert "run this one first" in window.message_bar.text()
+
+
+def test_a_second_generate_before_the_first_run_is_in_waits(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    said = []
+    session.message.connect(lambda level, text: said.append(text))
+    session.generate_next()
+    session.generate_next()  # the first token's run has not come back
+    wait_idle(qtbot, session)
+    assert len(session.state.generated) == 1
+    assert any("still on its way" in text for text in said)
+
+
+def test_the_generate_panel_shows_the_prompt_of_the_run(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    _generate(qtbot, session)
+    too_long = "word " * (session.config.context_length + 5)
+    window.prompt.set_text(too_long)
+    window.actions_by_name["run"].trigger()  # refused: the views keep the old run
+    wait_idle(qtbot, session)
+    assert "this model sees at most" in window.message_bar.text()
+    assert window.generation.text.toPlainText().startswith(PROMPT)
+    assert "word word" not in window.generation.text.toPlainText()
+
+
+def test_an_export_is_titled_with_the_prompt_of_the_run_shown(window, qtbot, monkeypatch, tmp_path):
+    import explorer.main_window as main_window
+    from explorer.export_dialog import ExportRequest
+
+    titled = []
+    monkeypatch.setattr(
+        main_window, "export_head", lambda *args: titled.append(args[-1]) or [tmp_path / "x"]
+    )
+    session = window.session
+    wait_for_run(qtbot, session, PROMPT)
+    window.prompt.set_text("An edited prompt, not run")
+    window.export(ExportRequest("head", tmp_path, ("png",)))
+    assert titled == [PROMPT]
+
+
+def test_a_remembered_prompt_waits_for_run_and_the_view_says_so(qtbot):
+    window, session = _open(qtbot, "--preset", "tiny")
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    assert window.stage_panel.placeholder.text().startswith("Type a prompt")
+    window.prompt.set_text("remember me")
+    window.close()
+    again, session = _open(qtbot, "--preset", "tiny")
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    wait_idle(qtbot, session)
+    assert session.trace is None
+    assert again.stage_panel.placeholder.text().startswith("Press Run (Ctrl+Enter) to run")
+    again.close()
+
+
+def test_the_ablation_mode_is_remembered(qtbot):
+    window, session = _open(qtbot, "--preset", "tiny")
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    window.actions_by_name["mode_mean"].trigger()
+    window.close()
+    again, session = _open(qtbot, "--preset", "tiny")
+    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    assert session.interventions.mode == "mean"
+    assert again.actions_by_name["mode_mean"].isChecked()
+    again.close()
+
+
+def test_export_and_save_trace_remember_their_own_folders(window, qtbot, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    from explorer.export_dialog import ExportRequest
+
+    exports, traces = tmp_path / "exports", tmp_path / "traces"
+    exports.mkdir(), traces.mkdir()
+    starts = []
+
+    def save_to(parent, caption, start, filters):
+        starts.append(start)
+        return str(traces / "run.npz"), filters
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_to)
+    wait_for_run(qtbot, window.session, PROMPT)
+    assert window.export(ExportRequest("head", exports, ("csv",)))
+    window.on_save_trace()
+    assert (traces / "run.npz").is_file()
+    assert window.export_folder() == str(exports)  # Save trace did not move Export's folder
+    window.on_save_trace()
+    assert starts[1] == str(traces / "trace.npz")
+
+
+def test_tiny_probabilities_in_the_switches_panel_keep_their_digits(window, qtbot):
+    session, panel = window.session, window.effect
+    wait_for_run(qtbot, session, PROMPT)
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.toggle_head(0, 1)
+    wait_idle(qtbot, session)
+    result, position = session.result, session.position
+    for column, trace in ((1, result.baseline), (3, result.trace)):
+        for row in range(panel.table.rowCount()):
+            shown = float(panel.table.item(row, column).text())
+            p = float(trace["logits/topk_probs"][position][row])
+            assert abs(shown - p) <= 0.006 * p  # random weights: p ≈ 2e-5, not "0.0000"
+    comparison = result.comparison
+    for label, value in ((panel.delta_loss, comparison.delta_loss), (panel.kl, comparison.kl_last)):
+        shown = float(label.text().split()[0])
+        assert abs(shown - value) <= 0.006 * abs(value) + 5e-5
+        assert label.text() not in ("+0.0000", "-0.0000", "0.00000 nats")
+
+
+def test_the_parameter_table_keeps_the_sort_fits_its_columns_and_shows_zero_weights(window, qtbot):
+    session, table = window.session, window.gradients.params
+    wait_for_run(qtbot, session, PROMPT)
+    _backward(qtbot, window)
+    header = table.horizontalHeader()
+    assert header.sortIndicatorSection() == 2  # largest gradient first, to begin with
+    table.sortItems(0, Qt.SortOrder.AscendingOrder)  # as a click on the heading does
+    _backward(qtbot, window)
+    names = [table.item(row, 0).text() for row in range(table.rowCount())]
+    assert names == sorted(names)
+    assert header.sortIndicatorSection() == 0
+    zero = {p.name for p in session.gradients.backward.params if p.weight_norm == 0}
+    assert zero  # the random model's biases start at zero
+    for row in range(table.rowCount()):
+        text = table.item(row, 4).text()
+        assert text != "inf"
+        assert (text == "—") == (table.item(row, 0).text() in zero)
+    longest = max(names, key=table.fontMetrics().horizontalAdvance)
+    assert table.columnWidth(0) >= table.fontMetrics().horizontalAdvance(longest)
+    window.tabs.setCurrentWidget(window.gradients)
+    window.gradients.findChild(QTabWidget).setCurrentWidget(table)
+    window.resize(700, 900)  # the table narrower than its columns: it scrolls sideways
+    qtbot.waitUntil(lambda: table.horizontalScrollBar().maximum() > 0)
+
+
+def test_closing_while_weights_load_is_prompt_and_drops_the_load(window, qtbot, monkeypatch):
+    import threading
+    import time
+
+    import explorer.session
+
+    release = threading.Event()
+    started = threading.Event()
+
+    def stuck_load(*args):  # like initialising a large random model: it never asks to stop
+        started.set()
+        release.wait(30)
+        raise RuntimeError("this load should have been dropped")
+
+    monkeypatch.setattr(explorer.session, "load_job", stuck_load)
+    session = window.session
+    model = session.model
+    session.load_weights(None, "gpt2-small")
+    assert started.wait(10)
+    begin = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - begin < 2  # it waited 10 s
+    release.set()
+    assert session.runner.wait(10_000)
+    qtbot.wait(100)  # the late failure arrives, and is dropped: no message, no exception
+    assert session.model is model
+    assert "should have been dropped" not in window.message_bar.text()
+
+
+def test_the_app_exits_at_once_when_closed_during_a_load(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "close_while_loading.py"
+    script.write_text(
+        "import sys, time\n"
+        "import explorer.app as app, explorer.session as session\n"
+        "from PySide6.QtCore import QTimer\n"
+        "session.load_job = lambda *args: time.sleep(60)\n"
+        "build = app.build_window\n"
+        "def closing_soon(args, settings):\n"
+        "    window, s = build(args, settings)\n"
+        "    QTimer.singleShot(300, window.close)\n"
+        "    return window, s\n"
+        "app.build_window = closing_soon\n"
+        "sys.exit(app.main(['--preset', 'tiny']))\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    env["GPT_EXPLORER_SETTINGS"] = str(tmp_path / "settings.ini")
+    begin = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=50
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - begin < 20  # not the minute the load takes
+    assert "Error" not in result.stderr
+
+
+def test_patching_answers_typed_as_the_strips_show_them_are_those_tokens(window):
+    from dataclasses import replace
+
+    session, setup = window.session, window.patching.setup
+    clean = "When Mary and John went to the store, John gave a drink to"
+    corrupted = clean.replace("store, John", "store, Mary")
+    settings = replace(session.state.patching, clean_text=clean, corrupted_text=corrupted)
+    session.patching.set_settings(settings)
+    setup.answer.setEditText("␣Mary")
+    setup.distractor.setEditText("␣John")
+    setup.push()
+    assert (session.state.patching.answer, session.state.patching.distractor) == (" Mary", " John")
+    setup.show_settings()  # the state read back: the boxes show the tokens as the strips do
+    assert (setup.answer.currentText(), setup.distractor.currentText()) == ("␣Mary", "␣John")
+    setup.answer.setEditText("")
+    setup.push()
+    assert session.state.patching.answer == ""  # the default: the clean run's top-1

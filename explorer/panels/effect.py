@@ -26,8 +26,19 @@ _CHANGED = QColor("#fff3bf")
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
-def _signed(value: float, digits: int = 4) -> str:
-    return f"{value:+.{digits}f}"
+def format_number(value: float, sign: str = "") -> str:
+    """Four decimals, or three significant digits where those would read 0.0000 (the
+    probabilities of random weights are ~1e-5); an exact zero has no sign."""
+    value = float(value)
+    if value == 0:
+        return "0"
+    if abs(value) < 1e-3:
+        return f"{value:{sign}.2e}"
+    return f"{value:{sign}.4f}"
+
+
+def format_signed(value: float) -> str:
+    return format_number(value, "+")
 
 
 class EffectPanel(QWidget):
@@ -119,14 +130,15 @@ class EffectPanel(QWidget):
         )
         if comparison is not None:
             if comparison.delta_loss is not None:
-                self.delta_loss.setText(_signed(comparison.delta_loss))
+                self.delta_loss.setText(format_signed(comparison.delta_loss))
             before = comparison.pred_prob_before[position]
             after = comparison.pred_prob_after[position]
             token = session.tokenizer.display(int(comparison.top1_ids_before[position]))
-            change = _signed(float(comparison.delta_pred_prob[position]))
-            self.delta_pred.setText(f"{change}  (“{token}”: {before:.4f} → {after:.4f})")
-            self.delta_top1.setText(_signed(float(comparison.delta_top1_prob[position])))
-            self.kl.setText(f"{comparison.kl_last:.5f} nats")
+            change = format_signed(float(comparison.delta_pred_prob[position]))
+            probs = f"{format_number(before)} → {format_number(after)}"
+            self.delta_pred.setText(f"{change}  (“{token}”: {probs})")
+            self.delta_top1.setText(format_signed(float(comparison.delta_top1_prob[position])))
+            self.kl.setText(f"{format_number(comparison.kl_last)} nats")
         self._fill_table(result.baseline, trace if comparison else None, position)
 
     def _fill_table(self, before, after, position: int) -> None:
@@ -138,9 +150,9 @@ class EffectPanel(QWidget):
         after_ids = after["logits/topk_ids"][position] if after is not None else None
         after_p = after["logits/topk_probs"][position] if after is not None else None
         for r in range(rows):
-            cells = [display(int(before_ids[r])), f"{before_p[r]:.4f}", "", ""]
+            cells = [display(int(before_ids[r])), format_number(before_p[r]), "", ""]
             if after is not None:
-                cells[2:] = [display(int(after_ids[r])), f"{after_p[r]:.4f}"]
+                cells[2:] = [display(int(after_ids[r])), format_number(after_p[r])]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c in (1, 3):

@@ -91,7 +91,9 @@ class GenerationPanel(QWidget):
         self.undo_button.setEnabled(n > 0)
         self.append_button.setEnabled(n > 0)
         self.count.setText(f"{n} generated token{'s' if n != 1 else ''}")
-        prompt, generated = _escape(session.state.prompt_text), _escape(session.generated_text())
+        # The prompt of the run shown, not what the prompt box holds now.
+        prompt = _escape(session.state.ran_text or "")
+        generated = _escape(session.generated_text())
         self.text.setHtml(
             f"<span style='color:#495057'>{prompt}</span>"
             f"<span style='color:#1971c2; font-weight:600'>{generated}</span>"

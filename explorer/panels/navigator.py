@@ -26,6 +26,8 @@ class Navigator(QWidget):
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
         self.tree.itemClicked.connect(self._clicked)
+        # The keys (↑ ↓ Home End) move the current item: the view follows it.
+        self.tree.currentItemChanged.connect(self._current_changed)
         self.tree.itemChanged.connect(self._item_changed)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -143,6 +145,15 @@ class Navigator(QWidget):
             self.session.select_section(value)
         else:
             self.session.select_layer(value)
+
+    def _current_changed(self, item: QTreeWidgetItem | None, _previous) -> None:
+        """A section made current opens; a block heading made current waits for a click,
+        so ↑ and ↓ can pass over it."""
+        if self._syncing or item is None:
+            return
+        what, value = item.data(0, Qt.ItemDataRole.UserRole)
+        if what == "section":
+            self.session.select_section(value)
 
     def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
         if self._syncing or column != 0:

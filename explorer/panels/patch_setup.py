@@ -24,6 +24,7 @@ from gpt_core.analysis.patching import DIRECTIONS, METRICS, SWEEPS
 from ..state import PatchSettings
 from ..widgets.layout import stack
 from ..widgets.tables import caption
+from ..widgets.token_picker import TokenPicker
 from ..widgets.token_strip import TokenStrip
 
 METHOD_TEXTS = {
@@ -49,8 +50,8 @@ class PatchSetup(QWidget):
         self.clean_strip, self.corrupted_strip = TokenStrip(), TokenStrip()
         self.pair_note = caption()
         self.answer, self.distractor = (
-            _token_box("default: clean top-1"),
-            _token_box("default: corrupted top-1"),
+            self._token_box("the answer", "default: clean top-1"),
+            self._token_box("the distractor", "default: corrupted top-1"),
         )
         self.metric_box = _combo(METRICS)
         self.position = QSpinBox(minimum=-1, maximum=4095, value=-1)
@@ -120,8 +121,8 @@ class PatchSetup(QWidget):
             self.session.state.patching,
             clean_text=self.clean.text(),
             corrupted_text=self.corrupted.text(),
-            answer=_token_text(self.answer),
-            distractor=_token_text(self.distractor),
+            answer=self._token_text(self.answer),
+            distractor=self._token_text(self.distractor),
             metric=self.metric_box.currentData(),
             position=None if position < 0 else position,
             direction=self.direction.currentData(),
@@ -146,8 +147,8 @@ class PatchSetup(QWidget):
             if edit.text() != text:
                 edit.setText(text)
         for box, text in ((self.answer, s.answer), (self.distractor, s.distractor)):
-            if _token_text(box) != text:
-                box.setEditText(text)
+            if self._token_text(box) != text:
+                self._show_token(box, text)
         for combo, value in (
             (self.metric_box, s.metric),
             (self.direction, s.direction),
@@ -168,17 +169,39 @@ class PatchSetup(QWidget):
         if trace is None or trace.token_ids.tolist() != tokenizer.encode(s.clean_text):
             return
         position = trace.n_tokens - 1 if s.position is None else min(s.position, trace.n_tokens - 1)
+        ids = trace["logits/topk_ids"][position][:10].tolist()
+        probs = trace["logits/topk_probs"][position][:10].tolist()
         for box, chosen in ((self.answer, s.answer), (self.distractor, s.distractor)):
-            box.blockSignals(True)
-            box.clear()
-            for token_id in trace["logits/topk_ids"][position][:10].tolist():
-                box.addItem(tokenizer.display(token_id), tokenizer.decode([token_id]))
-            index = box.findData(chosen) if chosen else -1  # the setting, as picked or typed
-            if index >= 0:
-                box.setCurrentIndex(index)
-            else:
-                box.setEditText(chosen)
-            box.blockSignals(False)
+            box.set_candidates(ids, tokenizer.displays(ids), probs)
+            self._show_token(box, chosen)  # the setting, as picked or typed
+
+    def _token_box(self, role: str, placeholder: str) -> TokenPicker:
+        box = TokenPicker(self.session.tokenizer, role)
+        box.lineEdit().setPlaceholderText(placeholder)
+        box.setToolTip(f"{box.toolTip()}; empty for the default")
+        return box
+
+    def _token_text(self, box: TokenPicker) -> str:
+        """The token's text for the settings: "" for the default; text that is not one
+        token goes as typed (␣ read as a space), for the run to refuse with a message."""
+        text = box.currentText()
+        if not text:
+            return ""
+        token_id = box.token_id()
+        tokenizer = self.session.tokenizer
+        return tokenizer.from_display(text) if token_id is None else tokenizer.decode([token_id])
+
+    def _show_token(self, box: TokenPicker, text: str) -> None:
+        """The settings' token in its box: its candidate if it has one, else as the strips
+        show tokens; empty for the default."""
+        ids = self.session.tokenizer.encode(text)
+        index = box.findData(ids[0]) if len(ids) == 1 else -1
+        box.blockSignals(True)
+        box.setCurrentIndex(index)
+        if index < 0:
+            shown = self.session.tokenizer.display(ids[0]) if len(ids) == 1 else text
+            box.setEditText(shown)
+        box.blockSignals(False)
 
     def _show_strips(self, s: PatchSettings) -> None:
         tokenizer = self.session.tokenizer
@@ -211,24 +234,6 @@ def _row(*items: tuple[str | None, QWidget | None]) -> QHBoxLayout:
             row.addWidget(widget)
     row.addStretch(1)
     return row
-
-
-def _token_text(box: QComboBox) -> str:
-    """The text of the token in a box: a picked candidate's text (its label shows spaces
-    as ␣), or what was typed."""
-    index = box.currentIndex()
-    if index >= 0 and box.itemText(index) == box.currentText():
-        return box.itemData(index)
-    return box.currentText()
-
-
-def _token_box(placeholder: str) -> QComboBox:
-    box = QComboBox()
-    box.setEditable(True)
-    box.lineEdit().setPlaceholderText(placeholder)
-    box.setMinimumWidth(130)
-    box.setToolTip("Text that is exactly one token (a leading space counts), or empty")
-    return box
 
 
 def _combo(choices: dict[str, str], texts: dict[str, str] | None = None) -> QComboBox:

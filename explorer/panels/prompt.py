@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -18,6 +19,8 @@ from ..widgets.token_strip import TokenStrip
 
 
 class PromptPanel(QWidget):
+    leaveRequested = Signal()  # Esc in the editor: give the keys back to the views
+
     def __init__(self, session: Session, run_action, parent=None):
         super().__init__(parent)
         self.session = session
@@ -27,6 +30,9 @@ class PromptPanel(QWidget):
         )
         self.editor.setFixedHeight(64)
         self.editor.textChanged.connect(self._text_changed)
+        leave = QShortcut(QKeySequence(Qt.Key.Key_Escape), self.editor)
+        leave.setContext(Qt.ShortcutContext.WidgetShortcut)
+        leave.activated.connect(self.leaveRequested)
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("Run the prompt (Ctrl+Enter)")
         self.run_button.clicked.connect(run_action.trigger)

@@ -67,7 +67,8 @@ class WeightsMenus(QObject):
 
 class WeightsBanner(QWidget):
     """Over a random model: what random weights can and cannot show, and GPT-2 small one
-    click away. Over non-finite weights: how many values are NaN or Inf."""
+    click away. Over non-finite weights: how many values are NaN or Inf. Over weights that
+    stand in for ones that could not be loaded: why."""
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
@@ -91,6 +92,8 @@ class WeightsBanner(QWidget):
         model = self.session.state.model
         parts = []
         random = model is not None and model.is_random
+        if model is not None and model.instead_of:
+            parts.append(model.instead_of)
         if random:
             parts.append(
                 "Random weights: they show how GPT-2 computes, not what a trained model knows."

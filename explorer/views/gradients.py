@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpt_core.probe.stages import short_label
+from gpt_core.probe.trace import ParamGrad
 
 from ..session import Session, backward_summary
 from ..widgets.heatmap import Heatmap, TokensByDims
@@ -102,7 +103,11 @@ class GradientsView(QWidget):
         self.params.setHorizontalHeaderLabels(_PARAM_COLUMNS)
         self.params.verticalHeader().setVisible(False)
         self.params.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.params.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Columns as wide as their contents, scrolled sideways when the tab is narrower;
+        # the order is the person's (a click on a heading), largest gradient first at start.
+        self.params.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.params.setSortingEnabled(True)
+        self.params.sortItems(2, Qt.SortOrder.DescendingOrder)
 
     def _lay_out(self) -> None:
         loss_row = QHBoxLayout()
@@ -316,9 +321,8 @@ class GradientsView(QWidget):
             table.setItem(row, 1, QTableWidgetItem("×".join(map(str, p.shape))))
             table.setItem(row, 2, NumberItem(p.grad_norm, f"{p.grad_norm:.4e}"))
             table.setItem(row, 3, NumberItem(p.weight_norm, f"{p.weight_norm:.4f}"))
-            table.setItem(row, 4, NumberItem(p.ratio, f"{p.ratio:.3e}"))
-        table.setSortingEnabled(True)
-        table.sortItems(2, Qt.SortOrder.DescendingOrder)
+            table.setItem(row, 4, _ratio_item(p))
+        table.setSortingEnabled(True)  # sorts again by the heading the person chose
 
     # ------------------------------------------------------------------ replay
     def toggle_play(self) -> None:
@@ -350,3 +354,11 @@ class GradientsView(QWidget):
 
     def _set_speed(self, stages_per_second: int) -> None:
         self.timer.setInterval(int(1000 / stages_per_second))
+
+
+def _ratio_item(param: ParamGrad) -> NumberItem:
+    """grad / weight, or "—" where the weights are all zero (a bias at its start), sorted
+    below every ratio."""
+    if param.weight_norm == 0:
+        return NumberItem(-np.inf, "—")
+    return NumberItem(param.ratio, f"{param.ratio:.3e}")
