@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -37,7 +37,17 @@ from .views import make_views
 from .views.base import StagePanel
 from .views.gradients import GradientsView
 from .views.patching import PatchingView
+from .widgets.layout import scrolled, size_by_current_page
 from .widgets.message_bar import MessageBar
+
+FULL_SIZE = QSize(1600, 1000)  # the first window's size where the screen has the room
+SIDE_DOCK_PX = 300  # each side dock's width on a screen narrower than NARROW_SCREEN_PX
+NARROW_SCREEN_PX = 1500
+
+
+def initial_size(available: QSize) -> QSize:
+    """FULL_SIZE, or what of it fits the screen's free area (less a margin for the frame)."""
+    return FULL_SIZE.boundedTo(QSize(available.width() - 16, available.height() - 40))
 
 
 class MainWindow(QMainWindow):
@@ -64,6 +74,7 @@ class MainWindow(QMainWindow):
         self.patching = PatchingView(session)
         self.patching.openInStage.connect(lambda: self.tabs.setCurrentWidget(self.stage_panel))
         self.tabs.addTab(self.patching, "Patching")
+        size_by_current_page(self.tabs)  # a hidden tab's minimum size must not widen the window
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -137,7 +148,7 @@ class MainWindow(QMainWindow):
     def _dock(self, name: str, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{name}")
-        dock.setWidget(widget)
+        dock.setWidget(scrolled(widget))  # narrower than its content on a small screen
         self.addDockWidget(area, dock)
         self._view_menu.addAction(dock.toggleViewAction())
         return dock
@@ -152,7 +163,11 @@ class MainWindow(QMainWindow):
                 if spec.name == "previous":
                     bar.addSeparator()
                 bar.addAction(self.actions_by_name[spec.name])
-        bar.addSeparator()
+        # Block and device in a toolbar of their own: on a narrow screen it takes a second
+        # row instead of falling into the first one's overflow menu.
+        bar = self.block_toolbar = QToolBar("Block and device")
+        bar.setObjectName("toolbar_block")
+        self.addToolBar(bar)
         bar.addWidget(QLabel(" Block "))
         self.layer_slider = QSlider(Qt.Orientation.Horizontal)
         self.layer_slider.setFixedWidth(160)
@@ -344,9 +359,20 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+        else:  # the first start: a size that fits the screen, kept after the model loads
+            self.fit_screen(self.screen().availableGeometry().size())
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
+
+    def fit_screen(self, available: QSize) -> None:
+        """Size the window for a screen with `available` free room: on a narrow one the
+        block toolbar takes a second row and the side docks start narrow."""
+        self.resize(initial_size(available))
+        if available.width() < NARROW_SCREEN_PX:
+            self.insertToolBarBreak(self.block_toolbar)
+            docks = [self.findChild(QDockWidget, f"dock_{n}") for n in ("navigator", "effect")]
+            self.resizeDocks(docks, [SIDE_DOCK_PX] * 2, Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
