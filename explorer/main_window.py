@@ -43,6 +43,7 @@ from .widgets.message_bar import MessageBar
 FULL_SIZE = QSize(1600, 1000)  # the first window's size where the screen has the room
 SIDE_DOCK_PX = 300  # each side dock's width on a screen narrower than NARROW_SCREEN_PX
 NARROW_SCREEN_PX = 1500
+WIDE_DOCK_PX = 420  # elsewhere: the architecture tree's three columns in full
 
 
 def initial_size(available: QSize) -> QSize:
@@ -369,10 +370,12 @@ class MainWindow(QMainWindow):
         """Size the window for a screen with `available` free room: on a narrow one the
         block toolbar takes a second row and the side docks start narrow."""
         self.resize(initial_size(available))
-        if available.width() < NARROW_SCREEN_PX:
+        narrow = available.width() < NARROW_SCREEN_PX
+        if narrow and not self.toolBarBreak(self.block_toolbar):
             self.insertToolBarBreak(self.block_toolbar)
-            docks = [self.findChild(QDockWidget, f"dock_{n}") for n in ("navigator", "effect")]
-            self.resizeDocks(docks, [SIDE_DOCK_PX] * 2, Qt.Orientation.Horizontal)
+        docks = [self.findChild(QDockWidget, f"dock_{n}") for n in ("navigator", "effect")]
+        width = SIDE_DOCK_PX if narrow else WIDE_DOCK_PX
+        self.resizeDocks(docks, [width] * 2, Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
