@@ -41,9 +41,10 @@ from .widgets.layout import scrolled, size_by_current_page
 from .widgets.message_bar import MessageBar
 
 FULL_SIZE = QSize(1600, 1000)  # the first window's size where the screen has the room
-SIDE_DOCK_PX = 300  # each side dock's width on a screen narrower than NARROW_SCREEN_PX
+SIDE_DOCK_PX = 300  # the side docks' narrowest start
 NARROW_SCREEN_PX = 1500
-WIDE_DOCK_PX = 420  # elsewhere: the architecture tree's three columns in full
+WIDE_DOCK_PX = 420  # the architecture tree's three columns in full
+CENTRE_PX = 900  # room for a stage view's panes side by side
 
 
 def initial_size(available: QSize) -> QSize:
@@ -374,7 +375,8 @@ class MainWindow(QMainWindow):
         if narrow and not self.toolBarBreak(self.block_toolbar):
             self.insertToolBarBreak(self.block_toolbar)
         docks = [self.findChild(QDockWidget, f"dock_{n}") for n in ("navigator", "effect")]
-        width = SIDE_DOCK_PX if narrow else WIDE_DOCK_PX
+        # what the centre does not need of its CENTRE_PX, up to the docks' full width
+        width = min(max((available.width() - CENTRE_PX) // 2, SIDE_DOCK_PX), WIDE_DOCK_PX)
         self.resizeDocks(docks, [width] * 2, Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:
