@@ -135,3 +135,18 @@ def export_attention(
         for head in heads
         for file in _head_files(trace, layer, head, folder, formats, prompt)
     )
+
+
+def export_shown(session, request) -> list[Path]:
+    """Write what an export request asks for of the run on screen (for a whole trace, the
+    backward step's run when there is one); the paths written."""
+    trace = session.trace
+    if request.what == "trace" and session.gradients is not None:
+        trace = session.gradients
+    sel, prompt = session.selection, session.shown_text()
+    folder = Path(request.folder)
+    if request.what == "head":
+        return export_head(trace, sel.layer, sel.head, folder, request.formats, prompt)
+    if request.what == "layer":
+        return export_layer(trace, sel.layer, folder, request.formats, prompt)
+    return [trace.save(folder / (request.filename or "trace.npz"))]

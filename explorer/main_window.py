@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -26,7 +26,7 @@ from gpt_core import GPTCoreError, available_devices
 
 from .actions import ACTIONS
 from .export_dialog import ExportDialog, ExportRequest
-from .exporting import export_head, export_layer, failure_text
+from .exporting import export_shown, failure_text
 from .panels.effect import EffectPanel
 from .panels.generation import GenerationPanel
 from .panels.navigator import Navigator
@@ -39,10 +39,21 @@ from .views.base import StagePanel
 from .views.gradients import GradientsView
 from .views.lens_grid import LensGridView
 from .views.patching import PatchingView
+from .widgets.layout import scrolled, size_by_current_page
 from .widgets.message_bar import MessageBar
 
 # The folders remembered for the next time: Export's and Save trace's apart.
 _EXPORT_FOLDER, _TRACE_FOLDER = "export/folder", "trace/folder"
+FULL_SIZE = QSize(1600, 1000)  # the first window's size where the screen has the room
+SIDE_DOCK_PX = 300  # the side docks' narrowest start
+NARROW_SCREEN_PX = 1500
+WIDE_DOCK_PX = 420  # the architecture tree's three columns in full
+CENTRE_PX = 900  # room for a stage view's panes side by side
+
+
+def initial_size(available: QSize) -> QSize:
+    """FULL_SIZE, or what of it fits the screen's free area (less a margin for the frame)."""
+    return FULL_SIZE.boundedTo(QSize(available.width() - 16, available.height() - 40))
 
 
 class MainWindow(QMainWindow):
@@ -116,6 +127,7 @@ class MainWindow(QMainWindow):
             page.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         for page in (self.patching, self.lens_grid):
             page.openInStage.connect(lambda: self.tabs.setCurrentWidget(self.stage_panel))
+        size_by_current_page(self.tabs)  # a hidden tab's minimum size must not widen the window
 
     def _build_actions(self) -> None:
         menus = {}
@@ -159,7 +171,7 @@ class MainWindow(QMainWindow):
     def _dock(self, name: str, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{name}")
-        dock.setWidget(widget)
+        dock.setWidget(scrolled(widget))  # narrower than its content on a small screen
         self.addDockWidget(area, dock)
         self._view_menu.addAction(dock.toggleViewAction())
         return dock
@@ -174,7 +186,11 @@ class MainWindow(QMainWindow):
                 if spec.name == "previous":
                     bar.addSeparator()
                 bar.addAction(self.actions_by_name[spec.name])
-        bar.addSeparator()
+        # Block and device in a toolbar of their own: on a narrow screen it takes a second
+        # row instead of falling into the first one's overflow menu.
+        bar = self.block_toolbar = QToolBar("Block and device")
+        bar.setObjectName("toolbar_block")
+        self.addToolBar(bar)
         bar.addWidget(QLabel(" Block "))
         self.layer_slider = QSlider(Qt.Orientation.Horizontal)
         self.layer_slider.setFixedWidth(160)
@@ -306,19 +322,7 @@ class MainWindow(QMainWindow):
         self.session.load_weights(None)
 
     def on_load_weights(self) -> None:
-        start = self.settings.value("weights/folder", str(Path.home()))
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Load GPT-2 weights",
-            start,
-            "Weights (*.safetensors *.pth *.pt *.bin);;"
-            "Hugging Face config (config.json);;All files (*)",
-        )
-        if path:
-            self.settings.setValue("weights/folder", str(Path(path).parent))
-            # A Hugging Face folder is picked through its config.json.
-            source = str(Path(path).parent) if Path(path).name == "config.json" else path
-            self.session.load_weights(source)
+        self.weights_menus.pick_file(self)
 
     def on_export(self) -> None:
         self.open_export_dialog("head")
@@ -349,20 +353,8 @@ class MainWindow(QMainWindow):
     def export(self, request: ExportRequest, folder_key: str = _EXPORT_FOLDER) -> list[Path]:
         """Write what the request asks for; a failure is a message, never a crash. The folder
         is remembered under `folder_key`."""
-        session = self.session
-        trace = session.trace
-        if request.what == "trace" and session.gradients is not None:
-            trace = session.gradients
-        sel, prompt = session.selection, session.shown_text()
         try:
-            if request.what == "head":
-                written = export_head(
-                    trace, sel.layer, sel.head, request.folder, request.formats, prompt
-                )
-            elif request.what == "layer":
-                written = export_layer(trace, sel.layer, request.folder, request.formats, prompt)
-            else:
-                written = [trace.save(Path(request.folder) / (request.filename or "trace.npz"))]
+            written = export_shown(self.session, request)
         except (GPTCoreError, OSError) as exc:
             self.show_message("error", f"Export failed: {failure_text(exc)}")
             return []
@@ -376,9 +368,23 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+        else:  # the first start: a size that fits the screen, kept after the model loads
+            self.fit_screen(self.screen().availableGeometry().size())
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
+
+    def fit_screen(self, available: QSize) -> None:
+        """Size the window for a screen with `available` free room: on a narrow one the
+        block toolbar takes a second row and the side docks start narrow."""
+        self.resize(initial_size(available))
+        narrow = available.width() < NARROW_SCREEN_PX
+        if narrow and not self.toolBarBreak(self.block_toolbar):
+            self.insertToolBarBreak(self.block_toolbar)
+        docks = [self.findChild(QDockWidget, f"dock_{n}") for n in ("navigator", "effect")]
+        # what the centre does not need of its CENTRE_PX, up to the docks' full width
+        width = min(max((available.width() - CENTRE_PX) // 2, SIDE_DOCK_PX), WIDE_DOCK_PX)
+        self.resizeDocks(docks, [width] * 2, Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

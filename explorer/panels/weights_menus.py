@@ -4,9 +4,11 @@ and the banner over a random or non-finite model with a one-click GPT-2."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from gpt_core.weights.hub import HUB_MODELS, cached_folder
 
@@ -31,6 +33,22 @@ class WeightsMenus(QObject):
         self.hub_menu.aboutToShow.connect(self.fill_hub)
         self.recent_menu.aboutToShow.connect(self.fill_recent)
         session.modelChanged.connect(self.remember)  # the menus fill as they open
+
+    def pick_file(self, parent) -> None:
+        """Ask for a weights file (or a Hugging Face folder's config.json) and load it."""
+        start = self.settings.value("weights/folder", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(
+            parent,
+            "Load GPT-2 weights",
+            start,
+            "Weights (*.safetensors *.pth *.pt *.bin);;"
+            "Hugging Face config (config.json);;All files (*)",
+        )
+        if path:
+            self.settings.setValue("weights/folder", str(Path(path).parent))
+            # A Hugging Face folder is picked through its config.json.
+            source = str(Path(path).parent) if Path(path).name == "config.json" else path
+            self.session.load_weights(source)
 
     def fill_hub(self) -> None:
         self.hub_menu.clear()

@@ -7,23 +7,21 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QWidget
 
 from gpt_core.analysis import HEAD_METRICS, HEAD_TYPES
 from gpt_core.probe.sections import Section
 
+from ..widgets.flow import FlowLayout
 from ..widgets.head_grid import HeadGrid, ctrl_held
 from ..widgets.heatmap import Heatmap
-from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
+from ..widgets.layout import VERTICAL, adaptive_splitter, splitter, stack
+from ..widgets.zoom_bar import ZoomBar
 from .base import StageView
 
 OVERVIEW_METRICS = {**HEAD_METRICS, **HEAD_TYPES}
+HEAD_MIN_PX = 260  # the selected head's heatmap: smaller and a 13-token prompt is a blur
+SIDE_BY_SIDE_FROM = 760  # narrower: the head above the grid and overview, scrolled
 
 
 class AttentionView(StageView):
@@ -32,16 +30,20 @@ class AttentionView(StageView):
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
         self.heatmap = Heatmap()
+        self.heatmap.setMinimumSize(HEAD_MIN_PX, HEAD_MIN_PX)
+        self.zoom = ZoomBar(self.heatmap)
         self.grid = HeadGrid()
         self.grid_title = QLabel()
+        self.grid_title.setWordWrap(True)
         self.head_boxes: list[QCheckBox] = []
-        self.head_box_row = QGridLayout()
-        self.head_box_row.setSpacing(2)
+        self.head_box_panel = QWidget()  # the boxes wrap into rows: 25 heads fit a narrow side
+        self.head_box_row = FlowLayout(self.head_box_panel, spacing=2)
         self.metric = QComboBox()
         for name, text in OVERVIEW_METRICS.items():
             self.metric.addItem(text.split(":")[0].split(",")[0], name)
         self.metric.setToolTip("\n".join(OVERVIEW_METRICS.values()))
         self.overview = Heatmap()
+        self.overview.setMinimumHeight(160)
         self._off_marks = pg.ScatterPlotItem(
             symbol="x", size=11, pen=pg.mkPen("#c92a2a", width=2), brush=None
         )
@@ -53,13 +55,16 @@ class AttentionView(StageView):
 
     def _lay_out(self) -> None:
         heads_on = QLabel("Heads on (untick to switch off; Ctrl+click works too):")
+        heads_on.setWordWrap(True)
         heads_on.setStyleSheet("color:#495057;")
-        grid_panel = stack(self.grid_title, self.grid, heads_on, self.head_box_row)
+        grid_panel = stack(self.grid_title, self.grid, heads_on, (self.head_box_panel, 0))
         metric_row = QHBoxLayout()
         metric_row.addWidget(QLabel("All layers × heads:"))
         metric_row.addWidget(self.metric, 1)
-        side = splitter(VERTICAL, grid_panel, stack(metric_row, self.overview))
-        stack(splitter(HORIZONTAL, self.heatmap, side, stretch=(3, 2)), owner=self)
+        side = splitter(VERTICAL, grid_panel, stack(metric_row, self.overview), stretch=(3, 2))
+        head = stack((self.zoom, 0), self.heatmap, spacing=2)
+        self.split = adaptive_splitter(SIDE_BY_SIDE_FROM, head, side, stretch=(3, 2))
+        stack(self.split, owner=self)
 
     def _wire(self) -> None:
         session = self.session
@@ -77,6 +82,8 @@ class AttentionView(StageView):
         self.grid.addAction(export_grid)
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.metric.currentIndexChanged.connect(lambda _: self._draw_overview())
+        self.zoom.scaleChanged.connect(self._scale_changed)
+        self.grid.set_colour_scale(self.zoom.chosen)
         self.overview.clicked.connect(self._overview_clicked)
         self.overview.hovered.connect(lambda r, c: setattr(self, "_hovered_overview", (r, c)))
         self.overview.add_menu_action(
@@ -105,7 +112,7 @@ class AttentionView(StageView):
             labels,
             labels,
             signed=False,
-            title=f"Layer {layer} · head {head}{state}",
+            title=f"Layer {layer} · head {head}{state}{self._scale_note()}",
             hover=lambda r, c, v: (
                 f"query {r} “{trace.token_strings[r]}” → key {c} "
                 f"“{trace.token_strings[c]}”: weight {v:.6f}"
@@ -116,6 +123,14 @@ class AttentionView(StageView):
 
     def show_position(self) -> None:
         self.heatmap.set_highlight_row(self.session.position)
+
+    def _scale_note(self) -> str:
+        return " · log₁₀ colours" if self.zoom.chosen == "log" else ""
+
+    def _scale_changed(self, scale: str) -> None:
+        self.grid.set_colour_scale(scale)
+        if self.trace is not None:
+            self.show_head()
 
     def show_switches(self) -> None:
         """Check boxes, grid frames and overview marks follow the switches at once; the
@@ -156,12 +171,11 @@ class AttentionView(StageView):
             for box in self.head_boxes:
                 box.deleteLater()
             self.head_boxes = []
-            columns = 6 if n_heads > 16 else n_heads
             for h in range(n_heads):
                 box = QCheckBox(str(h))
                 box.toggled.connect(lambda checked, h=h: self._head_box_toggled(h, checked))
                 self.head_boxes.append(box)
-                self.head_box_row.addWidget(box, h // columns, h % columns)
+                self.head_box_row.addWidget(box)
         for h, box in enumerate(self.head_boxes):
             box.blockSignals(True)
             box.setChecked(h not in off)

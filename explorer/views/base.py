@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QStackedWidget, QVBoxLayout, QWidg
 from gpt_core.probe.sections import Section
 
 from ..session import Session
+from ..widgets.layout import scrolled, size_by_current_page
 
 _FULL_DRAW = frozenset({"model", "trace", "section"})
 
@@ -58,7 +59,9 @@ class StageView(QWidget):
 
 
 class StagePanel(QWidget):
-    """Header (title, formula, explanation) over a stack of views, one per kind of view."""
+    """Header (title, formula, explanation) over a stack of views, one per kind of view,
+    in a scroll area: on a small screen the view keeps its plots' minimum sizes and the
+    panel scrolls, rather than squeezing them into strips."""
 
     def __init__(self, session: Session, views: list[StageView], parent: QWidget | None = None):
         super().__init__(parent)
@@ -96,10 +99,16 @@ class StagePanel(QWidget):
         header_layout.setSpacing(2)
         for widget in (self.title, self.formula, self.explanation, self.notice):
             header_layout.addWidget(widget)
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(header)
         layout.addWidget(self.stack, 1)
+        self.scroll = scrolled(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
+        size_by_current_page(self.stack)
 
     def view_for(self, name: str) -> StageView:
         return self._by_name[name]

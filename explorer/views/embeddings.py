@@ -30,6 +30,7 @@ class EmbeddingsView(StageView):
             "Shown large:", {role: spec[0] for role, spec in EMBEDDINGS.items()}, "sum"
         )
         self.heatmap = TokensByDims()
+        self.heatmap.setMinimumHeight(240)
         self.norms = LabelledPlot("L2 norm of each token's vectors", "token", "‖vector‖₂")
         for role, (text, _, color) in EMBEDDINGS.items():
             self.norms.add_curve(role, text, color)

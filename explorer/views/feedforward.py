@@ -22,7 +22,7 @@ from gpt_core.probe.sections import Section
 
 from ..widgets.axes import style_axes
 from ..widgets.heatmap import Heatmap
-from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
+from ..widgets.layout import VERTICAL, adaptive_splitter, splitter, stack
 from ..widgets.point_cloud import PointCloud
 from ..widgets.tables import RIGHT, caption, heading, read_only_table
 from .base import StageView
@@ -94,6 +94,7 @@ class FeedForwardView(StageView):
         self._drawn: tuple[object, int] | None = None  # (trace, block) the plots show
 
         self.scatter_plot = _plot("pre-GELU h", "GELU(h)")
+        self.scatter_plot.setMinimumSize(220, 200)
         self.curve = pg.PlotDataItem(pen=pg.mkPen(_CURVE_COLOR, width=1.5))
         self.points = PointCloud(_PRE_COLOR, alpha=0.5)
         for item in (self.curve, self.points):
@@ -110,13 +111,16 @@ class FeedForwardView(StageView):
         self.gelu_hist = _histogram_curve(_GELU_COLOR)
         self.histogram_plot.addItem(self.pre_hist)
         self.histogram_plot.addItem(self.gelu_hist)
+        self.histogram_plot.setMinimumHeight(140)
 
         self.heatmap = Heatmap()
+        self.heatmap.setMinimumSize(260, 260)
         self.heatmap.plot.setLabel("bottom", "hidden unit")
         self.heatmap_caption = caption()
 
         self.units_title = heading()
         self.units_table = _units_table(self.font())
+        self.units_table.setMinimumHeight(260)  # all ten rows
 
         self._lay_out()
         self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
@@ -124,13 +128,12 @@ class FeedForwardView(StageView):
     def _lay_out(self) -> None:
         scatter = stack(self.scatter_caption, self.scatter_plot, spacing=2)
         plots = splitter(VERTICAL, scatter, self.histogram_plot, stretch=(3, 2))
-        split = splitter(
-            HORIZONTAL,
+        split = adaptive_splitter(
+            900,
             plots,
             stack(self.heatmap_caption, self.heatmap, spacing=2),
             stack(self.units_title, self.units_table, spacing=2),
             stretch=(3, 4, 2),
-            sizes=(260, 400, 220),
         )
         stack(split, owner=self)
 

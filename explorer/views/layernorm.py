@@ -16,7 +16,7 @@ from gpt_core.probe.stages import stream_before
 
 from ..widgets.heatmap import TokensByDims
 from ..widgets.histogram import Histogram
-from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
+from ..widgets.layout import VERTICAL, adaptive_splitter, splitter, stack
 from ..widgets.plots import ChoiceButtons, LabelledPlot
 from .base import StageView
 
@@ -46,6 +46,7 @@ class LayerNormView(StageView):
         super().__init__(session, parent)
         self.choice = ChoiceButtons("Heatmap of:", HEATMAP_CHOICES, "out")
         self.heatmap = TokensByDims()
+        self.heatmap.setMinimumHeight(240)
         self.mean_plot = LabelledPlot("Mean per token", "token", "mean over dims")
         self.var_plot = LabelledPlot("Variance per token", "token", "variance (log scale)")
         self.var_plot.setLogMode(y=True)  # x's variance can be 1000x that of z
@@ -66,8 +67,8 @@ class LayerNormView(StageView):
 
     def _lay_out(self) -> None:
         params = splitter(VERTICAL, self.scale_hist, self.shift_hist)
-        top = splitter(HORIZONTAL, self.heatmap, params, sizes=(650, 350))
-        plots = splitter(HORIZONTAL, self.mean_plot, self.var_plot)
+        top = adaptive_splitter(700, self.heatmap, params, stretch=(2, 1))
+        plots = adaptive_splitter(760, self.mean_plot, self.var_plot)
         stats = stack(plots, self.check)
         stack((self.choice, 0), splitter(VERTICAL, top, stats, sizes=(550, 450)), owner=self)
 

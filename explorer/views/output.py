@@ -22,7 +22,7 @@ from gpt_core import LogitLens, Trace
 from gpt_core.probe.sections import Section
 
 from ..widgets.heatmap import NON_FINITE_RGBA
-from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
+from ..widgets.layout import HORIZONTAL, VERTICAL, adaptive_splitter, splitter, stack
 from ..widgets.tables import RIGHT, caption, heading, read_only_table
 from ..widgets.topk_chart import ACTUAL_COLOR, TopKChart
 from .base import StageView
@@ -32,6 +32,7 @@ PROBABILITY_ROLE = VALUE_ROLE + 1  # lens cells: VALUE_ROLE holds the token id, 
 _ACTUAL_TINT = QColor("#d3f9d8")
 _LENS_RGB = np.array([76, 110, 245])  # lens cells are tinted towards this by probability
 _FIRST_TOP1_MARK = "★"
+LENS_COLUMN_PX = 110  # "2e-4 ␣token": narrower and every cell reads "2e-4 ␣…"
 
 
 def format_probability(p: float) -> str:
@@ -85,6 +86,7 @@ class PredictionsPanel(QWidget):
         self.chart = TopKChart()
         self.table = _table(["rank", "token", "id", "probability"])
         self.table.verticalHeader().hide()
+        self.table.setMinimumHeight(160)  # five ranks at least
         header = self.table.horizontalHeader()
         # Columns fitted once per fill: ResizeToContents would re-measure on every cell set.
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -161,12 +163,13 @@ class OutputView(StageView):
         # Stretch: all k columns in view. Cells start with the probability, so eliding a long
         # token keeps it (the tooltip has everything).
         self.lens_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.lens_table.horizontalHeader().setMinimumSectionSize(LENS_COLUMN_PX)
+        self.lens_table.setMinimumHeight(200)
         self.lens_note = caption()
         self.lens_shown: LogitLens | None = None  # what the lens table holds
         self.runs = splitter(HORIZONTAL, self.before, self.after)
         lens_panel = stack(self.lens_title, self.lens_table, self.lens_note, spacing=2)
-        self.split = splitter(HORIZONTAL, self.runs, lens_panel, stretch=(2, 3))
-        self.split.setSizes(_split_sizes(comparing=False, total=850))
+        self.split = adaptive_splitter(820, self.runs, lens_panel, stretch=(2, 3))
         self._comparing = False
         stack(self.summary, self.split, owner=self)
         session.lensChanged.connect(self._draw_lens)

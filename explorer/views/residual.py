@@ -17,7 +17,7 @@ from gpt_core.probe.stages import residual_stream
 
 from ..state import depth_row
 from ..widgets.heatmap import Heatmap, TokensByDims
-from ..widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
+from ..widgets.layout import VERTICAL, adaptive_splitter, splitter, stack
 from ..widgets.plots import MARKER_PEN, LabelledPlot
 from .base import StageView
 
@@ -40,7 +40,9 @@ class ResidualView(StageView):
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
         self.heatmap = TokensByDims()
+        self.heatmap.setMinimumSize(300, 260)
         self.depth = Heatmap()
+        self.depth.setMinimumHeight(200)
         self._position_line = pg.InfiniteLine(angle=90, pen=MARKER_PEN)
         self.depth.plot.addItem(self._position_line)
         self._hovered_row: int | None = None
@@ -63,7 +65,7 @@ class ResidualView(StageView):
     def _lay_out(self) -> None:
         depth_panel = stack(self.depth, (self.log_colours, 0))
         side = splitter(VERTICAL, depth_panel, self.along, stretch=(3, 2))
-        stack(splitter(HORIZONTAL, self.heatmap, side, stretch=(1, 1)), owner=self)
+        stack(adaptive_splitter(760, self.heatmap, side, stretch=(1, 1)), owner=self)
 
     def draw(self, section: Section) -> None:
         trace, labels, position = self.trace, self.labels(), self.session.position

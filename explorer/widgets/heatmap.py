@@ -1,5 +1,6 @@
 """A heatmap: a row-major pyqtgraph ImageItem with a colour bar, token labels on the axes
-and a hover read-out of the exact value under the pointer."""
+(thinned to what fits the cells in view) and a hover read-out of the exact value under the
+pointer; optionally zoom and pan, and a choice of colour scale (see colour_scale)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QAction, QFontMetrics
 from PySide6.QtWidgets import QMenu
 
-from .axes import fixed_plot, style_axes
+from .axes import fixed_plot, style_axes, thinned_ticks
+from .colour_scale import scaled
+from .labels import FittingLabel
 
 NON_FINITE_RGBA = (255, 0, 255, 255)  # magenta: NaN or Inf, a colour no colour map uses
 SEQUENTIAL = "viridis"  # non-negative data: attention weights, norms, probabilities
@@ -38,12 +41,6 @@ def value_levels(matrix: np.ndarray, signed: bool) -> tuple[float, float]:
     return (low, high if high > low else low + 1.0)
 
 
-def axis_ticks(labels: Sequence[str], limit: int) -> list[tuple[float, str]]:
-    """Tick positions at cell centres, every n-th label so that at most `limit` show."""
-    stride = max(1, int(np.ceil(len(labels) / max(limit, 1))))
-    return [(i + 0.5, labels[i]) for i in range(0, len(labels), stride)]
-
-
 class Heatmap(pg.GraphicsLayoutWidget):
     """set_matrix() draws; hovered/clicked report (row, column)."""
 
@@ -54,35 +51,41 @@ class Heatmap(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setBackground("w")
         self.ci.layout.setContentsMargins(2, 2, 2, 2)
-        self.title_label = self.addLabel("", row=0, col=0, colspan=2, color="#222", size="10pt")
+        self.title_label = FittingLabel("", color="#222", size="10pt")
+        self.addItem(self.title_label, row=0, col=0, colspan=2)
         self.plot = self.addPlot(row=1, col=0)
         fixed_plot(self.plot)
         style_axes(self.plot)
+        for name in ("left", "bottom"):  # the first and last cells' labels reach past the ends
+            self.plot.getAxis(name).setStyle(hideOverlappingLabels=False)
         self.plot.invertY(True)  # row 0 at the top, as in a matrix
         self.plot.getViewBox().setDefaultPadding(0.0)
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
         self.plot.addItem(self.image)
         self.non_finite = pg.ImageItem(axisOrder="row-major")  # NaN/Inf cells, on top
         self.plot.addItem(self.non_finite)
         self.colorbar = pg.ColorBarItem(colorMap=colormap(False), interactive=False, width=14)
         self.colorbar.setImageItem(self.image)
         self.addItem(self.colorbar, row=1, col=1)
-        self.hover_label = self.addLabel(
-            "", row=2, col=0, colspan=2, color="#333", size="9pt", justify="left"
-        )
+        self.hover_label = FittingLabel("", color="#333", size="9pt", justify="left")
+        self.addItem(self.hover_label, row=2, col=0, colspan=2)
         self._highlight = pg.InfiniteLine(angle=0, pen=pg.mkPen("#e8590c", width=2))
         self._highlight.setVisible(False)
         self.plot.addItem(self._highlight)
         self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self._shape: tuple[int, int] = (0, 0)
         self.row_labels: list[str] = []
         self.col_labels: list[str] = []
         self.signed = False
         self.label_columns = True  # False: numbered columns with pyqtgraph's own round ticks
+        self.colour_scale: str | None = None  # None: the data's range; else a key of SCALES
+        self.zoomable = False
         self.hover_format: HoverFormatter = self._default_hover
         self._menu_actions: list[QAction] = []
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self.plot.getViewBox().sigResized.connect(self._apply_ticks)  # thin labels to fit
+        self.plot.getViewBox().sigRangeChanged.connect(self._view_changed)
 
     # --- drawing ---
     def set_matrix(
@@ -112,9 +115,6 @@ class Heatmap(pg.GraphicsLayoutWidget):
             bool(np.nanmin(matrix) < 0) if signed is None and matrix.size else bool(signed)
         )
         self.hover_format = hover or self._default_hover
-        levels = value_levels(matrix, self.signed)
-        self.image.setImage(matrix, autoLevels=False, levels=levels)
-        self.image.setRect(0, 0, cols, rows)
         bad = ~np.isfinite(matrix)  # [rows, cols]
         self.non_finite.setVisible(bool(bad.any()))
         if bad.any():  # an overlay only where there is something to mark
@@ -124,11 +124,59 @@ class Heatmap(pg.GraphicsLayoutWidget):
             self.non_finite.setRect(0, 0, cols, rows)
             title = f"{title} · magenta: {int(bad.sum()):,} {missing}"
         self.colorbar.setColorMap(colormap(self.signed))
-        self.colorbar.setLevels(levels)
-        self._apply_ticks()
-        self.plot.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
         self.title_label.setText(title)
         self.hover_label.setText("")
+        box = self.plot.getViewBox()
+        box.setLimits(xMin=0, xMax=cols, yMin=0, yMax=rows, minXRange=1, minYRange=1)
+        if not self.zoomable or (rows, cols) != self._shape:
+            self._shape = (rows, cols)
+            self.reset_zoom()  # a new shape: the whole matrix (else keep the zoom)
+        self._draw_colours()
+        self._apply_ticks()
+
+    # --- colour scale, zoom and pan ---
+    def set_colour_scale(self, scale: str | None) -> None:
+        self.colour_scale = scale
+        self._draw_colours()
+
+    def enable_zoom(self) -> None:
+        """Wheel zooms, dragging pans (or draws a box to zoom into, see box_zoom)."""
+        self.zoomable = True
+        self.plot.setMouseEnabled(x=True, y=True)
+
+    def box_zoom(self, on: bool) -> None:
+        box = self.plot.getViewBox()
+        box.setMouseMode(box.RectMode if on else box.PanMode)
+
+    def reset_zoom(self) -> None:
+        rows, cols = self.matrix.shape
+        self.plot.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
+
+    def visible_cells(self) -> tuple[slice, slice]:
+        """The rows and columns in view, as slices of the matrix."""
+        (x0, x1), (y0, y1) = self.plot.getViewBox().viewRange()
+        rows, cols = self.matrix.shape
+        row_slice = slice(max(0, int(np.floor(y0))), min(rows, int(np.ceil(y1))))
+        return row_slice, slice(max(0, int(np.floor(x0))), min(cols, int(np.ceil(x1))))
+
+    def _draw_colours(self) -> None:
+        """The image and colour bar on the chosen scale, for the part of the matrix in view."""
+        if self.matrix.size == 0:
+            return
+        if self.colour_scale is None:
+            image, levels = self.matrix, value_levels(self.matrix, self.signed)
+        else:
+            image, levels = scaled(
+                self.matrix, self.matrix[self.visible_cells()], self.colour_scale
+            )
+        self.image.setImage(image, autoLevels=False, levels=levels)
+        self.image.setRect(0, 0, self.matrix.shape[1], self.matrix.shape[0])
+        self.colorbar.setLevels(levels)
+
+    def _view_changed(self) -> None:
+        self._apply_ticks()
+        if self.colour_scale in ("auto", "log"):  # they follow what is in view
+            self._draw_colours()
 
     def non_finite_cells(self) -> int:
         """How many cells are NaN or Inf (drawn magenta)."""
@@ -144,19 +192,20 @@ class Heatmap(pg.GraphicsLayoutWidget):
         return int(self._highlight.value() - 0.5) if self._highlight.isVisible() else None
 
     def _apply_ticks(self) -> None:
-        """As many row and column labels as fit the plot's size without overlapping."""
+        """As many labels of the rows and columns in view as fit without overlapping."""
         if not self.row_labels:
             return
         box = self.plot.getViewBox()
+        (x0, x1), (y0, y1) = box.viewRange()
         metrics = QFontMetrics(self.plot.getAxis("left").font())
-        rows_fit = int(box.height() / (metrics.height() + 1))
-        self.plot.getAxis("left").setTicks([axis_ticks(self.row_labels, rows_fit)])
+        rows = thinned_ticks(self.row_labels, (y0, y1), box.height(), metrics.height() + 1)
+        self.plot.getAxis("left").setTicks([rows])
         bottom = self.plot.getAxis("bottom")
         if not self.label_columns:
             bottom.setTicks(None)
             return
         widest = max(metrics.horizontalAdvance(s) for s in self.col_labels) + LABEL_GAP_PX
-        bottom.setTicks([axis_ticks(self.col_labels, int(box.width() / widest))])
+        bottom.setTicks([thinned_ticks(self.col_labels, (x0, x1), box.width(), widest)])
 
     # --- pointer ---
     def cell_at(self, scene_pos: QPointF) -> tuple[int, int] | None:

@@ -12,6 +12,7 @@ from .axes import fixed_plot, style_axes
 class Histogram(pg.PlotWidget):
     def __init__(self, identity: float, parent=None):
         super().__init__(parent, background="w")
+        self.setMinimumHeight(120)
         item = self.getPlotItem()
         fixed_plot(item)
         style_axes(item, bottom="value", left="count")

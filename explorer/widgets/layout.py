@@ -1,12 +1,23 @@
-"""Layout shorthands the views share: splitters with stretch factors, and stacks of widgets
-with no margins."""
+"""Layout shorthands the views share: splitters with stretch factors (some that stack their
+panes when narrow), stacks of widgets with no margins, and scroll areas."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QLayout, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QLabel,
+    QLayout,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 HORIZONTAL = Qt.Orientation.Horizontal
 VERTICAL = Qt.Orientation.Vertical
@@ -20,12 +31,46 @@ def splitter(
 ) -> QSplitter:
     """The widgets side by side (or stacked), sharing the room by `stretch` or `sizes`."""
     split = QSplitter(orientation)
+    _fill(split, widgets, stretch, sizes)
+    return split
+
+
+def _fill(split: QSplitter, widgets, stretch: Sequence[int], sizes: Sequence[int]) -> None:
     for widget in widgets:
         split.addWidget(widget)
+        split.setCollapsible(split.count() - 1, False)  # a pane dragged to 0 px looks lost
     for index, factor in enumerate(stretch):
         split.setStretchFactor(index, factor)
     if sizes:
         split.setSizes(list(sizes))
+
+
+class AdaptiveSplitter(QSplitter):
+    """Panes side by side while the splitter is at least `side_by_side_from` px wide, one
+    above the other below that (inside a scroll area, the view then scrolls)."""
+
+    def __init__(self, side_by_side_from: int, parent: QWidget | None = None):
+        super().__init__(HORIZONTAL, parent)
+        self.side_by_side_from = side_by_side_from
+        self.stretch: Sequence[int] = ()
+
+    def resizeEvent(self, event) -> None:
+        wanted = HORIZONTAL if event.size().width() >= self.side_by_side_from else VERTICAL
+        if wanted != self.orientation():
+            self.setOrientation(wanted)
+            # share the new direction by the stretch factors, not the old direction's sizes
+            factors = list(self.stretch) or [1] * self.count()
+            along = event.size().width() if wanted == HORIZONTAL else event.size().height()
+            self.setSizes([along * f // sum(factors) for f in factors])
+        super().resizeEvent(event)
+
+
+def adaptive_splitter(
+    side_by_side_from: int, *widgets: QWidget, stretch: Sequence[int] = ()
+) -> AdaptiveSplitter:
+    split = AdaptiveSplitter(side_by_side_from)
+    split.stretch = stretch
+    _fill(split, widgets, stretch, ())
     return split
 
 
@@ -46,3 +91,29 @@ def stack(*items, owner: QWidget | None = None, spacing: int = -1) -> QWidget:
         else:
             layout.addWidget(item, 0 if isinstance(item, QLabel) else 1)
     return owner
+
+
+def scrolled(widget: QWidget) -> QScrollArea:
+    """`widget` filling a frameless scroll area: it grows with the room, and scrolls where
+    the room is less than its minimum size instead of being squeezed."""
+    area = QScrollArea()
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidgetResizable(True)
+    area.setWidget(widget)
+    return area
+
+
+def size_by_current_page(pages: QStackedWidget | QTabWidget) -> None:
+    """Make the minimum size of `pages` that of the page shown, not of the largest page
+    (hidden pages ignore their size hints), now and whenever the page changes."""
+
+    def follow() -> None:
+        current = pages.currentWidget()
+        for index in range(pages.count()):
+            page = pages.widget(index)
+            policy = QSizePolicy.Policy.Preferred if page is current else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(policy, policy)
+        pages.updateGeometry()
+
+    pages.currentChanged.connect(follow)
+    follow()

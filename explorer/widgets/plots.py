@@ -15,6 +15,7 @@ from .axes import fixed_plot, style_axes
 MARKER_PEN = pg.mkPen("#e8590c", width=2)  # the selected token, as in the heatmaps
 MAX_SYMBOLS = 64  # beyond this many points, curves are drawn without dots
 TICK_CHAR_PX = 7  # rough width of one tick-label character, for thinning labels to fit
+PLOT_MIN_HEIGHT = 150  # below this the axis labels pile up and the curves are flat lines
 
 
 class LabelledPlot(pg.PlotWidget):
@@ -27,6 +28,7 @@ class LabelledPlot(pg.PlotWidget):
     def __init__(self, title: str, x_label: str, y_label: str, tick_every: int = 1, parent=None):
         super().__init__(parent, background="w")
         self.tick_every = tick_every  # label every n-th place at least (n = 2: block outputs)
+        self.setMinimumHeight(PLOT_MIN_HEIGHT)
         item = self.getPlotItem()
         fixed_plot(item)
         style_axes(item, bottom=x_label, left=y_label)

@@ -9,6 +9,7 @@ from .axes import fixed_plot, style_axes
 
 BAR_COLOR = "#4c6ef5"
 ACTUAL_COLOR = "#2f9e44"  # the prompt's actual next token
+ROW_PX = 15  # one bar and its token label; less and the labels overlap
 
 
 class TopKChart(pg.PlotWidget):
@@ -27,6 +28,7 @@ class TopKChart(pg.PlotWidget):
         ranks = np.arange(len(tokens))
         brushes = [ACTUAL_COLOR if r == actual else BAR_COLOR for r in ranks]
         self.bars.setOpts(y=ranks, width=probs, brushes=brushes, pen=None)
+        self.setMinimumHeight(ROW_PX * len(tokens) + 50)  # + the axis and its label
         self.getAxis("left").setTicks([[(r, tokens[r]) for r in ranks]])
         finite = probs[np.isfinite(probs)]
         top = float(finite.max()) if finite.size else 1.0  # NaN bars stay empty, axes sane
