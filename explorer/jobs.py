@@ -20,7 +20,7 @@ from gpt_core import (
     load_model,
     pick_next_token,
 )
-from gpt_core.analysis import HEAD_TYPES, head_type_scores
+from gpt_core.analysis import HEAD_TYPES, head_type_scores, pca_2d
 from gpt_core.model import GPTModel
 from gpt_core.weights import non_finite_parameters
 
@@ -43,6 +43,7 @@ JOB_KINDS = {
     "patch": JobKind("Patching…", True),
     "lens_grid": JobKind("Reading the lens at every sub-layer…", True),
     "attribution": JobKind("Attributing…", True),
+    "probe": JobKind("Running the head-type probe…", False),
 }
 
 
@@ -74,11 +75,14 @@ def load_job(source, config, seed: int, device, ctx: JobContext) -> tuple[GPTMod
     label = f"random weights (seed {seed})" if source is None else str(source)
     counts, params = count_parameters(model), small_parameters(model)
     bad = non_finite_parameters(model)
-    types = {}
+    types, probe, positions = {}, (), None
     if not bad:  # on the repeated probe: what kind of head each one is, once per model
         scores = head_type_scores(model)
         types = {name: scores[name] for name in HEAD_TYPES}
-    return model, LoadedModel(cfg, label, source is None, counts, params, 0, bad, types)
+        probe = tuple(scores["ids"].tolist())
+        positions = pca_2d(model.pos_emb.weight.detach().float().cpu().numpy())
+    random = source is None
+    return model, LoadedModel(cfg, label, random, counts, params, 0, bad, types, probe, positions)
 
 
 def backward_job(model: GPTModel, key: RunKey, target, sgd_lr, ctx: JobContext) -> Trace:

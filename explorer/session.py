@@ -42,6 +42,7 @@ from .lens_grid_jobs import LensGridJobs
 from .lens_jobs import LensJobs
 from .panels.weights_menus import is_cached
 from .patching_jobs import PatchingJobs
+from .probe_jobs import ProbeJobs
 from .session_generation import GenerationMixin
 from .state import AppState, RunKey, RunResult
 from .worker import JobContext, Runner
@@ -93,6 +94,7 @@ class Session(GenerationMixin, QObject):
         self.patching = PatchingJobs(self)  # the Patching tab's experiments
         self.lens_grid = LensGridJobs(self)  # the Lens tab's grid
         self.attribution = AttributionJobs(self)  # the Attribution tab's scores
+        self.probe = ProbeJobs(self)  # a head on the head-type probe
 
     # ------------------------------------------------------------------ reading
     # Shortcuts to the state: session.trace is session.state.trace.

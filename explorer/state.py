@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from gpt_core import Comparison, GPTConfig, Interventions, LogitLens, ParameterCount, Trace
+from gpt_core.analysis import Projection
 from gpt_core.analysis.patching import PatchResult
 from gpt_core.probe.sections import Section, build_sections
 from gpt_core.probe.stages import residual_stream
@@ -33,6 +34,8 @@ class LoadedModel:
     serial: int  # different for every load: results carry it to show which model made them
     non_finite: Mapping[str, int] = field(default_factory=dict)  # parameter -> NaN/Inf count
     head_types: Mapping[str, np.ndarray] = field(default_factory=dict)  # induction, … [L, H]
+    probe_ids: tuple[int, ...] = ()  # the repeated sequence head_types were measured on
+    positions_pca: Projection | None = None  # every position embedding on its 2 main axes
     instead_of: str = ""  # why these weights stand in for the ones asked for, if they do
     sections: tuple[Section, ...] = field(init=False)  # what the navigator lists
 

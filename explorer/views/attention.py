@@ -1,6 +1,7 @@
 """Attention: the selected head large, the layer's heads as a grid of small heatmaps, and
 a layers x heads overview. Heads can be switched off from the grid's check boxes or by
-Ctrl+clicking them in the grid or the overview."""
+Ctrl+clicking them in the grid or the overview. A click on an induction or duplicate-token
+score opens that head on the probe the score was measured on."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ..widgets.heatmap import Heatmap
 from ..widgets.layout import VERTICAL, adaptive_splitter, splitter, stack
 from ..widgets.zoom_bar import ZoomBar
 from .base import StageView
+from .probe_head import ProbeHeadDialog
 
 OVERVIEW_METRICS = {**HEAD_METRICS, **HEAD_TYPES}
 HEAD_MIN_PX = 260  # the selected head's heatmap: smaller and a 13-token prompt is a blur
@@ -50,6 +52,7 @@ class AttentionView(StageView):
         self.overview.plot.addItem(self._off_marks)
         self._hovered_overview: tuple[int, int] | None = None
         self._layer = 0
+        self.probe_dialog: ProbeHeadDialog | None = None  # made when first asked for
         self._lay_out()
         self._wire()
 
@@ -89,6 +92,11 @@ class AttentionView(StageView):
         self.overview.add_menu_action(
             "Switch the head under the pointer off / on", self._toggle_hovered_overview
         )
+        self.overview.add_menu_action(
+            "Show the head under the pointer on the repeated probe",
+            lambda: self._hovered_overview and session.probe.show_head(*self._hovered_overview),
+        )
+        session.probe.ready.connect(self._show_probe)
 
     # --- drawing ---
     def draw(self, section: Section) -> None:
@@ -191,8 +199,16 @@ class AttentionView(StageView):
         if ctrl_held():
             self.session.toggle_head(row, col)
             return
+        if self.metric.currentData() in HEAD_TYPES:  # measured on the probe: show it there
+            self.session.probe.show_head(row, col)
+            return
         self.session.select_head(col)
         self.session.select_layer(row)
+
+    def _show_probe(self, probe) -> None:
+        if self.probe_dialog is None:
+            self.probe_dialog = ProbeHeadDialog(self)
+        self.probe_dialog.show_head(probe)
 
     def _toggle_hovered_overview(self) -> None:
         if self._hovered_overview is not None:

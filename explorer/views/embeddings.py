@@ -1,16 +1,20 @@
 """Embeddings: the token, positional and summed embeddings as tokens x dims heatmaps (one
-shown large, picked with toggle buttons), and the L2 norm of each token's three vectors.
+shown large, picked with toggle buttons), the L2 norm of each token's three vectors, and
+two PCA scatters: the prompt's token embeddings, and every position embedding of the model
+joined in order (where position is encoded shows as a curve).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from gpt_core.analysis import pca_2d
 from gpt_core.probe.sections import Section
 
 from ..widgets.heatmap import TokensByDims
-from ..widgets.layout import VERTICAL, splitter, stack
+from ..widgets.layout import VERTICAL, adaptive_splitter, splitter, stack
 from ..widgets.plots import ChoiceButtons, LabelledPlot
+from ..widgets.projection_plot import ProjectionPlot
 from .base import StageView
 
 # stage role -> (button text, what the heatmap title calls it, curve colour)
@@ -34,13 +38,20 @@ class EmbeddingsView(StageView):
         self.norms = LabelledPlot("L2 norm of each token's vectors", "token", "‖vector‖₂")
         for role, (text, _, color) in EMBEDDINGS.items():
             self.norms.add_curve(role, text, color)
+        self.tokens_pca = ProjectionPlot("Token embeddings of the prompt")
+        self.positions_pca = ProjectionPlot("Every position embedding, in order")
         self._lay_out()
         self.choice.changed.connect(self.redraw)
+        self.tokens_pca.pointClicked.connect(self.session.select_position)
+        self.positions_pca.pointClicked.connect(self._position_clicked)
         self.heatmap.clicked.connect(lambda row, col: self.session.select_position(row))
         self.norms.placeClicked.connect(self.session.select_position)
 
     def _lay_out(self) -> None:
-        plots = splitter(VERTICAL, self.heatmap, self.norms, stretch=(3, 2))
+        projections = adaptive_splitter(
+            700, self.norms, self.tokens_pca, self.positions_pca, stretch=(1, 1, 1)
+        )
+        plots = splitter(VERTICAL, self.heatmap, projections, stretch=(3, 2))
         stack((self.choice, 0), plots, owner=self)
 
     def draw(self, section: Section) -> None:
@@ -61,3 +72,17 @@ class EmbeddingsView(StageView):
         for curve in EMBEDDINGS:
             self.norms.set_curve(curve, np.linalg.norm(trace[section.key(curve)], axis=-1))  # [T]
         self.norms.set_marker(position)
+        self._draw_projections(trace, section, position)
+
+    def _draw_projections(self, trace, section: Section, position: int) -> None:
+        tokens = trace[section.key("token")]  # [T, E]
+        self.tokens_pca.set_projection(pca_2d(tokens), self.labels(), [position])
+        positions = self.session.state.model.positions_pca
+        self.positions_pca.setVisible(positions is not None)
+        if positions is not None:
+            names = [str(p) for p in range(len(positions.coords))]
+            self.positions_pca.set_projection(positions, names, [position], joined=True)
+
+    def _position_clicked(self, position: int) -> None:
+        if position < self.trace.n_tokens:
+            self.session.select_position(position)

@@ -44,8 +44,11 @@ class FittingLabel(pg.LabelItem):
 
 
 def fitting_title(plot: pg.PlotItem) -> None:
-    """Give `plot` a title that wraps rather than widening the plot (setTitle still works)."""
+    """Give `plot` a title that wraps rather than widening the plot (setTitle still works).
+    Once: a second call keeps the title already set."""
     old = plot.titleLabel
+    if isinstance(old, FittingLabel):
+        return
     plot.layout.removeItem(old)
     old.setParentItem(None)
     plot.titleLabel = FittingLabel("", title_of=plot, size="11pt", parent=plot)
