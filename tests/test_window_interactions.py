@@ -209,12 +209,12 @@ def test_the_generate_panel_shows_the_prompt_of_the_run(window, qtbot):
 
 
 def test_an_export_is_titled_with_the_prompt_of_the_run_shown(window, qtbot, monkeypatch, tmp_path):
-    import explorer.main_window as main_window
+    import explorer.exporting as exporting
     from explorer.export_dialog import ExportRequest
 
     titled = []
     monkeypatch.setattr(
-        main_window, "export_head", lambda *args: titled.append(args[-1]) or [tmp_path / "x"]
+        exporting, "export_head", lambda *args: titled.append(args[-1]) or [tmp_path / "x"]
     )
     session = window.session
     wait_for_run(qtbot, session, PROMPT)
