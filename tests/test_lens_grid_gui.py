@@ -75,6 +75,10 @@ def test_visible_columns_come_first_and_the_rest_streams_in(window, qtbot, monke
     assert end.stop == session.trace.n_tokens
     expected = _api_lens(session)
     assert np.allclose(view.grid.matrix, expected.top1_probs[:, end.start :], atol=1e-6)
+    hover = view.grid.describe_cell(2, 0)  # the first column in view, not position 0
+    assert f"× {session.trace.position_labels[end.start]} ·" in hover
+    top = session.tokenizer.displays(expected.topk_ids[2, end.start].tolist())
+    assert all(label in hover for label in top)
 
 
 def test_a_switched_off_head_gets_its_own_lens_and_the_old_grid_is_dropped(lens_tab, qtbot):
