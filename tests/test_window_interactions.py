@@ -394,3 +394,20 @@ def test_patching_answers_typed_as_the_strips_show_them_are_those_tokens(window)
     setup.answer.setEditText("")
     setup.push()
     assert session.state.patching.answer == ""  # the default: the clean run's top-1
+
+
+def test_the_target_stays_when_only_the_switches_change(window, qtbot):
+    session, view = window.session, window.gradients
+    wait_for_run(qtbot, session, PROMPT)
+    view.one_token.setChecked(True)
+    view.target.setEditText("␣sounding")
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.toggle_head(0, 1)
+    wait_idle(qtbot, session)
+    assert view.target.token_id() == session.tokenizer.single_id(" sounding")
+    view.target.setCurrentIndex(2)
+    picked = view.target.token_id()
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.toggle_head(0, 1)
+    wait_idle(qtbot, session)
+    assert view.target.token_id() == picked
