@@ -357,7 +357,7 @@ def test_the_app_exits_at_once_when_closed_during_a_load(tmp_path):
         "import sys, time\n"
         "import explorer.app as app, explorer.session as session\n"
         "from PySide6.QtCore import QTimer\n"
-        "session.load_job = lambda *args: time.sleep(60)\n"
+        "session.load_job = lambda *args: time.sleep(600)\n"
         "build = app.build_window\n"
         "def closing_soon(args, settings):\n"
         "    window, s = build(args, settings)\n"
@@ -370,10 +370,15 @@ def test_the_app_exits_at_once_when_closed_during_a_load(tmp_path):
     env["GPT_EXPLORER_SETTINGS"] = str(tmp_path / "settings.ini")
     begin = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=50
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert time.perf_counter() - begin < 20  # not the minute the load takes
+    assert time.perf_counter() - begin < 120  # not the ten minutes the load takes
     assert "Error" not in result.stderr
 
 
