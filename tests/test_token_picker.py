@@ -51,3 +51,14 @@ def test_token_changed_is_emitted_for_a_valid_token_only(picker, qtbot, tokenize
     picker.lineEdit().editingFinished.emit()
     assert seen == [tokenizer.single_id(" the")]
     assert "border" in picker.styleSheet()  # the invalid text is marked
+
+
+def test_show_token_picks_its_candidate_or_types_its_display(picker, tokenizer):
+    picker.set_candidates([262, 257], ["␣the", "␣a"], [0.5, 0.25])
+    picker.show_token(257)
+    assert picker.currentIndex() == 1 and picker.token_id() == 257
+    sounding = tokenizer.single_id(" sounding")
+    picker.show_token(sounding)
+    assert picker.currentText() == "␣sounding" and picker.token_id() == sounding
+    picker.show_token(None)
+    assert picker.currentText() == "" and picker.token_id() is None

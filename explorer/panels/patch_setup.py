@@ -192,16 +192,11 @@ class PatchSetup(QWidget):
         return tokenizer.from_display(text) if token_id is None else tokenizer.decode([token_id])
 
     def _show_token(self, box: TokenPicker, text: str) -> None:
-        """The settings' token in its box: its candidate if it has one, else as the strips
-        show tokens; empty for the default."""
+        """The settings' token in its box; text that is not one token as it was typed."""
         ids = self.session.tokenizer.encode(text)
-        index = box.findData(ids[0]) if len(ids) == 1 else -1
-        box.blockSignals(True)
-        box.setCurrentIndex(index)
-        if index < 0:
-            shown = self.session.tokenizer.display(ids[0]) if len(ids) == 1 else text
-            box.setEditText(shown)
-        box.blockSignals(False)
+        box.show_token(ids[0] if len(ids) == 1 else None)
+        if len(ids) > 1:
+            box.setEditText(text)
 
     def _show_strips(self, s: PatchSettings) -> None:
         tokenizer = self.session.tokenizer

@@ -46,6 +46,7 @@ class GradientsView(QWidget):
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)
         self.session = session
+        self._targets_for = None  # (token ids, position) the target choices are for
         self._build_controls()
         self._build_flow()
         self._build_stage()
@@ -178,12 +179,17 @@ class GradientsView(QWidget):
 
     def _fill_targets(self) -> None:
         """The likely next tokens after the selected position, the prompt's own next token
-        first; what was typed for another prompt or position is dropped."""
+        first. The choice stays while the prompt and position do (switches only change the
+        probabilities); one made for another prompt or position is dropped."""
         trace = self.session.trace
         if trace is None:
+            self._targets_for = None
             self.target.reset()
             return
         position = self.session.position
+        targets_for = (tuple(trace.token_ids.tolist()), position)
+        kept = self.target.token_id() if targets_for == self._targets_for else None
+        self._targets_for = targets_for
         ids = [int(i) for i in trace["logits/topk_ids"][position][:10]]
         probs = [float(p) for p in trace["logits/topk_probs"][position][:10]]
         labels = self.session.tokenizer.displays(ids)
@@ -194,6 +200,8 @@ class GradientsView(QWidget):
             ids, labels = [actual, *ids], [f"{display}  (actual next)", *labels]
             probs = [known.get(actual), *probs]
         self.target.set_candidates(ids, labels, probs)
+        if kept is not None:
+            self.target.show_token(kept)
 
     # ------------------------------------------------------------------ showing
     def _new_backward(self) -> None:

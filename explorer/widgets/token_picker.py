@@ -62,6 +62,16 @@ class TokenPicker(QComboBox):
         self.set_candidates([], [])
         self.setEditText("")
 
+    def show_token(self, token_id: int | None) -> None:
+        """Choose this token: its candidate if it is one, else typed as the strips show it;
+        None leaves the box empty."""
+        index = -1 if token_id is None else self.findData(int(token_id))
+        self.blockSignals(True)
+        self.setCurrentIndex(index)
+        if index < 0:
+            self.setEditText("" if token_id is None else self.tokenizer.display(token_id))
+        self.blockSignals(False)
+
     def token_id(self) -> int | None:
         """The picked candidate's id, or the id of the typed text if it is one token."""
         text = self.currentText()
