@@ -87,10 +87,18 @@ def test_a_foil_makes_it_contrastive_and_a_switch_drops_the_result(attributed, q
         logits = session.model(torch.tensor([trace.token_ids.tolist()]))[0, 5]
     contrast = logits[run.explained.target] - logits[run.explained.foil]
     assert run.result.value == pytest.approx(float(contrast), abs=1e-4)
+    view.target.show_token(run.explained.foil)  # a choice of one's own …
+    view.foil.show_token(run.explained.target)
+    view.target.tokenChanged.emit(run.explained.foil)
     session.toggle_head(0, 0)  # another run on screen: the attribution no longer explains it
     qtbot.waitUntil(lambda: session.interventions != Interventions(), timeout=GUI_TIMEOUT_MS)
     wait_idle(qtbot, session)
     assert view.table.rowCount() == 0 and "Attribute" in view.explained.text()
+    settings = session.state.attribution  # … stays through a switch change
+    assert (settings.target, settings.foil) == (run.explained.foil, run.explained.target)
+    session.select_position(4)  # another prediction: the choices start afresh
+    top = session.trace["logits/topk_ids"][4]
+    assert (session.state.attribution.target, session.state.attribution.foil) == (top[0], top[1])
 
 
 def test_cancel_stops_it_and_the_window_stays_usable(window, qtbot):

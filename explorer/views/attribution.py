@@ -64,6 +64,7 @@ class AttributionView(QWidget):
         self.run_button = QPushButton("Attribute")
         self.cancel_button = QPushButton("Cancel")
         self.export_button = QPushButton("Export…")
+        self._offered_for = None  # (token ids, position) the pickers' choices are for
         self.explained = caption(rich=True)
         self.colour_by = QComboBox()
         self.strip = TokenStrip()
@@ -140,12 +141,17 @@ class AttributionView(QWidget):
 
     def _offer_tokens(self) -> None:
         """Target and foil are offered the likely next tokens at the selected position (the
-        target the most likely, the foil the second); chosen anew when the position or run
-        changes, so a token chosen for another prediction never lingers."""
+        target the most likely, the foil the second). The choices stay while the prompt and
+        position do (switches only change the probabilities); made for another prompt or
+        position, they are dropped, so a token chosen for another prediction never lingers."""
         trace = self.session.trace
         if trace is None:
             return
         position = self.session.position
+        offered_for = (tuple(trace.token_ids.tolist()), position)
+        pickers = (self.target, self.foil, self.baseline_token)
+        kept = [p.token_id() if offered_for == self._offered_for else None for p in pickers]
+        self._offered_for = offered_for
         ids = trace["logits/topk_ids"][position].tolist()
         probs = trace["logits/topk_probs"][position].tolist()
         labels = self.session.tokenizer.displays(ids)
@@ -154,6 +160,9 @@ class AttributionView(QWidget):
         vocab = trace.config.vocab_size
         baselines = [i for i in BASELINE_TOKENS if i < vocab]
         self.baseline_token.set_candidates(baselines, self.session.tokenizer.displays(baselines))
+        for picker, token in zip(pickers, kept, strict=True):
+            if token is not None:
+                picker.show_token(token)
         self._push()
 
     def showEvent(self, event) -> None:
