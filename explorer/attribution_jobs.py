@@ -48,6 +48,9 @@ class AttributionJobs(QObject):
                 model, ids, explained, settings.methods, steps=settings.steps,
                 baseline_token=settings.baseline_token, interventions=interventions,
                 should_stop=ctx.should_stop,
+                progress=lambda done, total: ctx.report(
+                    done / total, f"Attributing: {done} of {total} runs through the model"
+                ),
             )  # fmt: skip
             return AttributionRun(trace, settings, explained, result, time.perf_counter() - start)
 
@@ -57,4 +60,6 @@ class AttributionJobs(QObject):
                 session.report("status", f"Attributed in {run.seconds:.1f} s")
 
         label = JOB_KINDS["attribution"].label
-        session.runner.submit("attribution", job, done, session._job_failed, label=label)
+        session.runner.submit(
+            "attribution", job, done, session._job_failed, session.progress.emit, label=label
+        )

@@ -129,6 +129,10 @@ def test_small_batches_give_the_same_scores_and_a_stop_is_honoured(model, ids, m
         for method in methods:
             assert np.allclose(batched.scores[method], whole.scores[method], atol=1e-6), method
         monkeypatch.undo()
+    counted = []
+    attribute(model, ids, explained, methods, steps=8, progress=lambda *c: counted.append(c))
+    runs = 1 + (8 + 1) + (explained.position + 1)  # gradient, IG and its baseline, occlusion
+    assert counted[-1] == (runs, runs) and [d for d, _ in counted] == sorted(d for d, _ in counted)
     asked = []
     with pytest.raises(Cancelled):
         attribute(

@@ -18,10 +18,13 @@ PROMPT = "The quick brown fox jumps over the lazy dog"
 
 def _attribute(window, qtbot):
     view, session = window.attribution, window.session
+    reported = []
+    session.progress.connect(lambda fraction, message: reported.append(fraction))
     with qtbot.waitSignal(session.attributionChanged, timeout=GUI_TIMEOUT_MS):
         view.run_button.click()
     qtbot.waitUntil(lambda: view.colour_by.count() > 0, timeout=GUI_TIMEOUT_MS)
     wait_idle(qtbot, session)
+    assert reported and reported == sorted(reported) and reported[-1] == 1.0  # runs counted
     return session.state.attribution_run
 
 

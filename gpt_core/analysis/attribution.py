@@ -64,10 +64,12 @@ def attribute(
     baseline_token: int | None = None,
     interventions: Interventions | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> Attribution:
     """Scores by each of `methods`; the baseline is the zero vector, or the embedding of
     `baseline_token` at every position. `should_stop` is asked between batches; when it
-    says yes, Cancelled is raised."""
+    says yes, Cancelled is raised. `progress(done, total)` counts the runs through the model
+    (the rollout's capture counts as one)."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
@@ -83,7 +85,9 @@ def attribute(
     baseline = torch.zeros_like(embeddings)
     if baseline_token is not None:
         baseline = model.tok_emb.weight[baseline_token].detach().expand_as(embeddings)
-    quantity = _Quantity(model, ids_t, explained, interventions, should_stop)
+    runs = {"integrated_gradients": steps + 1, "occlusion": read, "rollout": 1}
+    total = 1 + sum(runs.get(m, 0) for m in set(methods))
+    quantity = _Quantity(model, ids_t, explained, interventions, should_stop, progress, total)
     scores, baseline_value, gap = {}, None, None
     with torch.enable_grad():
         value, grad = quantity.with_grad(embeddings[None])  # [1], [1, T', E]
@@ -101,6 +105,7 @@ def attribute(
     scores = {name: np.pad(values, (0, len(ids) - read)) for name, values in scores.items()}
     if "rollout" in methods:
         scores["rollout"] = rollout(model, ids, explained.position, interventions)
+        progress(total, total)
     return Attribution(scores, float(value[0]), baseline_value, gap)
 
 
@@ -108,9 +113,10 @@ class _Quantity:
     """f of a batch of token embeddings [N, T', E] -> [N], through the model with its
     position embeddings and the switches; T' ends at the explained position."""
 
-    def __init__(self, model, ids, explained, interventions, should_stop):
+    def __init__(self, model, ids, explained, interventions, should_stop, progress, total):
         self.model, self.ids, self.explained = model, ids, explained
         self.interventions, self.should_stop = interventions, should_stop
+        self.progress, self.total, self.done = progress, total, 0
         cfg, n_tokens = model.cfg, len(ids)
         per_run = 3 * cfg.n_layers * cfg.n_heads * n_tokens * n_tokens * 4  # weights, grads
         self.batch = max(1, min(MAX_BATCH, ATTENTION_BUDGET_BYTES // per_run))
@@ -139,6 +145,8 @@ class _Quantity:
         value = logits[:, explained.target].float()
         if explained.foil is not None:
             value = value - logits[:, explained.foil].float()
+        self.done += batch
+        self.progress(self.done, self.total)
         return value
 
 
