@@ -14,7 +14,7 @@ from gpt_core.analysis import HEAD_METRICS, HEAD_TYPES
 from gpt_core.probe.sections import Section
 
 from ..widgets.flow import FlowLayout
-from ..widgets.head_grid import HeadGrid, ctrl_held
+from ..widgets.head_grid import HeadGrid
 from ..widgets.heatmap import Heatmap
 from ..widgets.layout import VERTICAL, adaptive_splitter, splitter, stack
 from ..widgets.zoom_bar import ZoomBar
@@ -88,6 +88,7 @@ class AttentionView(StageView):
         self.zoom.scaleChanged.connect(self._scale_changed)
         self.grid.set_colour_scale(self.zoom.chosen)
         self.overview.clicked.connect(self._overview_clicked)
+        self.overview.ctrlClicked.connect(session.toggle_head)
         self.overview.hovered.connect(lambda r, c: setattr(self, "_hovered_overview", (r, c)))
         self.overview.add_menu_action(
             "Switch the head under the pointer off / on", self._toggle_hovered_overview
@@ -196,9 +197,6 @@ class AttentionView(StageView):
             self.session.toggle_head(self._layer, head)
 
     def _overview_clicked(self, row: int, col: int) -> None:
-        if ctrl_held():
-            self.session.toggle_head(row, col)
-            return
         if self.metric.currentData() in HEAD_TYPES:  # measured on the probe: show it there
             self.session.probe.show_head(row, col)
             return

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QApplication
 
 from .colour_scale import scaled
 from .heatmap import colormap
@@ -17,10 +16,6 @@ THUMB_MIN_PX = 44  # a thumbnail smaller than this shows no pattern
 TITLE_PX = 16  # the "H3" line above each thumbnail
 _OFF_PEN = pg.mkPen("#c92a2a", width=3)
 _SELECTED_PEN = pg.mkPen("#e8590c", width=3)
-
-
-def ctrl_held() -> bool:
-    return bool(QApplication.keyboardModifiers() & Qt.KeyboardModifier.ControlModifier)
 
 
 def grid_columns(n_heads: int, width: float, height: float) -> int:
@@ -133,7 +128,7 @@ class HeadGrid(pg.GraphicsLayoutWidget):
         head = self.head_at(event.scenePos())
         if head is None or event.button() != Qt.MouseButton.LeftButton:
             return
-        if ctrl_held():
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             self.headToggled.emit(head)
         else:
             self.headClicked.emit(head)

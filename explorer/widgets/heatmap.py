@@ -42,10 +42,11 @@ def value_levels(matrix: np.ndarray, signed: bool) -> tuple[float, float]:
 
 
 class Heatmap(pg.GraphicsLayoutWidget):
-    """set_matrix() draws; hovered/clicked report (row, column)."""
+    """set_matrix() draws; hovered/clicked/ctrlClicked report (row, column)."""
 
     hovered = Signal(int, int)  # row, column under the pointer
     clicked = Signal(int, int)  # row, column clicked
+    ctrlClicked = Signal(int, int)  # row, column clicked with Ctrl held (instead of clicked)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -234,7 +235,12 @@ class Heatmap(pg.GraphicsLayoutWidget):
         if event.button() != Qt.MouseButton.LeftButton:
             return
         cell = self.cell_at(event.scenePos())
-        if cell is not None:
+        if cell is None:
+            return
+        # The click's own modifiers: the application's modifier state can lag behind.
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.ctrlClicked.emit(*cell)
+        else:
             self.clicked.emit(*cell)
 
     # --- context menu ---
