@@ -3,18 +3,21 @@ forward+backward, and capture vs transformers' GPT-2 forward with output_attenti
 output_hidden_states, all on the same gpt2-small weights, measured side by side in one run.
 
     python benchmarks/bench_probe.py [--sizes 16,128,512,1024] [--threads 2]
+                                     [--memory-sizes 128,1024]
 
 Each comparison is timed on its own, its two sides interleaved (plain, capture, plain,
 capture, ...) so that drift in the machine's speed hits both alike; each figure is a
-median. Prints a Markdown table.
+median. Then the peak memory of one run of each, above the loaded model, each in a fresh
+process (Linux: /proc/self/clear_refs resets the peak). Prints Markdown tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import resource
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -88,9 +91,8 @@ def _prompt(cfg: GPTConfig, T: int) -> list[int]:
     return torch.randint(0, cfg.vocab_size, (T,), generator=g).tolist()
 
 
-def measure(model, hf, T: int) -> dict[str, float]:
-    """Median milliseconds of each case at prompt length T, runs interleaved."""
-    ids = _prompt(model.cfg, T)
+def cases(model, hf, ids: list[int]) -> dict:
+    """The runs compared, by name: each a function of no arguments."""
     x = torch.tensor([ids])
 
     def plain_forward():
@@ -108,19 +110,59 @@ def measure(model, hf, T: int) -> dict[str, float]:
         with torch.inference_mode():
             return hf(x, output_attentions=True, output_hidden_states=True)
 
-    def probe_backward():
-        return backward_step(model, ids)
+    return {
+        "plain": plain_forward,
+        "capture": lambda: capture(model, ids),
+        "plain_fb": plain_forward_backward,
+        "backward_step": lambda: backward_step(model, ids),
+        "hf": hf_captured,
+    }
 
+
+def measure(model, hf, T: int) -> dict[str, float]:
+    """Median milliseconds of each case at prompt length T, runs interleaved."""
+    run = cases(model, hf, _prompt(model.cfg, T))
     pairs = [
-        (("plain", plain_forward), ("capture", lambda: capture(model, ids))),
-        (("plain_fb", plain_forward_backward), ("backward_step", probe_backward)),
+        (("plain", run["plain"]), ("capture", run["capture"])),
+        (("plain_fb", run["plain_fb"]), ("backward_step", run["backward_step"])),
     ]
     if hf is not None:
-        pairs.append((("hf", hf_captured), ("capture_vs_hf", lambda: capture(model, ids))))
+        pairs.append((("hf", run["hf"]), ("capture_vs_hf", run["capture"])))
     medians = {}
     for pair in pairs:  # each comparison interleaved on its own, so both sides see alike
         medians |= _interleaved(pair, REPS.get(T, 5))
     return medians
+
+
+MEMORY_CASES = ("plain", "capture", "plain_fb", "backward_step")
+
+
+def _kib(field: str) -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(rf"{field}:\s+(\d+)", status).group(1))
+
+
+def peak_memory_mb(case: str, T: int, threads: int) -> float:
+    """Peak resident memory of one run of `case` above the loaded model, in MB, measured in
+    a fresh process (memory freed by earlier runs and kept for reuse would hide growth)."""
+    command = [sys.executable, __file__, "--memory-case", case, "--sizes", str(T)]
+    out = subprocess.run(
+        [*command, "--threads", str(threads)], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.split()[-1])
+
+
+def _memory_child(case: str, T: int) -> None:
+    keep_freed_memory()  # as the app and the headless commands run
+    model = load_model(None, "gpt2-small", seed=0)[0]
+    run = cases(model, None, _prompt(model.cfg, T))[case]
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")  # the peak so far := the memory now
+    before = _kib("VmRSS")
+    result = run()  # kept while the peak is read, as the app keeps a trace
+    peak_mb = (_kib("VmHWM") - before) / 1024
+    del result
+    print(f"{peak_mb:.1f}")
 
 
 def _interleaved(pair, repeats: int) -> dict[str, float]:
@@ -144,8 +186,13 @@ def main() -> None:
         action="store_true",
         help="leave glibc's malloc settings alone (the app tunes them)",
     )
+    parser.add_argument("--memory-sizes", default="128,1024", help="'' for none")
+    parser.add_argument("--memory-case", choices=MEMORY_CASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.memory_case:
+        _memory_child(args.memory_case, int(args.sizes))
+        return
     allocator = (
         "glibc defaults"
         if args.default_allocator
@@ -170,20 +217,19 @@ def main() -> None:
     for T in [int(s) for s in args.sizes.split(",")]:
         med = measure(model, hf, T)
         trace = capture(model, _prompt(cfg, T))
-        peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         gflops = forward_flops(cfg, T) / (med["plain"] / 1000) / 1e9
-        rows.append((T, med, trace.nbytes / 1e6, peak_rss, gflops))
+        rows.append((T, med, trace.nbytes / 1e6, gflops))
         del trace
         print(f"T = {T} done", file=sys.stderr)
 
     header = (
         "| T | plain fwd ms | capture ms | capture / plain | HF captured ms | capture / HF "
         "| plain fwd+bwd ms | backward_step ms | backward_step / plain "
-        "| GFLOP/s (% of matmul) | trace MB | peak RSS MB |"
+        "| GFLOP/s (% of matmul) | trace MB |"
     )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
-    for T, med, trace_mb, rss, gflops in rows:
+    for T, med, trace_mb, gflops in rows:
         hf_ms = f"{med['hf']:.0f}" if "hf" in med else "n/a"
         hf_ratio = f"{med['capture_vs_hf'] / med['hf']:.3f}" if "hf" in med else "n/a"
         capture_ratio = med["capture"] / med["plain"]
@@ -191,7 +237,25 @@ def main() -> None:
             f"| {T} | {med['plain']:.1f} | {med['capture']:.1f} | {capture_ratio:.3f} "
             f"| {hf_ms} | {hf_ratio} | {med['plain_fb']:.0f} | {med['backward_step']:.0f} "
             f"| {med['backward_step'] / med['plain_fb']:.3f} "
-            f"| {gflops:.1f} ({100 * gflops / peak_matmul:.0f} %) | {trace_mb:.1f} | {rss:.0f} |"
+            f"| {gflops:.1f} ({100 * gflops / peak_matmul:.0f} %) | {trace_mb:.1f} |"
+        )
+
+    if args.memory_sizes:
+        print_memory([int(size) for size in args.memory_sizes.split(",")], args.threads)
+
+
+def print_memory(sizes: list[int], threads: int) -> None:
+    print(
+        "\nPeak memory of one run above the loaded model (MB; each in a fresh process):\n\n"
+        "| T | plain fwd | capture | capture / plain | plain fwd+bwd | backward_step "
+        "| backward_step / plain |\n|---|---|---|---|---|---|---|"
+    )
+    for T in sizes:
+        mb = {case: peak_memory_mb(case, T, threads) for case in MEMORY_CASES}
+        print(
+            f"| {T} | {mb['plain']:.0f} | {mb['capture']:.0f} "
+            f"| {mb['capture'] / mb['plain']:.2f} | {mb['plain_fb']:.0f} "
+            f"| {mb['backward_step']:.0f} | {mb['backward_step'] / mb['plain_fb']:.2f} |"
         )
 
 
