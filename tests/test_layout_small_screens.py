@@ -296,3 +296,35 @@ def test_a_long_title_wraps_instead_of_pushing_the_plot_out_of_view(qtbot):
     plot.set_places([str(i) for i in range(10)])
     _settle(qtbot, plot)
     assert _right_edge_inside(plot, plot.getPlotItem())
+
+
+def test_the_tabs_keep_their_controls_in_sight_at_1280_by_800(open_window, qtbot):
+    window = open_window(TWELVE_HEADS, 1280, 800)
+    session = window.session
+    # Backward step: the replay speed is a slider one can drag, its label wraps in view
+    with qtbot.waitSignal(session.gradientsChanged, timeout=GUI_TIMEOUT_MS):
+        session.run_backward()
+    window.tabs.setCurrentWidget(window.gradients)
+    _settle(qtbot, window)
+    view = window.gradients
+    assert view.speed.width() >= 80
+    reached = view.reached
+    assert reached.text() and reached.mapTo(view, QPoint(reached.width(), 0)).x() <= view.width()
+    # Patching: the whole set-up, Run included, shows without scrolling
+    window.tabs.setCurrentWidget(window.patching)
+    _settle(qtbot, window)
+    run = window.patching.setup.run_button
+    area = window.patching.setup.parentWidget().parentWidget()  # the set-up's scroll area
+    assert area.verticalScrollBar().maximum() == 0
+    assert run.isVisible() and run.mapTo(area, QPoint(0, run.height())).y() <= area.height()
+    # Attribution: every column of the ranked table, the rank last, within its width
+    session.select_position(3)
+    window.tabs.setCurrentWidget(window.attribution)
+    with qtbot.waitSignal(session.attributionChanged, timeout=GUI_TIMEOUT_MS):
+        window.attribution.run_button.click()
+    wait_idle(qtbot, session)
+    _settle(qtbot, window)
+    table = window.attribution.table
+    header = table.horizontalHeader()
+    rank = header.sectionViewportPosition(3) + header.sectionSize(3)
+    assert rank <= table.viewport().width() and header.sectionSize(3) >= 30

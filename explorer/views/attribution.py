@@ -74,7 +74,8 @@ class AttributionView(QWidget):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        # The token takes what the numbers leave (elided), so the rank stays in sight.
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.setMinimumWidth(280)
         self._lay_out()
         self._wire()

@@ -73,8 +73,8 @@ class GradientsView(QWidget):
         # log10 of the norms on a linear axis labelled in decades: pyqtgraph's log mode
         # crowds the axis with minor labels.
         self.flow_plot = LabelledPlot(
-            "Gradient norm at each stage",
-            "stage, in the order backward reached it (loss → embeddings)",
+            "‖∂loss/∂stage‖ at each stage",
+            "stages in backward's order (loss → embeddings)",
             "gradient norm",
         )
         self.flow_plot.add_curve("norm", "‖∂loss/∂stage‖", "#1971c2")
@@ -86,7 +86,9 @@ class GradientsView(QWidget):
         self.step_button = QPushButton("Step ▶")
         self.speed = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=60, value=12)
         self.speed.setToolTip("Stages per second")
+        self.speed.setMinimumWidth(80)  # a bare handle cannot be dragged to a speed
         self.reached = QLabel()
+        self.reached.setWordWrap(True)
         self.timer = QTimer(self)
 
     def _build_stage(self) -> None:
@@ -124,9 +126,8 @@ class GradientsView(QWidget):
         for widget in (self.back_button, self.play_button, self.step_button):
             replay.addWidget(widget)
         replay.addWidget(QLabel("speed"))
-        replay.addWidget(self.speed)
-        replay.addWidget(self.reached, 1)
-        flow = stack(self.flow_plot, replay)
+        replay.addWidget(self.speed, 1)
+        flow = stack(self.flow_plot, replay, self.reached)  # the label wraps on its own line
         stage = stack(
             self.stage_note,
             self.stage_view,

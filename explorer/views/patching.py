@@ -175,7 +175,9 @@ class PatchingView(QWidget):
         # The set-up scrolls rather than crushing the maps on a laptop screen.
         setup = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
         setup.setWidget(self.setup)
-        split = splitter(VERTICAL, setup, results, stretch=(1, 3), sizes=(260, 600))
+        # The set-up keeps its whole height (Run patching in sight); the maps take the rest.
+        height = self.setup.sizeHint().height()
+        split = splitter(VERTICAL, setup, results, stretch=(0, 1), sizes=(height, 600))
         stack(split, owner=self)
         self._wire()
         self.show_run()

@@ -54,7 +54,8 @@ class LabelledPlot(pg.PlotWidget):
 
     def set_title(self, title: str) -> None:
         self.caption = title
-        legend = "&nbsp;&nbsp; ".join(self.legend)
+        # One curve needs no key: the title and the axis name it.
+        legend = "&nbsp;&nbsp; ".join(self.legend) if len(self.legend) > 1 else ""
         text = f"{title}&nbsp;&nbsp;&nbsp; {legend}" if legend else title
         self.getPlotItem().setTitle(text, color="#222", size="9pt")
 
