@@ -328,3 +328,28 @@ def test_the_tabs_keep_their_controls_in_sight_at_1280_by_800(open_window, qtbot
     header = table.horizontalHeader()
     rank = header.sectionViewportPosition(3) + header.sectionSize(3)
     assert rank <= table.viewport().width() and header.sectionSize(3) >= 30
+
+
+def test_a_long_prompt_scrolls_the_token_strips_instead_of_growing_the_window(
+    open_window, qtbot
+):
+    window = open_window(TWELVE_HEADS, 1280, 800)
+    session = window.session
+    wait_for_run(qtbot, session, "the cat sat on a mat " * 100)  # 600 tokens
+    with qtbot.waitSignal(session.gradientsChanged, timeout=GUI_TIMEOUT_MS):
+        session.run_backward()
+    window.tabs.setCurrentWidget(window.gradients)
+    _settle(qtbot, window)
+    assert window.height() <= 800
+    stage = window.gradients.stage_view
+    assert stage.height() >= PLOT_MIN_PX  # the gradient heatmap, not a strip under chips
+    session.select_position(5)
+    window.tabs.setCurrentWidget(window.attribution)
+    with qtbot.waitSignal(session.attributionChanged, timeout=GUI_TIMEOUT_MS):
+        window.attribution.run_button.click()
+    wait_idle(qtbot, session)
+    _settle(qtbot, window)
+    assert window.height() <= 800
+    assert window.attribution.methods.height() >= PLOT_MIN_PX
+    for strip in (window.attribution.strip, window.gradients.saliency, window.prompt.strip):
+        assert strip.parentWidget().parentWidget().height() <= 110  # its scroll area

@@ -9,13 +9,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from ..session import Session
-from ..widgets.token_strip import TokenStrip
+from ..widgets.token_strip import TokenStrip, scrolled
 
 
 class PromptPanel(QWidget):
@@ -41,11 +40,7 @@ class PromptPanel(QWidget):
         self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.strip = TokenStrip()
         self.strip.positionClicked.connect(session.select_position)
-        scroll = QScrollArea()
-        scroll.setWidget(self.strip)
-        scroll.setWidgetResizable(True)
-        scroll.setMaximumHeight(110)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll = scrolled(self.strip)
         self.strip_scroll = scroll
         side = QVBoxLayout()
         side.addWidget(self.run_button)

@@ -33,7 +33,7 @@ from ..widgets.heatmap import Heatmap
 from ..widgets.layout import HORIZONTAL, splitter, stack
 from ..widgets.tables import NumberItem, caption, read_only_table
 from ..widgets.token_picker import TokenPicker
-from ..widgets.token_strip import TokenStrip
+from ..widgets.token_strip import TokenStrip, scrolled
 
 METHOD_TEXTS = {
     "grad_norm": "Gradient norm",
@@ -96,7 +96,15 @@ class AttributionView(QWidget):
         colour_row.addStretch(1)
         lower = splitter(HORIZONTAL, self.methods, self.table, stretch=(3, 1), sizes=(700, 300))
         self.explained.setWordWrap(True)
-        stack(tokens, method, self.explained, colour_row, (self.strip, 0), (lower, 1), owner=self)
+        stack(
+            tokens,
+            method,
+            self.explained,
+            colour_row,
+            (scrolled(self.strip), 0),
+            (lower, 1),
+            owner=self,
+        )
         self.cancel_button.hide()
         self.foil.setEnabled(False)
         self.baseline_token.setEnabled(False)

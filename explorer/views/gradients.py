@@ -34,7 +34,7 @@ from ..widgets.layout import HORIZONTAL, splitter, stack
 from ..widgets.plots import LabelledPlot
 from ..widgets.tables import NumberItem
 from ..widgets.token_picker import TokenPicker
-from ..widgets.token_strip import TokenStrip
+from ..widgets.token_strip import TokenStrip, scrolled
 
 _SMALLEST = 1e-30  # a zero gradient norm is drawn here on the log scale
 _PARAM_COLUMNS = ["parameter", "shape", "grad norm", "weight norm", "grad / weight"]
@@ -74,7 +74,7 @@ class GradientsView(QWidget):
         # crowds the axis with minor labels.
         self.flow_plot = LabelledPlot(
             "‖∂loss/∂stage‖ at each stage",
-            "stages in backward's order (loss → embeddings)",
+            "stage, in backward's order",
             "gradient norm",
         )
         self.flow_plot.add_curve("norm", "‖∂loss/∂stage‖", "#1971c2")
@@ -132,13 +132,14 @@ class GradientsView(QWidget):
             self.stage_note,
             self.stage_view,
             QLabel("Gradient norm per token (saliency):"),
-            (self.saliency, 0),
+            (scrolled(self.saliency), 0),
         )
         tabs = QTabWidget()
         tabs.addTab(stage, "Selected stage")
         tabs.addTab(self.params, "Parameters")
         for part in (flow, tabs):  # their size hints are wider than they need to be
             part.setMinimumSize(240, 200)
+        flow.setMinimumWidth(max(240, replay.minimumSize().width()))  # the replay row whole
         split = splitter(HORIZONTAL, flow, tabs, stretch=(1, 1))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

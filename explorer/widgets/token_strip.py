@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+from PySide6.QtWidgets import QScrollArea, QSizePolicy, QToolTip, QWidget
 
 from .heatmap import colormap
 
@@ -179,3 +179,15 @@ class TokenStrip(QWidget):
         position = self.position_at(event.position().toPoint())
         if position is not None and event.button() == Qt.MouseButton.LeftButton:
             self.positionClicked.emit(position)
+
+
+def scrolled(strip: TokenStrip, max_height: int = 110) -> QScrollArea:
+    """The strip in a frameless scroll area at most `max_height` px tall (three rows of
+    chips): a 1,000-token prompt scrolls there instead of pushing everything below it out
+    of the window."""
+    area = QScrollArea()
+    area.setWidget(strip)
+    area.setWidgetResizable(True)
+    area.setMaximumHeight(max_height)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
