@@ -1,6 +1,8 @@
 """The Lens tab: the grid of the run on screen equals sublayer_lens of the API, the visible
-columns are read before the rest, a new run or switch drops the old grid, and the target's
-rank follows the picker."""
+columns are read before the rest (which stops while the tab is hidden and resumes when it is
+shown), a new run or switch drops the old grid, and the target's rank follows the picker."""
+
+import time
 
 import numpy as np
 import pytest
@@ -113,3 +115,33 @@ def test_the_target_picker_sets_the_rank_shown(lens_tab, qtbot):
     visible = view.visible_positions()
     shown = np.log10(1 + expected.target_rank[:, visible.start : visible.stop])
     assert np.allclose(view.grid.matrix, shown, atol=1e-6)
+
+
+def test_a_hidden_grid_stops_streaming_and_resumes_when_shown(window, qtbot, monkeypatch):
+    import explorer.lens_grid_jobs as jobs
+
+    session, view = window.session, window.lens_grid
+    wait_for_run(qtbot, session, PROMPT)
+    monkeypatch.setattr(jobs, "CHUNK", 1)  # many chunks: room to stop between them
+    reader, read = jobs.sublayer_lens, []
+
+    def slow_reader(*args):
+        read.append(list(args[3]))
+        time.sleep(0.05)  # a long prompt's chunk, in miniature
+        return reader(*args)
+
+    monkeypatch.setattr(jobs, "sublayer_lens", slow_reader)
+    window.resize(700, 900)
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: session.state.lens_grid is not None, timeout=GUI_TIMEOUT_MS)
+    window.tabs.setCurrentWidget(window.stage_panel)  # the Lens tab hides
+    wait_idle(qtbot, session)
+    grid = session.state.lens_grid
+    assert not grid.complete and len(read) < session.trace.n_tokens
+    kept, chunks_before = grid.read.copy(), len(read)
+    window.tabs.setCurrentWidget(view)  # shown again: the rest is read, nothing twice
+    qtbot.waitUntil(lambda: session.state.lens_grid.complete, timeout=GUI_TIMEOUT_MS)
+    again = [p for chunk in read[chunks_before:] for p in chunk]
+    assert sorted(again) == list(np.flatnonzero(~kept))
+    expected = _api_lens(session)
+    assert np.allclose(session.state.lens_grid.kl, expected.kl, atol=1e-6)

@@ -86,6 +86,12 @@ class LensGridView(QWidget):
         self._offer_targets()
         self.refresh()
 
+    def hideEvent(self, event) -> None:
+        # The columns read so far are kept; the rest waits until the grid is shown again,
+        # so a backward step or an attribution asked for meanwhile does not queue behind it.
+        super().hideEvent(event)
+        self.session.cancel("lens_grid")
+
     def refresh(self) -> None:
         """Draw the visible columns of the grid and ask for what is not read yet."""
         trace = self.session.trace
