@@ -330,9 +330,7 @@ def test_the_tabs_keep_their_controls_in_sight_at_1280_by_800(open_window, qtbot
     assert rank <= table.viewport().width() and header.sectionSize(3) >= 30
 
 
-def test_a_long_prompt_scrolls_the_token_strips_instead_of_growing_the_window(
-    open_window, qtbot
-):
+def test_a_long_prompt_scrolls_the_token_strips_instead_of_growing_the_window(open_window, qtbot):
     window = open_window(TWELVE_HEADS, 1280, 800)
     session = window.session
     wait_for_run(qtbot, session, "the cat sat on a mat " * 100)  # 600 tokens
@@ -353,3 +351,16 @@ def test_a_long_prompt_scrolls_the_token_strips_instead_of_growing_the_window(
     assert window.attribution.methods.height() >= PLOT_MIN_PX
     for strip in (window.attribution.strip, window.gradients.saliency, window.prompt.strip):
         assert strip.parentWidget().parentWidget().height() <= 110  # its scroll area
+
+
+def test_the_explanation_folds_away_on_a_laptop_screen_until_opened(open_window, qtbot):
+    window = open_window(TWELVE_HEADS, 1280, 800)
+    panel = window.stage_panel
+    assert panel.height() < 600 and not panel.explanation.isVisible()
+    qtbot.mouseClick(panel.explain, Qt.MouseButton.LeftButton)  # the person opens it
+    assert panel.explanation.isVisible() and panel.explanation.text()
+    window.resize(1270, 790)
+    _settle(qtbot, window)
+    assert panel.explanation.isVisible()  # kept as they left it
+    wide = open_window(TWELVE_HEADS, 1920, 1080)
+    assert wide.stage_panel.height() >= 600 and wide.stage_panel.explanation.isVisible()

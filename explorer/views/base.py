@@ -9,7 +9,15 @@ cheaper than a full draw where it can.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gpt_core.probe.sections import Section
 
@@ -17,6 +25,7 @@ from ..session import Session
 from ..widgets.layout import scrolled, size_by_current_page
 
 _FULL_DRAW = frozenset({"model", "trace", "section"})
+EXPLAIN_FROM_PX = 600  # a panel shorter than this starts with the explanation folded away
 
 
 class StageView(QWidget):
@@ -74,6 +83,15 @@ class StagePanel(QWidget):
         self.explanation = QLabel()
         self.explanation.setWordWrap(True)
         self.explanation.setStyleSheet("color: #495057; font-size: 11px;")
+        # On a laptop screen the paragraph costs the view a fifth of its height: it folds
+        # away there until the person opens it, and stays as they left it.
+        self.explain = QToolButton(text="What this computes", checkable=True, checked=True)
+        self.explain.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.explain.setAutoRaise(True)
+        self.explain.toggled.connect(self._fold_explanation)
+        self.explain.clicked.connect(lambda: setattr(self, "_explain_chosen", True))
+        self._explain_chosen = False
+        self._fold_explanation(True)
         self.notice = QLabel()  # e.g. "this block is skipped"
         self.notice.setStyleSheet("color: #c92a2a; font-weight: 600;")
         self.notice.hide()
@@ -97,7 +115,11 @@ class StagePanel(QWidget):
         header_layout = QVBoxLayout(header)
         header_layout.setContentsMargins(6, 4, 6, 4)
         header_layout.setSpacing(2)
-        for widget in (self.title, self.formula, self.explanation, self.notice):
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.title, 1)
+        title_row.addWidget(self.explain)
+        header_layout.addLayout(title_row)
+        for widget in (self.formula, self.explanation, self.notice):
             header_layout.addWidget(widget)
         content = QWidget()
         layout = QVBoxLayout(content)
@@ -109,6 +131,15 @@ class StagePanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll)
         size_by_current_page(self.stack)
+
+    def _fold_explanation(self, shown: bool) -> None:
+        self.explanation.setVisible(shown)
+        self.explain.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if not self._explain_chosen:
+            self.explain.setChecked(self.height() >= EXPLAIN_FROM_PX)
 
     def view_for(self, name: str) -> StageView:
         return self._by_name[name]

@@ -14,6 +14,9 @@ from .heatmap import colormap
 
 THUMB_MIN_PX = 44  # a thumbnail smaller than this shows no pattern
 TITLE_PX = 16  # the "H3" line above each thumbnail
+ROW_SPACING_PX = 10  # pyqtgraph's spacing between a title, its thumbnail and the next row
+MARGINS_PX = 20  # the layout's margins above and below
+COLORBAR_PX = 60  # the shared colour bar and its labels, right of the thumbnails
 _OFF_PEN = pg.mkPen("#c92a2a", width=3)
 _SELECTED_PEN = pg.mkPen("#e8590c", width=3)
 
@@ -49,22 +52,31 @@ class HeadGrid(pg.GraphicsLayoutWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         n_heads = len(getattr(self, "images", ()))  # pyqtgraph resizes during __init__
+        if n_heads:
+            self._keep_thumbnails_readable(n_heads)
         if n_heads and self._columns_for(n_heads) != self.columns:
             self._build(n_heads)
             self._draw()
             self.mark_heads(*self._marks)
 
+    def _keep_thumbnails_readable(self, n_heads: int) -> None:
+        """Tall enough for the rows that THUMB_MIN_PX thumbnails need at this width (the
+        columns follow the room, so a height that fits one row would squeeze them)."""
+        per_row = (self.width() - COLORBAR_PX) // (THUMB_MIN_PX + ROW_SPACING_PX)
+        rows = int(np.ceil(n_heads / max(1, min(per_row, n_heads))))
+        height = rows * (THUMB_MIN_PX + TITLE_PX + ROW_SPACING_PX) + MARGINS_PX
+        if height != self.minimumHeight():
+            self.setMinimumHeight(height)
+
     def _columns_for(self, n_heads: int) -> int:
-        return grid_columns(n_heads, max(self.width() - 60, 1), max(self.height(), 1))
+        return grid_columns(n_heads, max(self.width() - COLORBAR_PX, 1), max(self.height(), 1))
 
     def _build(self, n_heads: int) -> None:
         self.clear()
         self.boxes, self.images, self.titles, self.frames = [], [], [], []
+        self._keep_thumbnails_readable(n_heads)
         columns = self.columns = self._columns_for(n_heads)
         rows = int(np.ceil(n_heads / columns))
-        # at least THUMB_MIN_PX a thumbnail at the fewest rows that fit a narrow panel
-        fewest = int(np.ceil(n_heads / max(columns, 4)))
-        self.setMinimumHeight(fewest * (THUMB_MIN_PX + TITLE_PX))
         for h in range(n_heads):
             r, c = divmod(h, columns)
             title = self.addLabel(f"H{h}", row=2 * r, col=c, size="8pt", color="#333")
