@@ -283,6 +283,23 @@ def test_attention_view_colour_choice_reaches_the_head_and_the_grid(open_window,
     assert view.heatmap.plot.getViewBox().viewRange()[0] == [0, weights.shape[-1]]
 
 
+def test_a_long_prompt_opens_on_log_colours_until_the_person_picks(open_window, qtbot):
+    window = open_window(TWELVE_HEADS, 1600, 1000)
+    session = window.session
+    view = _show(qtbot, window, "attention", 0)
+    assert view.zoom.chosen == "auto"  # 15 tokens
+    wait_for_run(qtbot, session, "the cat sat on a mat " * 40)  # 240 tokens: weights ≈ 1/T
+    _settle(qtbot, window)
+    assert view.zoom.chosen == "log" and "log₁₀" in view.heatmap.title_label.text
+    wait_for_run(qtbot, session, PROMPT)
+    assert view.zoom.chosen == "auto"
+    fixed = view.zoom.scale.findData("fixed")
+    view.zoom.scale.setCurrentIndex(fixed)
+    view.zoom.scale.activated.emit(fixed)  # as a pick in the list reports it
+    wait_for_run(qtbot, session, "the cat sat on a mat " * 40)
+    assert view.zoom.chosen == "fixed"
+
+
 def test_a_long_title_wraps_instead_of_pushing_the_plot_out_of_view(qtbot):
     from explorer.widgets.plots import LabelledPlot
 

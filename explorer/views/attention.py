@@ -23,6 +23,7 @@ from .probe_head import ProbeHeadDialog
 
 OVERVIEW_METRICS = {**HEAD_METRICS, **HEAD_TYPES}
 HEAD_MIN_PX = 260  # the selected head's heatmap: smaller and a 13-token prompt is a blur
+LOG_FROM_TOKENS = 128  # a prompt this long opens on log colours (until the person picks)
 SIDE_BY_SIDE_FROM = 760  # narrower: the head above the grid and overview, scrolled
 
 
@@ -106,6 +107,8 @@ class AttentionView(StageView):
         self.grid_title.setText(
             f"Layer {section.layer}: all {trace.config.n_heads} heads (click one to open it)"
         )
+        # Past LOG_FROM_TOKENS most weights are near 1/T: dark on a linear scale.
+        self.zoom.suggest("log" if trace.n_tokens >= LOG_FROM_TOKENS else "auto")
         self.grid.set_layer(trace[section.key("weights")])
         self.show_head()
         self.show_switches()

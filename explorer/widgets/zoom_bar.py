@@ -39,12 +39,19 @@ class ZoomBar(QWidget):
         layout.addWidget(self.reset)
         layout.addStretch(1)
         self.scale.currentIndexChanged.connect(self._scale_chosen)
+        self.scale.activated.connect(lambda _: setattr(self, "person_chose", True))
+        self.person_chose = False  # once the person picks a scale, suggestions stop
         self.box.toggled.connect(heatmap.box_zoom)
         self.reset.clicked.connect(heatmap.reset_zoom)
 
     @property
     def chosen(self) -> str:
         return self.scale.currentData()
+
+    def suggest(self, scale: str) -> None:
+        """Switch to `scale` unless the person has picked one themselves."""
+        if not self.person_chose and scale != self.chosen:
+            self.scale.setCurrentIndex(list(SCALES).index(scale))
 
     def _scale_chosen(self) -> None:
         self.heatmap.set_colour_scale(self.chosen)
