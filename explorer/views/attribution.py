@@ -234,7 +234,10 @@ class AttributionView(QWidget):
         return text + f" · {run.seconds:.1f} s"
 
     def _draw_methods(self, run: AttributionRun, names: list[str]) -> None:
-        raw = np.stack([self.scores_of(name) for name in names])  # [M, T]
+        # Tokens after the explained position cannot reach it: their columns would only
+        # push the ones that can into a sliver at T = 1,000.
+        reach = run.explained.position + 1
+        raw = np.stack([self.scores_of(name)[:reach] for name in names])  # [M, P + 1]
         peak = np.nanmax(np.abs(raw), axis=1, keepdims=True)
         scaled = raw / np.where(peak > 0, peak, 1.0)  # each row to its own largest magnitude
 
@@ -243,8 +246,10 @@ class AttributionView(QWidget):
             return f"{METHOD_TEXTS[names[row]]} · {label}: {raw[row, col]:.6g}"
 
         self.methods.set_matrix(
-            scaled, [METHOD_TEXTS[n] for n in names], run.trace.position_labels, signed=True,
-            title="Every method, each row scaled to its largest magnitude", hover=hover,
+            scaled, [METHOD_TEXTS[n] for n in names], run.trace.position_labels[:reach],
+            signed=True, hover=hover,
+            title=f"Every method on the tokens up to position {reach - 1}, each row scaled to "
+            "its largest magnitude",
             missing="undefined (the first token's surprisal)",
         )  # fmt: skip
 
@@ -260,7 +265,8 @@ class AttributionView(QWidget):
         signed = bool(np.nanmin(scores) < 0)
         self.strip.set_weights(scores, signed=signed)
         self.strip.set_selected(run.explained.position)
-        self._fill_table(trace.token_strings, scores)
+        reach = run.explained.position + 1  # the tokens that can reach the position
+        self._fill_table(trace.token_strings[:reach], scores[:reach])
 
     def _fill_table(self, tokens: list[str], scores: np.ndarray) -> None:
         order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
