@@ -103,6 +103,8 @@ def test_a_seed_too_large_for_torch_is_refused_plainly(tmp_path):
     assert_one_error_line(result, "argument --seed", "0 to 2**64 - 1", "'2**70'")
     result = run_cli("export", "--prompt", "hi", "--out", "o", "--seed", str(2**70), *TINY)
     assert_one_error_line(result, "argument --seed")
+    result = run_cli("trace", "--prompt", "hi", "--out", str(tmp_path), "--seed", str(2**64), *TINY)
+    assert_one_error_line(result, "argument --seed")  # one past the largest
     result = run_cli("heads", "--out", "o", "--probe-seed", "-1", *TINY)
     assert_one_error_line(result, "argument --probe-seed")
 

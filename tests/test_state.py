@@ -161,3 +161,18 @@ def test_patch_results_belong_to_their_settings_and_model(state, loaded):
     assert moved.patch_run is None
     other = st.LoadedModel(CFG, "other", True, loaded.counts, {}, serial=9)
     assert st.with_model(shown, other).patch_run is None
+
+
+def test_an_attribution_is_shown_only_for_the_run_it_explains(state):
+    from explorer import analysis_state as an
+
+    settings = an.AttributionSettings(target=7)
+    first = an.with_attribution_settings(
+        st.with_result(state, _result(state, [1, 2, 3]), "a"), settings
+    )
+    run = an.AttributionRun(first.trace, settings, None, None, 0.1)
+    shown = an.with_attribution_run(first, run)
+    assert an.current_attribution(shown) is run
+    # the same prompt and settings re-run (a switch flipped and back): a new trace
+    rerun = st.with_result(shown, _result(state, [1, 2, 3]), "a")
+    assert rerun.attribution == settings and an.current_attribution(rerun) is None

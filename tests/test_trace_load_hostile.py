@@ -137,6 +137,10 @@ def test_non_causal_attention_is_refused_not_zeroed(good, saved, tmp_path):
     weights[2, 3, 7] = 0.25  # token 3 attending to token 7
     path = version_1(good, saved, tmp_path, **{"blocks/1/attn/weights": weights})
     refused(path, "blocks/1/attn/weights", "not causal")
+    weights = good["blocks/1/attn/weights"].copy()
+    weights[0, 5, 6] = 0.25  # just past the diagonal: the very next token
+    path = version_1(good, saved, tmp_path, **{"blocks/1/attn/weights": weights})
+    refused(path, "blocks/1/attn/weights", "not causal")
 
 
 def test_complex_arrays_are_refused_not_cast(saved, tmp_path):
@@ -167,9 +171,14 @@ def test_out_of_vocabulary_token_ids(saved, tmp_path):
     refused(
         edited(saved, tmp_path, arrays={"tokens/ids": ids}), "tokens/ids holds 50264", "vocabulary"
     )
+    ids[4] = CFG.vocab_size  # one past the last id
+    refused(edited(saved, tmp_path, arrays={"tokens/ids": ids}), f"holds {CFG.vocab_size}")
     topk = stored(saved, "logits/topk_ids").copy()
     topk[0, 0] = -1
     refused(edited(saved, tmp_path, arrays={"logits/topk_ids": topk}), "logits/topk_ids holds -1")
+    tracked = stored(saved, "logits/tracked_ids").copy()
+    tracked[0] = CFG.vocab_size + 1
+    refused(edited(saved, tmp_path, arrays={"logits/tracked_ids": tracked}), "logits/tracked_ids")
 
 
 def test_token_strings_that_do_not_match_the_ids(saved, tmp_path):
@@ -177,6 +186,11 @@ def test_token_strings_that_do_not_match_the_ids(saved, tmp_path):
         meta["token_strings"][1] = "bogus"
 
     refused(edited(saved, tmp_path, meta=swap), "token string 1 is 'bogus'", "token id")
+
+    def pad(meta):
+        meta["token_strings"][2] += " "
+
+    refused(edited(saved, tmp_path, meta=pad), "token string 2 is")
     refused(
         edited(saved, tmp_path, meta=lambda m: m.update(token_strings=["The"])),
         "1 token strings for 19 tokens",
