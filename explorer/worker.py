@@ -9,12 +9,13 @@ was superseded are dropped. Signals are connected before any job starts.
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from gpt_core import Cancelled
 
@@ -72,6 +73,44 @@ class _Pending:
     on_stopped: Callable[[], None] | None  # once a cancelled job has really ended
 
 
+GC_INTERVAL_MS = 500
+
+
+class _GuiThreadCollector(QObject):
+    """Python's cycle collector runs in whichever thread happens to allocate. On a worker
+    it may free a dead widget's wrapper and run the widget's C++ destructor there, which
+    deadlocks against the GUI thread (seen: ~QObject waiting for the GIL on the worker while
+    the GUI thread, holding it, waits for that object's mutex). So automatic collection is
+    off and this timer collects on the GUI thread, generation by generation as gc would
+    (the scheme of pyqtgraph's GarbageCollector)."""
+
+    def __init__(self, app: QCoreApplication):
+        super().__init__(app)
+        self.thresholds = gc.get_threshold()
+        gc.disable()
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.collect)
+        self.timer.start(GC_INTERVAL_MS)
+
+    def collect(self) -> None:
+        counts = gc.get_count()
+        for generation in range(3):
+            if counts[generation] <= self.thresholds[generation]:
+                return
+            gc.collect(generation)
+
+
+_collector: _GuiThreadCollector | None = None
+
+
+def collect_garbage_on_the_gui_thread() -> None:
+    """Install the collector once (call on the GUI thread, once a QApplication exists)."""
+    global _collector
+    app = QCoreApplication.instance()
+    if app is not None and _collector is None:
+        _collector = _GuiThreadCollector(app)
+
+
 class Runner(QObject):
     """Submit model work; callbacks come back on the GUI thread."""
 
@@ -79,6 +118,7 @@ class Runner(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
+        collect_garbage_on_the_gui_thread()
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._signals = _JobSignals()

@@ -1,3 +1,4 @@
+import gc
 import os
 import subprocess
 import sys
@@ -62,6 +63,15 @@ def hub_cache(tmp_path_factory, monkeypatch):
     cache = tmp_path_factory.mktemp("hf-cache")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(autouse=True)
+def _collect_cycles_between_tests():
+    """The app turns Python's automatic cycle collection off (explorer/worker.py collects on
+    the GUI thread while Qt runs); between tests no event loop runs, so collect here."""
+    yield
+    if not gc.isenabled():
+        gc.collect()
 
 
 def pytest_collection_modifyitems(config, items):

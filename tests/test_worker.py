@@ -79,3 +79,35 @@ def test_the_gui_thread_stays_responsive_during_a_long_job(qtbot):
         runner.submit("run", lambda ctx: time.sleep(0.5), lambda r: None, lambda e, tb: None)
     timer.stop()
     assert len(ticks) >= 10  # the event loop kept turning while the job slept
+
+
+def test_cycles_are_collected_on_the_gui_thread_not_in_a_job(qtbot):
+    import gc
+    import threading
+
+    from explorer.worker import GC_INTERVAL_MS
+
+    runner = Runner()
+    assert not gc.isenabled()  # a worker's allocations must not run the collector
+    freed_on = []
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            freed_on.append(threading.current_thread() is threading.main_thread())
+
+    Cycle()  # garbage only the cycle collector can free
+
+    def allocate(ctx):
+        return len([[i] for i in range(200_000)])  # far past gc's first threshold
+
+    done = []
+    runner.submit("run", allocate, done.append, lambda *a: None)
+    qtbot.waitUntil(lambda: bool(done), timeout=10_000)
+    assert freed_on in ([], [True])  # not freed by the job's thread
+    alive = [[i] for i in range(5_000)]  # the GUI thread's own allocations, past a threshold
+    qtbot.waitUntil(lambda: bool(freed_on), timeout=4 * GC_INTERVAL_MS + 2000)
+    assert freed_on == [True] and len(alive) == 5_000
+    runner.close()
