@@ -100,15 +100,15 @@ class _GuiThreadCollector(QObject):
             gc.collect(generation)
 
 
-_collector: _GuiThreadCollector | None = None
+gui_thread_collector: _GuiThreadCollector | None = None
 
 
 def collect_garbage_on_the_gui_thread() -> None:
     """Install the collector once (call on the GUI thread, once a QApplication exists)."""
-    global _collector
+    global gui_thread_collector
     app = QCoreApplication.instance()
-    if app is not None and _collector is None:
-        _collector = _GuiThreadCollector(app)
+    if app is not None and gui_thread_collector is None:
+        gui_thread_collector = _GuiThreadCollector(app)
 
 
 class Runner(QObject):

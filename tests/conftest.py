@@ -70,8 +70,10 @@ def _collect_cycles_between_tests():
     """The app turns Python's automatic cycle collection off (explorer/worker.py collects on
     the GUI thread while Qt runs); between tests no event loop runs, so collect here."""
     yield
-    if not gc.isenabled():
-        gc.collect()
+    from explorer import worker
+
+    if worker.gui_thread_collector is not None and not gc.isenabled():
+        worker.gui_thread_collector.collect()  # by generation, as gc itself would have
 
 
 def pytest_collection_modifyitems(config, items):
