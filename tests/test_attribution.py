@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gpt_core import Interventions, capture, get_tokenizer, load_model, stage_key
-from gpt_core.analysis.attribution import Explained, attribute
+from gpt_core.analysis.attribution import METHODS, Explained, attribute
 
 PROMPT = "The quick brown fox jumps over the lazy"
 
@@ -69,6 +69,24 @@ def test_integrated_gradients_complete_as_steps_grow(model, ids):
     assert result.scores["integrated_gradients"].sum() == pytest.approx(
         result.value - result.baseline_value, abs=0.01 * span
     )
+
+
+def test_integrated_gradients_from_a_token_baseline(model, ids):
+    """With a token's embedding as the baseline at every position (positions fixed),
+    f(baseline) is the model's quantity on a prompt of that token repeated."""
+    explained = Explained(target=13, foil=11, position=len(ids) - 1)
+    baseline = 262  # " the"
+    result = attribute(
+        model, ids, explained, ("integrated_gradients",), steps=256, baseline_token=baseline
+    )
+    with torch.no_grad():
+        repeated = float(_f(model, [baseline] * len(ids), explained))
+    assert result.baseline_value == pytest.approx(repeated, rel=1e-5, abs=1e-6)
+    span = abs(result.value - result.baseline_value)
+    assert span > 0.1 and result.completeness_gap < 0.01 * span
+    zero = attribute(model, ids, explained, ("integrated_gradients",), steps=256)
+    assert not np.allclose(zero.scores["integrated_gradients"],
+                           result.scores["integrated_gradients"], atol=1e-3)  # fmt: skip
 
 
 def test_occlusion_is_one_run_per_token(model, ids):
@@ -177,6 +195,25 @@ def test_the_attribute_command_writes_every_method(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["ids"] == ids and summary["position"] == len(ids) - 1
     assert summary["value"] == pytest.approx(expected.value, abs=1e-5)
+    # every method, an earlier position, a token baseline and fewer steps
+    out = tmp_path / "all"
+    run_main("attribute", "--preset", "tiny", "--seed", "7", "--prompt", PROMPT, "--target",
+             " dog", "--position", "4", "--steps", "8", "--baseline", " the", "--out", str(out))  # fmt: skip
+    explained = Explained(tokenizer.encode(" dog")[0], None, 4)
+    every = attribute(model, ids, explained, METHODS, steps=8, baseline_token=262)
+    for method in METHODS:
+        assert np.allclose(np.load(out / f"{method}.npy"), every.scores[method], atol=1e-5), method
+        rows = (out / f"{method}.csv").read_text(encoding="utf-8").splitlines()
+        assert rows[0].split(",")[0] == "method" and rows[1].split(",")[0] == method
+        assert np.allclose([float(v) for v in rows[1].split(",")[1:]], every.scores[method],
+                           atol=1e-5)  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["target_id"] == explained.target and summary["foil_id"] is None
+    assert summary["position"] == 4 and summary["methods"] == list(METHODS)
+    assert summary["integrated_gradients_completeness_gap"] == pytest.approx(
+        every.completeness_gap, abs=1e-5
+    )
+    assert summary["baseline_value"] == pytest.approx(every.baseline_value, abs=1e-5)
     bad = run_main("attribute", "--preset", "tiny", "--prompt", "x", "--target", " a b",
                    "--out", str(tmp_path / "bad"), check=False)  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")

@@ -281,3 +281,16 @@ def test_window_refuses_a_whitespace_prompt_with_the_same_message(window, qtbot)
     assert window.session.trace is None
     _run_typed(qtbot, window, " x ")
     assert window.session.trace is not None
+
+
+@pytest.mark.parametrize(
+    ("content", "prompt"),
+    [("a b\n", "a b"), ("a b\r\n", "a b"), ("a b\n\n", "a b\n"), ("a b\n\r\n", "a b\n"),
+     ("a b", "a b")],
+)  # fmt: skip
+def test_prompt_file_drops_one_final_newline_only(tmp_path, content, prompt):
+    from explorer.cli_options import prompt_text
+
+    path = tmp_path / "p.txt"
+    path.write_bytes(content.encode())
+    assert prompt_text(SimpleNamespace(prompt=None, prompt_file=path)) == prompt

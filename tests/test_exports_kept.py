@@ -257,3 +257,14 @@ def test_overwriting_keeps_the_existing_files_mode(tiny_trace, tmp_path, existin
             write(path)
         assert path.read_bytes() != b"old"
         assert _mode(path) == existing, ext
+
+
+def test_panel_titles_with_control_characters_make_valid_svg(tiny_trace, tmp_path):
+    """save_figure escapes every text it draws, the panel titles of a grid as well."""
+    from explorer.export_render import HeatmapFigure, save_figure
+
+    labels = ("a\x01", "b")
+    figures = [HeatmapFigure(np.eye(2), labels, labels, f"panel \x1b{h}") for h in range(2)]
+    path = save_figure(tmp_path / "grid.svg", figures, "grid \x07", columns=2)
+    text = " ".join(ET.parse(path).getroot().itertext())
+    assert r"panel \x1b0" in text and r"panel \x1b1" in text and r"grid \x07" in text

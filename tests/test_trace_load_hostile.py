@@ -336,3 +336,20 @@ def test_a_good_file_is_read_once_checked(saved, monkeypatch):
     )
     Trace.load(saved)
     assert len(reads) == len(members(saved))
+
+
+def test_a_deflated_trace_still_loads(good, saved, tmp_path):
+    """The members' stored sizes are checked against the file, not their unpacked sizes."""
+    path = tmp_path / "deflated.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members(saved).items():
+            archive.writestr(name, data)
+    assert path.stat().st_size < saved.stat().st_size
+    loaded = Trace.load(path)
+    for key in good:
+        assert np.array_equal(loaded[key], good[key]), key
+
+
+def test_a_trace_that_fills_the_context_loads(good, saved, tmp_path):
+    full = edited(saved, tmp_path, meta=lambda m: m["config"].update(context_length=good.n_tokens))
+    assert Trace.load(full).config.context_length == good.n_tokens
