@@ -125,6 +125,11 @@ class AttributionRun:
     result: Attribution
     seconds: float
 
+    @property
+    def reach(self) -> int:
+        """How many tokens can reach the explained position: 0 … position."""
+        return self.explained.position + 1
+
 
 def with_attribution_settings(state, settings: AttributionSettings):
     return replace(state, attribution=settings)

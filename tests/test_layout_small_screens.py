@@ -315,14 +315,28 @@ def test_a_long_title_wraps_instead_of_pushing_the_plot_out_of_view(qtbot):
     assert _right_edge_inside(plot, plot.getPlotItem())
 
 
-def test_the_tabs_keep_their_controls_in_sight_at_1280_by_800(open_window, qtbot):
-    window = open_window(TWELVE_HEADS, 1280, 800)
+def _show_backward(qtbot, window) -> None:
     session = window.session
-    # Backward step: the replay speed is a slider one can drag, its label wraps in view
     with qtbot.waitSignal(session.gradientsChanged, timeout=GUI_TIMEOUT_MS):
         session.run_backward()
     window.tabs.setCurrentWidget(window.gradients)
     _settle(qtbot, window)
+
+
+def _show_attribution(qtbot, window, position: int) -> None:
+    session = window.session
+    session.select_position(position)
+    window.tabs.setCurrentWidget(window.attribution)
+    with qtbot.waitSignal(session.attributionChanged, timeout=GUI_TIMEOUT_MS):
+        window.attribution.run_button.click()
+    wait_idle(qtbot, session)
+    _settle(qtbot, window)
+
+
+def test_the_tabs_keep_their_controls_in_sight_at_1280_by_800(open_window, qtbot):
+    window = open_window(TWELVE_HEADS, 1280, 800)
+    # Backward step: the replay speed is a slider one can drag, its label wraps in view
+    _show_backward(qtbot, window)
     view = window.gradients
     assert view.speed.width() >= 80
     reached = view.reached
@@ -335,12 +349,7 @@ def test_the_tabs_keep_their_controls_in_sight_at_1280_by_800(open_window, qtbot
     assert area.verticalScrollBar().maximum() == 0
     assert run.isVisible() and run.mapTo(area, QPoint(0, run.height())).y() <= area.height()
     # Attribution: every column of the ranked table, the rank last, within its width
-    session.select_position(3)
-    window.tabs.setCurrentWidget(window.attribution)
-    with qtbot.waitSignal(session.attributionChanged, timeout=GUI_TIMEOUT_MS):
-        window.attribution.run_button.click()
-    wait_idle(qtbot, session)
-    _settle(qtbot, window)
+    _show_attribution(qtbot, window, 3)
     table = window.attribution.table
     header = table.horizontalHeader()
     rank = header.sectionViewportPosition(3) + header.sectionSize(3)
@@ -351,19 +360,11 @@ def test_a_long_prompt_scrolls_the_token_strips_instead_of_growing_the_window(op
     window = open_window(TWELVE_HEADS, 1280, 800)
     session = window.session
     wait_for_run(qtbot, session, "the cat sat on a mat " * 100)  # 600 tokens
-    with qtbot.waitSignal(session.gradientsChanged, timeout=GUI_TIMEOUT_MS):
-        session.run_backward()
-    window.tabs.setCurrentWidget(window.gradients)
-    _settle(qtbot, window)
+    _show_backward(qtbot, window)
     assert window.height() <= 800
     stage = window.gradients.stage_view
     assert stage.height() >= PLOT_MIN_PX  # the gradient heatmap, not a strip under chips
-    session.select_position(5)
-    window.tabs.setCurrentWidget(window.attribution)
-    with qtbot.waitSignal(session.attributionChanged, timeout=GUI_TIMEOUT_MS):
-        window.attribution.run_button.click()
-    wait_idle(qtbot, session)
-    _settle(qtbot, window)
+    _show_attribution(qtbot, window, 5)
     assert window.height() <= 800
     assert window.attribution.methods.height() >= PLOT_MIN_PX
     for strip in (window.attribution.strip, window.gradients.saliency, window.prompt.strip):

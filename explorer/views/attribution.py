@@ -236,7 +236,7 @@ class AttributionView(QWidget):
     def _draw_methods(self, run: AttributionRun, names: list[str]) -> None:
         # Tokens after the explained position cannot reach it: their columns would only
         # push the ones that can into a sliver at T = 1,000.
-        reach = run.explained.position + 1
+        reach = run.reach
         raw = np.stack([self.scores_of(name)[:reach] for name in names])  # [M, P + 1]
         peak = np.nanmax(np.abs(raw), axis=1, keepdims=True)
         scaled = raw / np.where(peak > 0, peak, 1.0)  # each row to its own largest magnitude
@@ -265,8 +265,7 @@ class AttributionView(QWidget):
         signed = bool(np.nanmin(scores) < 0)
         self.strip.set_weights(scores, signed=signed)
         self.strip.set_selected(run.explained.position)
-        reach = run.explained.position + 1  # the tokens that can reach the position
-        self._fill_table(trace.token_strings[:reach], scores[:reach])
+        self._fill_table(trace.token_strings[: run.reach], scores[: run.reach])
 
     def _fill_table(self, tokens: list[str], scores: np.ndarray) -> None:
         order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
