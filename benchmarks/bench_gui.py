@@ -31,8 +31,8 @@ sys.argv = sys.argv[:1]
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
 from explorer.app import build_window
-from explorer.cli import gui_parser
-from explorer.settings import open_settings
+from explorer.commands.parser import gui_parser
+from explorer.ui.settings import open_settings
 app = QApplication([])
 window, session = build_window(gui_parser().parse_args([]), open_settings())
 class FirstPaint(QObject):
@@ -91,8 +91,8 @@ def main() -> None:
     from gpt_core import keep_freed_memory
 
     keep_freed_memory()  # as the app does at start
-    from explorer.cli import gui_parser
-    from explorer.settings import open_settings
+    from explorer.commands.parser import gui_parser
+    from explorer.ui.settings import open_settings
 
     app = QApplication.instance() or QApplication([])
     window, session = build_window(gui_parser().parse_args(["--device", "cpu"]), open_settings())

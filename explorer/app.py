@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .cli import SUBCOMMANDS, gui_parser, run_headless
+from explorer.commands.parser import SUBCOMMANDS, gui_parser, run_headless
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_gui(args) -> int:
-    from .platform_check import platform_problem
+    from explorer.ui.platform_check import platform_problem
 
     problem = platform_problem()
     if problem is not None:
@@ -27,9 +27,8 @@ def run_gui(args) -> int:
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
+    from explorer.ui.settings import APPLICATION, ORGANIZATION, open_settings
     from gpt_core import keep_freed_memory
-
-    from .settings import APPLICATION, ORGANIZATION, open_settings
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
@@ -50,10 +49,9 @@ def run_gui(args) -> int:
 
 def build_window(args, settings):
     """The session and window the command line asks for (the tests build them this way)."""
+    from explorer.session.session import Session
+    from explorer.ui.main_window import MainWindow
     from gpt_core import ABLATION_MODES
-
-    from .main_window import MainWindow
-    from .session import Session
 
     session = Session()
     window = MainWindow(session, settings)

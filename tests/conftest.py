@@ -70,7 +70,7 @@ def _collect_cycles_between_tests():
     """The app turns Python's automatic cycle collection off (explorer/worker.py collects on
     the GUI thread while Qt runs); between tests no event loop runs, so collect here."""
     yield
-    from explorer import worker
+    from explorer.session import worker
 
     if worker.gui_thread_collector is not None and not gc.isenabled():
         worker.gui_thread_collector.collect()  # by generation, as gc itself would have
@@ -105,7 +105,7 @@ def wait_idle(qtbot, session):
 @pytest.fixture
 def session(qtbot):
     """A Session holding the seeded tiny model, no window."""
-    from explorer.session import Session
+    from explorer.session.session import Session
 
     s = Session()
     with qtbot.waitSignal(s.modelChanged, timeout=GUI_TIMEOUT_MS):
@@ -118,8 +118,8 @@ def session(qtbot):
 def window(qtbot):
     """The main window as `gpt-explorer --preset tiny` opens it, model loaded."""
     from explorer.app import build_window
-    from explorer.cli import gui_parser
-    from explorer.settings import open_settings
+    from explorer.commands.parser import gui_parser
+    from explorer.ui.settings import open_settings
 
     args = gui_parser().parse_args(["--preset", "tiny", "--device", "cpu", "--seed", "1"])
     win, s = build_window(args, open_settings())

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from explorer.app import main
-from explorer.cli import SUBCOMMANDS
+from explorer.commands.parser import SUBCOMMANDS
 from gpt_core import PromptError, Trace, backward_step, capture, get_tokenizer, load_model
 from gpt_core.model.tokenizer import EMPTY_PROMPT
 from tests.conftest import ROOT
@@ -289,7 +289,7 @@ def test_window_refuses_a_whitespace_prompt_with_the_same_message(window, qtbot)
      ("a b", "a b")],
 )  # fmt: skip
 def test_prompt_file_drops_one_final_newline_only(tmp_path, content, prompt):
-    from explorer.cli_options import prompt_text
+    from explorer.commands.options import prompt_text
 
     path = tmp_path / "p.txt"
     path.write_bytes(content.encode())

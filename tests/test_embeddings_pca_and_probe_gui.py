@@ -3,7 +3,7 @@ in test_projection), and a click on an induction score opening that head on the 
 
 import numpy as np
 
-from explorer.state import find_section
+from explorer.state.app_state import find_section
 from gpt_core import capture, stage_key
 from gpt_core.analysis import head_type_scores, pca_2d, probe_ids
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from explorer.export_dialog import ExportDialog, ExportRequest
-from explorer.exporting import export_head
+from explorer.export.attention import export_head
+from explorer.ui.dialogs.export import ExportDialog, ExportRequest
 from gpt_core import ExportError, capture, get_tokenizer, load_model, save_model
 from gpt_core.util.files import PartialExport, write_matrix_csv, write_npy
 from tests.conftest import ROOT
@@ -261,7 +261,7 @@ def test_overwriting_keeps_the_existing_files_mode(tiny_trace, tmp_path, existin
 
 def test_panel_titles_with_control_characters_make_valid_svg(tiny_trace, tmp_path):
     """save_figure escapes every text it draws, the panel titles of a grid as well."""
-    from explorer.export_render import HeatmapFigure, save_figure
+    from explorer.export.render import HeatmapFigure, save_figure
 
     labels = ("a\x01", "b")
     figures = [HeatmapFigure(np.eye(2), labels, labels, f"panel \x1b{h}") for h in range(2)]

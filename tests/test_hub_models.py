@@ -7,8 +7,8 @@ the layout huggingface_hub writes, and downloads go through a fake hf_hub_downlo
 import pytest
 
 from explorer.app import build_window
-from explorer.cli import gui_parser
-from explorer.settings import open_settings
+from explorer.commands.parser import gui_parser
+from explorer.ui.settings import open_settings
 from gpt_core import load_model
 from gpt_core.weights.hub import cached_folder
 from tests.conftest import GUI_TIMEOUT_MS, wait_idle

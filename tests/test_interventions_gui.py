@@ -5,8 +5,8 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from explorer.panels.effect import format_number, format_signed
-from explorer.state import find_section, section_of_stage
+from explorer.state.app_state import find_section, section_of_stage
+from explorer.ui.panels.effect import format_number, format_signed
 from gpt_core import Interventions, backward_step, capture, compare
 from tests.conftest import GUI_TIMEOUT_MS, run_main, wait_for_run, wait_idle
 

@@ -29,8 +29,8 @@ def open_window(qtbot):
     """open_window(config, width, height): the window on a screen of that size, with every
     dock open, `config`'s random model loaded and PROMPT run."""
     from explorer.app import build_window
-    from explorer.cli import gui_parser
-    from explorer.settings import open_settings
+    from explorer.commands.parser import gui_parser
+    from explorer.ui.settings import open_settings
 
     opened = []
 
@@ -140,8 +140,8 @@ def test_lens_cells_show_the_token_not_just_the_probability(open_window, qtbot):
 
 def test_first_window_fits_the_screen_and_keeps_its_size_after_the_model_loads(qtbot):
     from explorer.app import build_window
-    from explorer.cli import gui_parser
-    from explorer.settings import open_settings
+    from explorer.commands.parser import gui_parser
+    from explorer.ui.settings import open_settings
 
     args = gui_parser().parse_args(["--preset", "tiny", "--device", "cpu", "--seed", "1"])
     window, session = build_window(args, open_settings())
@@ -158,7 +158,7 @@ def test_first_window_fits_the_screen_and_keeps_its_size_after_the_model_loads(q
 
 
 def test_first_size_is_the_full_size_where_the_screen_has_room():
-    from explorer.main_window import initial_size
+    from explorer.ui.main_window import initial_size
 
     assert initial_size(QSize(2560, 1440)) == QSize(1600, 1000)
     small = initial_size(QSize(1280, 800))
@@ -167,7 +167,7 @@ def test_first_size_is_the_full_size_where_the_screen_has_room():
 
 # ---------------------------------------------------------------- heatmap widget
 def _heatmap(qtbot, width, height):
-    from explorer.widgets.heatmap import Heatmap
+    from explorer.ui.widgets.heatmap import Heatmap
 
     heatmap = Heatmap()
     qtbot.addWidget(heatmap)
@@ -215,7 +215,7 @@ def test_a_long_prompt_thins_the_labels_to_those_in_view(qtbot):
 
 
 def test_colour_scales_on_a_known_matrix():
-    from explorer.widgets.colour_scale import LOG_DECADES, scaled
+    from explorer.ui.widgets.colour_scale import LOG_DECADES, scaled
 
     matrix = np.array([[1.0, 0.0], [0.25, 0.75]], dtype=np.float32)
     image, levels = scaled(matrix, matrix, "fixed")
@@ -301,7 +301,7 @@ def test_a_long_prompt_opens_on_log_colours_until_the_person_picks(open_window, 
 
 
 def test_a_long_title_wraps_instead_of_pushing_the_plot_out_of_view(qtbot):
-    from explorer.widgets.plots import LabelledPlot
+    from explorer.ui.widgets.plots import LabelledPlot
 
     plot = LabelledPlot("A title much longer than the plot is wide, " * 3, "token", "value")
     for key in ("a", "b", "c"):

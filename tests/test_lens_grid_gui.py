@@ -56,7 +56,7 @@ def test_the_grid_is_the_api_lens_of_the_run_on_screen(lens_tab):
 
 
 def test_visible_columns_come_first_and_the_rest_streams_in(window, qtbot, monkeypatch):
-    import explorer.lens_grid_jobs as jobs
+    import explorer.session.jobs.sublayer_lens as jobs
 
     session, view = window.session, window.lens_grid
     wait_for_run(qtbot, session, PROMPT)
@@ -118,7 +118,7 @@ def test_the_target_picker_sets_the_rank_shown(lens_tab, qtbot):
 
 
 def test_a_hidden_grid_stops_streaming_and_resumes_when_shown(window, qtbot, monkeypatch):
-    import explorer.lens_grid_jobs as jobs
+    import explorer.session.jobs.sublayer_lens as jobs
 
     session, view = window.session, window.lens_grid
     wait_for_run(qtbot, session, PROMPT)

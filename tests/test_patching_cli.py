@@ -73,8 +73,8 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, args, message):
 def test_attribution_images_are_normalised_as_metric_values(tmp_path):
     """attribution_*.npy holds the change of the metric; its image shows the estimated
     metric normalised like the exact maps: the same 0 = corrupted, 1 = clean."""
-    from explorer.cli import _qt_for_images
-    from explorer.patch_export import export_patching
+    from explorer.commands.parser import _qt_for_images
+    from explorer.export.patching import export_patching
 
     _qt_for_images()
     model, _ = load_model(None, "tiny", seed=2)
@@ -84,7 +84,7 @@ def test_attribution_images_are_normalised_as_metric_values(tmp_path):
     result = patch(model, clean, corrupted, Metric("logit_diff", answer, distractor, 13),
                    ("resid",), method="attribution")  # fmt: skip
     captured = {}
-    import explorer.patch_export as patch_export
+    import explorer.export.patching as patch_export
 
     real_save = patch_export.save_figure
     patch_export.save_figure = lambda path, figures: captured.setdefault(path.name, figures[0])

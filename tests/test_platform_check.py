@@ -3,8 +3,9 @@ them, and exits with status 2."""
 
 import pytest
 
-from explorer import app, platform_check
-from explorer.platform_check import debian_package, parse_ldd
+from explorer import app
+from explorer.ui import platform_check
+from explorer.ui.platform_check import debian_package, parse_ldd
 
 LDD = """\tlinux-vdso.so.1 (0x00007ffd)
 \tlibxcb-icccm.so.4 => not found

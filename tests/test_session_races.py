@@ -4,10 +4,10 @@ import dataclasses
 
 import pytest
 
-from explorer.panels.effect import EffectPanel
-from explorer.state import find_section
-from explorer.views.attention import AttentionView
-from explorer.widgets.head_grid import HeadGrid
+from explorer.state.app_state import find_section
+from explorer.ui.panels.effect import EffectPanel
+from explorer.ui.views.attention import AttentionView
+from explorer.ui.widgets.head_grid import HeadGrid
 from gpt_core import GPTConfig, save_model
 from gpt_core.weights import random_model
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle

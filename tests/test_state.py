@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from explorer import state as st
+from explorer.state import app_state as st
 from gpt_core import GPTConfig, Interventions
 from gpt_core.analysis import count_parameters
 from gpt_core.weights import random_model
@@ -164,7 +164,7 @@ def test_patch_results_belong_to_their_settings_and_model(state, loaded):
 
 
 def test_an_attribution_is_shown_only_for_the_run_it_explains(state):
-    from explorer import analysis_state as an
+    from explorer.state import analysis as an
 
     settings = an.AttributionSettings(target=7)
     first = an.with_attribution_settings(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from explorer.widgets.token_picker import TokenPicker
+from explorer.ui.widgets.token_picker import TokenPicker
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from explorer.views import feedforward
-from explorer.views.output import PROBABILITY_ROLE, VALUE_ROLE
+from explorer.ui.views import feedforward
+from explorer.ui.views.output import PROBABILITY_ROLE, VALUE_ROLE
 from gpt_core import logit_lens
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
 

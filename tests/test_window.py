@@ -198,8 +198,8 @@ def test_cuda_asked_for_without_cuda_falls_back_with_a_message(qtbot):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     from explorer.app import build_window
-    from explorer.cli import gui_parser
-    from explorer.settings import open_settings
+    from explorer.commands.parser import gui_parser
+    from explorer.ui.settings import open_settings
 
     args = gui_parser().parse_args(["--preset", "tiny", "--device", "cuda"])
     win, session = build_window(args, open_settings())
@@ -214,8 +214,8 @@ def test_cuda_asked_for_without_cuda_falls_back_with_a_message(qtbot):
 
 def test_settings_persist_prompt_docks_geometry_and_device(qtbot):
     from explorer.app import build_window
-    from explorer.cli import gui_parser
-    from explorer.settings import open_settings
+    from explorer.commands.parser import gui_parser
+    from explorer.ui.settings import open_settings
 
     args = gui_parser().parse_args(["--preset", "tiny"])
     win, session = build_window(args, open_settings())
@@ -243,8 +243,8 @@ def test_settings_persist_prompt_docks_geometry_and_device(qtbot):
 
 def test_prompt_option_runs_at_start(qtbot):
     from explorer.app import build_window
-    from explorer.cli import gui_parser
-    from explorer.settings import open_settings
+    from explorer.commands.parser import gui_parser
+    from explorer.ui.settings import open_settings
 
     args = gui_parser().parse_args(["--preset", "tiny", "--prompt", "Hello, world"])
     win, session = build_window(args, open_settings())

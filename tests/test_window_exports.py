@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from PySide6.QtGui import QImage
 
-from explorer.export_dialog import ExportDialog, ExportRequest
+from explorer.ui.dialogs.export import ExportDialog, ExportRequest
 from tests.test_window import _run_typed
 
 

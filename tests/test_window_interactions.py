@@ -174,8 +174,8 @@ def test_the_generate_panel_shows_the_prompt_of_the_run(window, qtbot):
 
 
 def test_an_export_is_titled_with_the_prompt_of_the_run_shown(window, qtbot, monkeypatch, tmp_path):
-    import explorer.exporting as exporting
-    from explorer.export_dialog import ExportRequest
+    import explorer.export.attention as exporting
+    from explorer.ui.dialogs.export import ExportRequest
 
     titled = []
     monkeypatch.setattr(

@@ -11,8 +11,8 @@ PROMPT = "The cat sat on the mat"
 def _open(qtbot, *argv):
     """The window as `gpt-explorer ARGV` opens it (not yet waited for)."""
     from explorer.app import build_window
-    from explorer.cli import gui_parser
-    from explorer.settings import open_settings
+    from explorer.commands.parser import gui_parser
+    from explorer.ui.settings import open_settings
 
     window, session = build_window(gui_parser().parse_args(list(argv)), open_settings())
     qtbot.addWidget(window)
@@ -70,7 +70,7 @@ def test_the_ablation_mode_is_remembered(qtbot):
 def test_export_and_save_trace_remember_their_own_folders(window, qtbot, monkeypatch, tmp_path):
     from PySide6.QtWidgets import QFileDialog
 
-    from explorer.export_dialog import ExportRequest
+    from explorer.ui.dialogs.export import ExportRequest
 
     exports, traces = tmp_path / "exports", tmp_path / "traces"
     exports.mkdir(), traces.mkdir()
@@ -94,7 +94,7 @@ def test_closing_while_weights_load_is_prompt_and_drops_the_load(window, qtbot, 
     import threading
     import time
 
-    import explorer.session
+    import explorer.session.session
 
     release = threading.Event()
     started = threading.Event()
@@ -104,7 +104,7 @@ def test_closing_while_weights_load_is_prompt_and_drops_the_load(window, qtbot, 
         release.wait(30)
         raise RuntimeError("this load should have been dropped")
 
-    monkeypatch.setattr(explorer.session, "load_job", stuck_load)
+    monkeypatch.setattr(explorer.session.session, "load_job", stuck_load)
     session = window.session
     model = session.model
     session.load_weights(None, "gpt2-small")
@@ -129,7 +129,7 @@ def test_the_app_exits_at_once_when_closed_during_a_load(tmp_path):
     script = tmp_path / "close_while_loading.py"
     script.write_text(
         "import sys, time\n"
-        "import explorer.app as app, explorer.session as session\n"
+        "import explorer.app as app, explorer.session.session as session\n"
         "from PySide6.QtCore import QTimer\n"
         "session.load_job = lambda *args: time.sleep(600)\n"
         "build = app.build_window\n"

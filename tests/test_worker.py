@@ -3,7 +3,7 @@
 import threading
 import time
 
-from explorer.worker import Runner
+from explorer.session.worker import Runner
 
 
 def test_jobs_run_off_the_gui_thread_and_report_back_on_it(qtbot):
@@ -85,7 +85,7 @@ def test_cycles_are_collected_on_the_gui_thread_not_in_a_job(qtbot):
     import gc
     import threading
 
-    from explorer.worker import GC_INTERVAL_MS
+    from explorer.session.worker import GC_INTERVAL_MS
 
     runner = Runner()
     assert not gc.isenabled()  # a worker's allocations must not run the collector

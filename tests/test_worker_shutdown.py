@@ -4,7 +4,7 @@ import threading
 
 import shiboken6
 
-from explorer.worker import Runner
+from explorer.session.worker import Runner
 
 
 def test_a_job_that_ends_after_its_runner_is_gone_raises_nothing(qtbot, capfd):

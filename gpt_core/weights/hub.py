@@ -49,6 +49,15 @@ def cached_folder(model_id: str) -> Path | None:
     return None
 
 
+def is_cached(model_id: str) -> bool:
+    """Whether the Hugging Face cache holds `model_id`; False too when the cache cannot be
+    read (a broken cache must not stop the app from starting)."""
+    try:
+        return cached_folder(model_id) is not None
+    except Exception:
+        return False
+
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".json", ".npz")
 

@@ -1,0 +1,75 @@
+"""`gpt-explorer patch`: activation patching from the command line, written to files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from explorer.export.patching import export_patching
+from gpt_core import get_tokenizer
+from gpt_core.analysis import patching
+
+
+def add_patch_command(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        "patch", help="activation patching between a clean and a corrupted prompt"
+    )
+    parser.add_argument("--clean", required=True, help="the prompt whose answer is studied")
+    parser.add_argument("--corrupted", required=True, help="the same length, a word changed")
+    parser.add_argument("--answer", help="one token (default: the clean run's top-1)")
+    parser.add_argument(
+        "--distractor", help="one token (default: the corrupted run's top-1, or its second)"
+    )
+    parser.add_argument("--metric", choices=list(patching.METRICS), default="logit_diff")
+    parser.add_argument("--position", type=int, help="the metric's position (default: last)")
+    parser.add_argument("--direction", choices=list(patching.DIRECTIONS), default="denoise")
+    parser.add_argument(
+        "--sweep",
+        default="resid,heads",
+        help=f"comma-separated, from {','.join(patching.SWEEPS)} (default: resid,heads)",
+    )
+    parser.add_argument(
+        "--method",
+        choices=("exact", "attribution", "both"),
+        default="exact",
+        help="one patched run per cell, the first-order estimate, or both",
+    )
+    parser.add_argument("--receiver", metavar="L.H.q|k|v|logits", help="also path-patch into it")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR")
+    return parser
+
+
+def run_patch(args, model, device: str) -> int:
+    """Run the experiment the options describe and write its files."""
+    clean, corrupted, metric = patching.metric_from_text(
+        model,
+        args.clean,
+        args.corrupted,
+        args.metric,
+        args.answer or "",
+        args.distractor or "",
+        args.position,
+        device,
+    )
+    receiver = patching.Receiver.parse(args.receiver) if args.receiver else None
+    sweeps = [name.strip() for name in args.sweep.split(",") if name.strip()]
+    result = patching.patch(
+        model,
+        clean,
+        corrupted,
+        metric,
+        sweeps,
+        method=args.method,
+        direction=args.direction,
+        receiver=receiver,
+        device=device,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    tokenizer = get_tokenizer()
+    written = export_patching(result, args.out, ("npy", "csv", "png"))
+    print(
+        f"clean {result.clean_value:.4f}, corrupted {result.corrupted_value:.4f} "
+        f"({metric.describe()}, answer “{tokenizer.display(metric.answer)}”, distractor "
+        f"“{tokenizer.display(metric.distractor)}”); wrote {len(written)} files to {args.out}"
+    )
+    return 0

@@ -1,0 +1,58 @@
+"""The Session's generation, one token at a time (a part of the Session class kept in its own
+module): each token continues the run the views show, never logits of an older one."""
+
+from __future__ import annotations
+
+from explorer.session.jobs.model_work import next_token
+from explorer.state import app_state as st
+from explorer.state.app_state import GenerationSettings
+
+
+class GenerationMixin:
+    """Session methods for generating; they use the Session's state, run() and report()."""
+
+    def generated_text(self) -> str:
+        return self.tokenizer.decode(self.state.generated)
+
+    def shown_text(self) -> str:
+        """The text of the run the views show (generated tokens included), "" before one."""
+        trace = self.trace
+        return "" if trace is None else self.tokenizer.decode(trace.token_ids.tolist())
+
+    def set_generation(self, settings: GenerationSettings) -> None:
+        self._apply(st.with_generation_settings(self.state, settings))
+
+    def generate_next(self) -> None:
+        """Append the next token (greedy, or sampled with the settings) and run again."""
+        trace = self.trace
+        if trace is None:
+            self.report("info", "Run a prompt first.")
+            return
+        # The token continues the run shown, which must be of the prompt and the tokens
+        # generated so far (cropped to the context once they outgrow it).
+        if self.state.result.key.token_ids != tuple(self.token_ids(crop=True)):
+            waiting = self._run_in_flight is not None
+            self.report(
+                "info",
+                "The run of the last token is still on its way; generate again when it is in."
+                if waiting
+                else "The views show an earlier prompt: run this one first (Ctrl+Enter).",
+            )
+            return
+        generated = self.state.generated
+        try:
+            next_id = next_token(trace, self.state.generation, len(generated))
+        except ValueError as exc:
+            self.report("error", str(exc))
+            return
+        self._apply(st.with_generated(self.state, (*generated, next_id)))
+        self.run(crop=True)  # at the context the run slides on to the last tokens
+
+    def undo_generation(self) -> None:
+        if self.state.generated:
+            self._apply(st.with_generated(self.state, self.state.generated[:-1]))
+            self.run(crop=True)
+
+    def adopt_generated(self) -> None:
+        """Make the generated text part of the prompt."""
+        self._apply(st.adopt_generated(self.state, self.generated_text()))

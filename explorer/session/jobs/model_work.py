@@ -1,0 +1,144 @@
+"""The model work the Session hands to the worker, and the job kinds it knows."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explorer.session.worker import JobContext
+from explorer.state.app_state import GenerationSettings, LoadedModel, RunKey, RunResult
+from gpt_core import (
+    BackwardInfo,
+    GPTCoreError,
+    Trace,
+    backward_step,
+    capture,
+    compare,
+    count_parameters,
+    head_summary,
+    load_model,
+    pick_next_token,
+)
+from gpt_core.analysis import HEAD_TYPES, head_type_scores, pca_2d
+from gpt_core.model import GPTModel
+from gpt_core.weights import non_finite_parameters
+
+
+@dataclass(frozen=True)
+class JobKind:
+    label: str  # what the status bar says while it runs
+    cancellable: bool  # the window offers Cancel while it runs
+
+
+JOB_KINDS = {
+    "load": JobKind("Loading the model…", True),
+    "device": JobKind("Moving the model…", False),
+    "run": JobKind("Running the model…", True),
+    "backward": JobKind("Backward step…", True),
+    "lens": JobKind("Reading the logit lens…", False),
+    "patch": JobKind("Patching…", True),
+    "lens_grid": JobKind("Reading the lens at every sub-layer…", True),
+    "attribution": JobKind("Attributing…", True),
+    "probe": JobKind("Running the head-type probe…", False),
+}
+
+
+def run_job(model: GPTModel, key: RunKey, baseline: Trace | None, ctx: JobContext) -> RunResult:
+    """The baseline run (unless cached), the run with the switches, and their comparison."""
+    start = time.perf_counter()
+    ids = list(key.token_ids)
+    if baseline is None:
+        baseline = capture(model, ids, device=key.device, should_stop=ctx.should_stop)
+    trace, comparison = baseline, None
+    if not key.interventions.is_empty:
+        trace = capture(
+            model,
+            ids,
+            key.interventions,
+            device=key.device,
+            track_token_ids=baseline["logits/topk_ids"][:, 0],
+            should_stop=ctx.should_stop,
+        )
+        comparison = compare(baseline, trace)
+    seconds = time.perf_counter() - start
+    return RunResult(key, baseline, trace, comparison, head_summary(trace), seconds)
+
+
+def load_job(source, config, seed: int, device, ctx: JobContext) -> tuple[GPTModel, LoadedModel]:
+    """The model on `device`, and what the app state keeps of it (serial still 0)."""
+    model, cfg = load_model(source, config, seed=seed, progress=ctx.report, cancel=ctx.should_stop)
+    model.to(device)
+    label = f"random weights (seed {seed})" if source is None else str(source)
+    counts, params = count_parameters(model), small_parameters(model)
+    bad = non_finite_parameters(model)
+    types, probe, positions = {}, (), None
+    if not bad:  # on the repeated probe: what kind of head each one is, once per model
+        scores = head_type_scores(model)
+        types = {name: scores[name] for name in HEAD_TYPES}
+        probe = tuple(scores["ids"].tolist())
+        positions = pca_2d(model.pos_emb.weight.detach().float().cpu().numpy())
+    random = source is None
+    return model, LoadedModel(cfg, label, random, counts, params, 0, bad, types, probe, positions)
+
+
+def backward_job(model: GPTModel, key: RunKey, target, sgd_lr, ctx: JobContext) -> Trace:
+    return backward_step(
+        model,
+        list(key.token_ids),
+        target,
+        key.interventions,
+        sgd_lr,
+        device=key.device,
+        should_stop=ctx.should_stop,
+    )
+
+
+def next_token(trace: Trace, settings: GenerationSettings, n_generated: int) -> int:
+    """The token to append: greedy, or sampled with the n-th seed of the settings."""
+    logits = torch.from_numpy(np.array(trace["logits/last"]))
+    generator = torch.Generator().manual_seed(settings.seed + n_generated)
+    return pick_next_token(logits, settings.temperature, settings.top_k, generator)
+
+
+def non_finite_warning(loaded: LoadedModel) -> str | None:
+    """What to tell a person whose weights hold NaN or Inf."""
+    bad = loaded.non_finite
+    if not bad:
+        return None
+    names = ", ".join(f"{name} ({count:,})" for name, count in list(bad.items())[:4])
+    more = f" and {len(bad) - 4} more" if len(bad) > 4 else ""
+    return (
+        f"These weights hold {sum(bad.values()):,} non-finite values (NaN or Inf) in {names}"
+        f"{more}. The model is loaded as it is: what those values reach is drawn in magenta, "
+        "and generation is refused while the logits are not finite."
+    )
+
+
+def backward_summary(info: BackwardInfo) -> str:
+    """The loss, and the loss after the SGD step if one was taken."""
+    text = f"loss {info.loss:.4f}"
+    if info.sgd_lr is not None:
+        text += (
+            f" → {info.loss_after_sgd:.4f} after one SGD step (lr {info.sgd_lr:g}); "
+            "weights restored"
+        )
+    return text
+
+
+def small_parameters(model: GPTModel) -> dict[str, np.ndarray]:
+    """1-D parameters (LayerNorm scale and shift) as numpy, for the views."""
+    return {
+        name: p.detach().float().cpu().numpy().copy()
+        for name, p in model.named_parameters()
+        if p.dim() == 1
+    }
+
+
+def reason(exc: BaseException) -> str:
+    """A message for the person: ours are written for them; others keep their type."""
+    if isinstance(exc, (GPTCoreError, ValueError, OSError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,393 @@
+"""The Session: the thin Qt layer over the app state. It owns the torch model, runs jobs
+through the Runner (never on the GUI thread), replaces its AppState through the pure
+transitions of state.py and says what changed with one signal per part of the state.
+
+Widgets read `session.state` (and the shortcuts below) and call the setters; they never
+write the state, emit these signals or touch the model. A job's result is applied only if
+it still belongs to the current model, device, prompt and switches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from PySide6.QtCore import QObject, Signal
+
+from explorer.session.generation import GenerationMixin
+from explorer.session.jobs.input_attribution import AttributionJobs
+from explorer.session.jobs.logit_lens import LensJobs
+from explorer.session.jobs.model_work import (
+    JOB_KINDS,
+    backward_job,
+    backward_summary,
+    load_job,
+    non_finite_warning,
+    reason,
+    run_job,
+)
+from explorer.session.jobs.patching import PatchingJobs
+from explorer.session.jobs.repeated_sequence import ProbeJobs
+from explorer.session.jobs.sublayer_lens import LensGridJobs
+from explorer.session.worker import JobContext, Runner
+from explorer.state import app_state as st
+from explorer.state.app_state import AppState, RunKey, RunResult
+from gpt_core import (
+    DeviceError,
+    GPTConfig,
+    Interventions,
+    PromptError,
+    Trace,
+    get_tokenizer,
+    resolve_device,
+)
+from gpt_core.model import GPTModel
+from gpt_core.model.tokenizer import check_prompt_text
+from gpt_core.util.devices import describe_device
+from gpt_core.weights.hub import is_cached
+
+
+def _signal_name(part: str) -> str:
+    """The signal announcing a part of the state: "lens_grid" -> "lensGridChanged"."""
+    first, *rest = part.split("_")
+    return first + "".join(word.title() for word in rest) + "Changed"
+
+
+def _from_state(name: str) -> property:
+    return property(lambda self: getattr(self.state, name), doc=f"state.{name}")
+
+
+class Session(GenerationMixin, QObject):
+    modelChanged = Signal()  # a new model (weights, config or device)
+    promptChanged = Signal()  # the prompt text
+    generationChanged = Signal()  # generated tokens added or removed
+    interventionsChanged = Signal()  # heads off, blocks skipped, ablation mode
+    traceChanged = Signal()  # a new run: trace, baseline and comparison
+    sectionChanged = Signal()  # the section (or its block) shown
+    headChanged = Signal()  # the selected head
+    positionChanged = Signal()  # the selected token position
+    gradientsChanged = Signal()  # a new backward step (or it was cleared)
+    replayChanged = Signal()  # how far the replay of the backward pass has got
+    lensChanged = Signal()  # a logit lens arrived
+    patchingChanged = Signal()  # the patching settings or their result
+    lensGridChanged = Signal()  # the lens grid's run, target or columns read
+    attributionChanged = Signal()  # the attribution settings or their result
+    changed = Signal(object)  # after the signals above: the frozenset of parts that changed
+    busyChanged = Signal(bool, str, str)  # working?, job kind (a key of JOB_KINDS), label
+    progress = Signal(object, str)  # fraction done (None: unknown), what is happening
+    message = Signal(str, str)  # level ("status", "info", "warning", "error"), text
+    promptTooLong = Signal(int, int)  # tokens, the model's context length
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.tokenizer = get_tokenizer()
+        self.runner = Runner(self)
+        self.runner.busyChanged.connect(self.busyChanged)
+        self.state = AppState()
+        self.run_after_load = False  # run the prompt once the next model is in
+        self._model: GPTModel | None = None
+        self._serial = 0
+        self._baseline_cache: tuple[RunKey, Trace] | None = None
+        self._run_in_flight: tuple[int, ...] | None = None  # ids of the run not yet in
+        self.lens = LensJobs(self)  # the logit lens the output view shows
+        self.patching = PatchingJobs(self)  # the Patching tab's experiments
+        self.lens_grid = LensGridJobs(self)  # the Lens tab's grid
+        self.attribution = AttributionJobs(self)  # the Attribution tab's scores
+        self.probe = ProbeJobs(self)  # a head on the head-type probe
+
+    # ------------------------------------------------------------------ reading
+    # Shortcuts to the state: session.trace is session.state.trace.
+    config = _from_state("config")
+    trace = _from_state("trace")
+    result = _from_state("result")
+    section = _from_state("section")
+    sections = _from_state("sections")
+    selection = _from_state("selection")
+    position = _from_state("position")
+    interventions = _from_state("interventions")
+    gradients = _from_state("gradients")
+
+    @property
+    def model(self) -> GPTModel | None:
+        """The torch model, for headless use and tests; widgets read the state instead."""
+        return self._model
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.state.device)
+
+    def device_label(self) -> str:
+        return describe_device(self.device)
+
+    # ------------------------------------------------------------------ state changes
+    def _apply(self, new: AppState) -> None:
+        """Take the new state, announce what changed, start the work it asks for."""
+        old, self.state = self.state, new
+        parts = st.changed_parts(old, new)
+        for name in st.PARTS:
+            if name in parts:
+                getattr(self, _signal_name(name)).emit()
+        if parts:
+            self.changed.emit(parts)
+        self.lens.request_if_shown()
+
+    def report(self, level: str, text: str) -> None:
+        self.message.emit(level, text)
+
+    def _submit(self, kind: str, job, done, on_progress=None) -> None:
+        self.runner.submit(kind, job, done, self._job_failed, on_progress, JOB_KINDS[kind].label)
+
+    def _job_failed(self, exc: BaseException, formatted: str) -> None:
+        self.report("error", reason(exc))
+
+    def cancel(self, kind: str) -> None:
+        if self.runner.has_job(kind):
+            self.report("status", f"Stopping: {JOB_KINDS[kind].label}")
+            if kind == "patch":
+                self.patching.serial += 1  # its rows still on their way are dropped
+            self.runner.cancel(kind)
+
+    def shut_down(self, wait_ms: int = 500) -> None:
+        """Stop every job (the window is closing): wait `wait_ms` for them to stop, then go
+        on without them; nothing they return is applied."""
+        self.runner.close()
+        self.runner.wait(wait_ms)
+
+    # ------------------------------------------------------------------ model
+    def load_weights(
+        self,
+        source: str | None = None,
+        config: GPTConfig | str | None = None,
+        seed: int = 0,
+        instead_of: str = "",
+    ) -> None:
+        """Load weights in the background; the model in use stays until the new one is ready.
+        `instead_of` says why, when they stand in for weights that could not be loaded."""
+        label = "random weights" if source is None else str(source)
+        device = self.device
+
+        def job(ctx: JobContext):
+            return load_job(source, config, seed, device, ctx)
+
+        def done(result) -> None:
+            self._serial += 1
+            loaded = replace(result[1], serial=self._serial, instead_of=instead_of)
+            self._model = result[0]
+            self._baseline_cache = None
+            # Rerun what was shown, or asked for, on the new model.
+            asked = self.run_after_load or self._run_in_flight is not None
+            rerun = (self.state.result is not None or asked) and bool(
+                self.state.prompt_text.strip()
+            )
+            self.run_after_load = False
+            self._apply(st.with_model(self.state, loaded))
+            if non_finite_warning(loaded):
+                self.report("warning", non_finite_warning(loaded))
+            if rerun:
+                self.run()
+
+        def failed(exc: BaseException, formatted: str) -> None:
+            problem = f"Could not load {label}: {reason(exc)}."
+            if self._model is not None:
+                self.report("error", f"{problem} The previous model stays loaded.")
+            elif source is not None:  # no model at all (start-up): random weights instead
+                self.report("error", f"{problem} Using random weights instead.")
+                self.load_weights(None, config, seed, instead_of=problem)
+            else:
+                self.report("error", problem)
+
+        def stopped() -> None:
+            if self.runner.has_job("load"):
+                return  # replaced by a newer load, not cancelled
+            self.report("info", "Loading cancelled; the previous model stays loaded.")
+
+        self.runner.submit(
+            "load", job, done, failed, self.progress.emit, f"Loading {label}…", stopped
+        )
+
+    def set_device(self, name: str) -> None:
+        try:
+            device = resolve_device(name)
+        except DeviceError as exc:
+            self.report("error", str(exc))
+            return
+        if str(device) == self.state.device:
+            return
+        model = self._model
+
+        def job(ctx: JobContext):
+            if model is not None:  # else the next load goes there
+                model.to(device)
+            return device
+
+        def done(device) -> None:
+            self._baseline_cache = None
+            self._apply(st.with_device(self.state, str(device)))
+            self.report("info", f"Running on {self.device_label()}.")
+            if self.state.result is not None:
+                self.run()
+
+        self._submit("device", job, done)
+
+    def start(self, device_name: str, weights: str | None, preset, seed: int, run: bool) -> None:
+        """The command line's device (else the CPU, with a warning), weights and run."""
+        try:
+            device = resolve_device(device_name)
+        except DeviceError as exc:
+            device = resolve_device("cpu")
+            self.report("warning", f"{exc}. Running on the CPU instead.")
+        self._apply(st.with_device(self.state, str(device)))
+        self.run_after_load = run
+        if weights is None and preset is None and is_cached("gpt2"):
+            weights = "gpt2"  # real GPT-2 when the cache has it: no download, no wait
+        self.load_weights(weights, preset, seed=seed)
+
+    # ------------------------------------------------------------------ prompt and runs
+    def set_prompt(self, text: str) -> None:
+        self._apply(st.with_prompt(self.state, text))
+
+    def token_ids(self, crop: bool = False) -> list[int]:
+        ids = self.tokenizer.encode(self.state.prompt_text) + list(self.state.generated)
+        if crop and self.config is not None:
+            ids = ids[-self.config.context_length :]
+        return ids
+
+    def run(self, crop: bool = False) -> None:
+        """Run the prompt (plus any generated tokens) with the interventions in force."""
+        if self._model is None:
+            self.report("info", "The model is still loading.")
+            return
+        try:
+            check_prompt_text(self.state.prompt_text)
+        except PromptError as exc:
+            self.report("info", f"{str(exc).capitalize()}.")
+            return
+        self._apply(st.drop_generation_of_other_prompt(self.state))
+        ids = self.token_ids(crop)
+        limit = self.config.context_length
+        if len(ids) > limit:
+            self.promptTooLong.emit(len(ids), limit)
+            return
+        self._start_run(ids, self.state.prompt_text)
+
+    def _start_run(self, ids: list[int], text: str) -> None:
+        model, state = self._model, self.state
+        key = RunKey(state.model.serial, state.device, tuple(ids), state.interventions)
+        base_key = RunKey(key.model_serial, key.device, key.token_ids, Interventions())
+        cached = self._baseline_cache
+        cached = cached[1] if cached is not None and cached[0] == base_key else None
+        self._run_in_flight = key.token_ids
+
+        def job(ctx: JobContext) -> RunResult:
+            return run_job(model, key, cached, ctx)
+
+        def done(result: RunResult) -> None:
+            self._run_in_flight = None
+            self._baseline_cache = (base_key, result.baseline)
+            if not self.state.is_current(result.key):
+                return  # made by another model, device or set of switches
+            self._apply(st.with_result(self.state, result, text))
+            self.report(
+                "status",
+                f"{len(ids)} tokens · {result.seconds * 1000:.0f} ms on {self.device_label()}",
+            )
+
+        def failed(exc: BaseException, formatted: str) -> None:
+            self._run_in_flight = None
+            self._job_failed(exc, formatted)
+
+        def stopped() -> None:
+            if self._run_in_flight == key.token_ids:  # not yet taken over by a newer run
+                self._run_in_flight = None
+
+        label = JOB_KINDS["run"].label
+        self.runner.submit("run", job, done, failed, label=label, on_stopped=stopped)
+
+    # ------------------------------------------------------------------ selection
+    def select_section(self, index: int) -> None:
+        self._apply(st.select_section(self.state, index))
+
+    def next_section(self) -> None:
+        self._apply(st.move_section(self.state, +1))
+
+    def previous_section(self) -> None:
+        self._apply(st.move_section(self.state, -1))
+
+    def move_layer(self, delta: int) -> None:
+        self._apply(st.move_layer(self.state, delta))
+
+    def select_layer(self, layer: int) -> None:
+        self._apply(st.select_layer(self.state, layer))
+
+    def select_head(self, head: int) -> None:
+        self._apply(st.select_head(self.state, head))
+
+    def select_position(self, position: int | None) -> None:
+        self._apply(st.select_position(self.state, position))
+
+    def open_stage(self, key: str) -> None:
+        """Show the section that holds trace key `key`."""
+        index = st.section_of_stage(self.state, key)
+        if index is not None:
+            self.select_section(index)
+
+    # ------------------------------------------------------------------ interventions
+    def set_interventions(self, interventions: Interventions) -> None:
+        if interventions == self.state.interventions:
+            return
+        interventions.check(self.config)
+        self._apply(st.with_interventions(self.state, interventions))
+        result = self.state.result
+        if result is not None:
+            self._start_run(list(result.key.token_ids), self.state.ran_text or "")
+
+    def toggle_head(self, layer: int, head: int) -> None:
+        self.set_interventions(self.state.interventions.toggle_head(layer, head))
+
+    def toggle_layer(self, layer: int) -> None:
+        self.set_interventions(self.state.interventions.toggle_layer(layer))
+
+    def set_ablation_mode(self, mode: str) -> None:
+        self.set_interventions(self.state.interventions.with_mode(mode))
+
+    def restore_all(self) -> None:
+        self.set_interventions(Interventions(mode=self.state.interventions.mode))
+
+    # ------------------------------------------------------------------ backward step
+    def run_backward(self, target: int | str | None = None, sgd_lr: float | None = None) -> None:
+        """One backward step on the current run (or the one on its way): whole-prompt loss,
+        or the loss of `target` (an id, or text of one token) after the selected position."""
+        if self.state.result is None:
+            self.report("info", "Run a prompt first.")
+            return
+        try:
+            if isinstance(target, str):
+                target = self.tokenizer.single_id(target, "the target")
+        except ValueError as exc:
+            self.report("warning", str(exc))
+            return
+        state, model = self.state, self._model
+        ids = self._run_in_flight or state.result.key.token_ids
+        key = RunKey(state.model.serial, state.device, ids, state.interventions)
+        loss_target = None if target is None else (state.position, int(target))
+
+        def job(ctx: JobContext) -> Trace:
+            return backward_job(model, key, loss_target, sgd_lr, ctx)
+
+        def done(trace: Trace) -> None:
+            result = self.state.result
+            if not self.state.is_current(key) or result is None or result.key.token_ids != ids:
+                self.report("info", "The prompt or switches changed; press Backward again.")
+                return
+            self._apply(st.with_gradients(self.state, trace))
+            self.report(
+                "status",
+                f"Backward step: {backward_summary(trace.backward)} · "
+                f"{trace.run_seconds * 1000:.0f} ms on {self.device_label()}",
+            )
+
+        self._submit("backward", job, done)
+
+    def set_replay_position(self, position: int) -> None:
+        """Show the backward pass as far as its `position`-th stage (0: only the loss)."""
+        self._apply(st.with_replay_position(self.state, position))

@@ -1,0 +1,399 @@
+"""The app state as plain, immutable data, and the pure transitions between states.
+
+Nothing here imports Qt or runs the model: the Session (session.py) holds one AppState,
+replaces it through these functions, and tells the widgets what changed. Tests drive the
+transitions directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from explorer.state.analysis import AttributionRun, AttributionSettings, LensGrid
+from gpt_core import Comparison, GPTConfig, Interventions, LogitLens, ParameterCount, Trace
+from gpt_core.analysis import Projection
+from gpt_core.analysis.patching import PatchResult
+from gpt_core.probe.sections import Section, build_sections
+from gpt_core.probe.stages import residual_stream
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """What the app knows about the model in use, as data (the torch module stays in the
+    Session)."""
+
+    config: GPTConfig
+    label: str  # "random weights (seed 0)", a path or a hub id
+    is_random: bool  # seeded random weights, not trained ones
+    counts: ParameterCount  # parameters per module
+    small_parameters: Mapping[str, np.ndarray]  # 1-D parameters (LayerNorm scale, shift)
+    serial: int  # different for every load: results carry it to show which model made them
+    non_finite: Mapping[str, int] = field(default_factory=dict)  # parameter -> NaN/Inf count
+    head_types: Mapping[str, np.ndarray] = field(default_factory=dict)  # induction, … [L, H]
+    probe_ids: tuple[int, ...] = ()  # the repeated sequence head_types were measured on
+    positions_pca: Projection | None = None  # every position embedding on its 2 main axes
+    instead_of: str = ""  # why these weights stand in for the ones asked for, if they do
+    sections: tuple[Section, ...] = field(init=False)  # what the navigator lists
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sections", build_sections(self.config))
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What a run's result depends on; a result is shown only while this still holds."""
+
+    model_serial: int
+    device: str
+    token_ids: tuple[int, ...]
+    interventions: Interventions
+
+
+@dataclass(frozen=True, eq=False)
+class RunResult:
+    key: RunKey
+    baseline: Trace  # the run without interventions
+    trace: Trace  # the run with the interventions in force (the baseline if there are none)
+    comparison: Comparison | None  # trace against baseline, when interventions are on
+    head_stats: Mapping[str, np.ndarray]  # per-head metrics of `trace`, [n_layers, n_heads]
+    seconds: float  # wall time of the job
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    temperature: float = 0.0  # 0: greedy (argmax)
+    top_k: int | None = None  # sample only among the k most likely tokens
+    seed: int = 0  # the n-th generated token is sampled with seed + n
+
+
+@dataclass(frozen=True)
+class PatchSettings:
+    """A patching experiment as the Patching tab describes it."""
+
+    clean_text: str = ""
+    corrupted_text: str = ""
+    answer: str = ""  # token text; "" for the clean run's top-1
+    distractor: str = ""  # token text; "" for the corrupted run's top-1 (or second)
+    metric: str = "logit_diff"  # a key of gpt_core's METRICS
+    position: int | None = None  # the metric's position; None for the last
+    direction: str = "denoise"
+    sweeps: tuple[str, ...] = ("resid", "heads")
+    method: str = "exact"  # "exact", "attribution" or "both"
+    receiver: str = ""  # path patching's receiver ("logits", "L.H.q"); "" for none
+
+
+@dataclass(frozen=True, eq=False)
+class PatchRun:
+    """A patching result with what it was computed for."""
+
+    model_serial: int
+    settings: PatchSettings
+    result: PatchResult
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Selection:
+    section: int = 0  # index into the model's sections
+    layer: int = 0  # the block the attention views show (follows block sections)
+    head: int = 0  # the attention head shown large
+    position: int | None = None  # selected token position; None: the last
+
+
+@dataclass(frozen=True)
+class AppState:
+    model: LoadedModel | None = None
+    device: str = "cpu"  # where the model runs: "cpu", "cuda", "cuda:1"
+    prompt_text: str = ""  # what the prompt box holds
+    ran_text: str | None = None  # the prompt text of the current result
+    generated: tuple[int, ...] = ()  # tokens generated after the prompt
+    generation: GenerationSettings = GenerationSettings()
+    interventions: Interventions = Interventions()
+    selection: Selection = Selection()
+    result: RunResult | None = None
+    gradients: Trace | None = None  # the backward step's run, for the current result
+    replay_position: int = 0  # stages of the backward order the replay has reached
+    lens: LogitLens | None = None  # the logit lens of the current trace, at lens.position
+    patching: PatchSettings = PatchSettings()
+    patch_run: PatchRun | None = None  # the result of `patching` on this model
+    lens_target: int | None = None  # the token whose rank the lens grid gives
+    lens_grid: LensGrid | None = None  # the lens at every sub-layer, read so far
+    attribution: AttributionSettings = AttributionSettings()
+    attribution_run: AttributionRun | None = None
+
+    # --- reading ---
+    @property
+    def config(self) -> GPTConfig | None:
+        return self.model.config if self.model else None
+
+    @property
+    def sections(self) -> tuple[Section, ...]:
+        return self.model.sections if self.model else ()
+
+    @property
+    def section(self) -> Section | None:
+        return self.sections[self.selection.section] if self.sections else None
+
+    @property
+    def trace(self) -> Trace | None:
+        return self.result.trace if self.result else None
+
+    @property
+    def position(self) -> int:
+        """The selected token position (the last one when none is chosen)."""
+        trace = self.trace
+        if trace is None:
+            return 0
+        pos = self.selection.position
+        return trace.n_tokens - 1 if pos is None else min(pos, trace.n_tokens - 1)
+
+    def is_current(self, key: RunKey) -> bool:
+        """Does a result computed under `key` belong to this state?"""
+        return (
+            self.model is not None
+            and key.model_serial == self.model.serial
+            and key.device == self.device
+            and key.interventions == self.interventions
+        )
+
+
+# --- the model ---
+def with_model(state: AppState, model: LoadedModel) -> AppState:
+    """A new model: switches, selection and results of the old one are gone."""
+    return replace(
+        state,
+        model=model,
+        interventions=Interventions(mode=state.interventions.mode),
+        selection=Selection(),
+        result=None,
+        gradients=None,
+        replay_position=0,
+        lens=None,
+        patch_run=None,
+        lens_target=None,  # token ids of another model's vocabulary may not exist
+        lens_grid=None,
+        attribution=replace(state.attribution, target=None, foil=None, baseline_token=None),
+        attribution_run=None,
+    )
+
+
+def with_device(state: AppState, device: str) -> AppState:
+    return replace(state, device=device)
+
+
+# --- runs ---
+def with_result(state: AppState, result: RunResult, text: str) -> AppState:
+    """A run's result; a different prompt forgets the selected position. The backward
+    step of an earlier run is dropped, as is the logit lens."""
+    prompt_changed = state.result is None or state.result.key.token_ids != result.key.token_ids
+    selection = replace(state.selection, position=None) if prompt_changed else state.selection
+    return replace(
+        state,
+        result=result,
+        ran_text=text,
+        selection=selection,
+        gradients=None,
+        replay_position=0,
+        lens=None,
+    )
+
+
+def with_gradients(state: AppState, gradients: Trace) -> AppState:
+    return replace(state, gradients=gradients, replay_position=len(gradients.backward.order))
+
+
+def with_replay_position(state: AppState, position: int) -> AppState:
+    if state.gradients is None:
+        return state
+    position = max(0, min(position, len(state.gradients.backward.order)))
+    return replace(state, replay_position=position)
+
+
+def with_patch_settings(state: AppState, settings: PatchSettings) -> AppState:
+    """New settings; a result of other settings is no longer shown."""
+    run = state.patch_run
+    return replace(
+        state, patching=settings, patch_run=run if run and run.settings == settings else None
+    )
+
+
+def with_patch_run(state: AppState, run: PatchRun) -> AppState:
+    """A patching result, if it still belongs to this model and these settings."""
+    current = (
+        state.model is not None
+        and run.model_serial == state.model.serial
+        and run.settings == state.patching
+    )
+    return replace(state, patch_run=run) if current else state
+
+
+def with_lens(state: AppState, trace: Trace, lens: LogitLens) -> AppState:
+    """The lens, if it is still of the current trace."""
+    return replace(state, lens=lens) if state.trace is trace else state
+
+
+def lens_wanted(state: AppState) -> int | None:
+    """The position whose logit lens the open view shows and the state lacks, if any."""
+    section = state.section
+    if section is None or section.spec.view != "output" or state.trace is None:
+        return None
+    lens = state.lens
+    return None if lens is not None and lens.position == state.position else state.position
+
+
+def with_interventions(state: AppState, interventions: Interventions) -> AppState:
+    return replace(state, interventions=interventions)
+
+
+# --- the prompt and generation ---
+def with_prompt(state: AppState, text: str) -> AppState:
+    return replace(state, prompt_text=text)
+
+
+def drop_generation_of_other_prompt(state: AppState) -> AppState:
+    """Before a run: generated tokens continue the prompt they were made for, so a new
+    prompt text drops them."""
+    if state.generated and state.ran_text is not None and state.prompt_text != state.ran_text:
+        return replace(state, generated=())
+    return state
+
+
+def with_generation_settings(state: AppState, settings: GenerationSettings) -> AppState:
+    return replace(state, generation=settings)
+
+
+def with_generated(state: AppState, generated: tuple[int, ...]) -> AppState:
+    return replace(state, generated=generated)
+
+
+def adopt_generated(state: AppState, generated_text: str) -> AppState:
+    """The generated text becomes part of the prompt the person can edit."""
+    return replace(state, prompt_text=state.prompt_text + generated_text, generated=())
+
+
+# --- selection and navigation ---
+def select_section(state: AppState, index: int) -> AppState:
+    sections = state.sections
+    if not sections:
+        return state
+    index = max(0, min(index, len(sections) - 1))
+    layer = sections[index].layer
+    layer = state.selection.layer if layer is None else layer
+    return replace(state, selection=replace(state.selection, section=index, layer=layer))
+
+
+def move_section(state: AppState, delta: int) -> AppState:
+    """The next (delta = 1) or previous (-1) section in data-flow order."""
+    return select_section(state, state.selection.section + delta)
+
+
+def find_section(state: AppState, name: str, layer: int | None) -> int | None:
+    for index, section in enumerate(state.sections):
+        if section.name == name and section.layer == layer:
+            return index
+    return None
+
+
+def move_layer(state: AppState, delta: int) -> AppState:
+    """The same section in the next (delta = 1) or previous (-1) block. Before the first
+    block, forward goes to block 0; after the last, back goes to the last block; past the
+    ends it goes to the embeddings or the final norm."""
+    section, config = state.section, state.config
+    if section is None:
+        return state
+    if section.layer is None:
+        if section.name == "embeddings" and delta > 0:
+            index = find_section(state, state.sections[1].name, 0)
+        elif section.name != "embeddings" and delta < 0:
+            index = find_section(state, _last_block_section(state).name, config.n_layers - 1)
+        else:
+            return state
+        return select_section(state, index)
+    layer = section.layer + delta
+    if not 0 <= layer < config.n_layers:
+        return select_section(state, 0 if delta < 0 else _first_after_blocks(state))
+    return select_section(state, find_section(state, section.name, layer))
+
+
+def _last_block_section(state: AppState) -> Section:
+    return next(s for s in reversed(state.sections) if s.layer is not None)
+
+
+def _first_after_blocks(state: AppState) -> int:
+    last = max(i for i, s in enumerate(state.sections) if s.layer is not None)
+    return last + 1
+
+
+def select_layer(state: AppState, layer: int) -> AppState:
+    """Show block `layer`, keeping the kind of section when it is a block section (else
+    its attention)."""
+    section = state.section
+    name = section.name if section is not None and section.layer is not None else "attention"
+    index = find_section(state, name, layer)
+    return state if index is None else select_section(state, index)
+
+
+def select_head(state: AppState, head: int) -> AppState:
+    config = state.config
+    if config is None or not 0 <= head < config.n_heads:
+        return state
+    return replace(state, selection=replace(state.selection, head=head))
+
+
+def select_position(state: AppState, position: int | None) -> AppState:
+    return replace(state, selection=replace(state.selection, position=position))
+
+
+def section_of_stage(state: AppState, key: str) -> int | None:
+    """The index of the section whose view shows trace key `key` (also "logits")."""
+    for index, section in enumerate(state.sections):
+        if key in section.keys:
+            return index
+    return None
+
+
+# --- the residual stream's depth rows (embeddings, then each block's middle and output) ---
+def depth_row(state: AppState, section: Section) -> int:
+    """The row of the residual stream that a residual or embeddings section shows."""
+    keys = [key for key, _ in residual_stream(state.config.n_layers)]
+    return keys.index(section.shape_key)
+
+
+# --- what changed ---
+# The parts of the state a widget may follow, each read by one function, in the order the
+# Session announces their changes ("trace" -> traceChanged).
+PARTS: dict[str, Callable[[AppState], object]] = dict(
+    (
+        ("model", lambda s: (s.model, s.device)),
+        ("prompt", lambda s: s.prompt_text),
+        ("generation", lambda s: s.generated),
+        ("interventions", lambda s: s.interventions),
+        ("trace", lambda s: s.result),
+        ("section", lambda s: (s.model, s.selection.section, s.selection.layer)),
+        ("head", lambda s: s.selection.head),
+        ("position", lambda s: s.position),
+        ("gradients", lambda s: s.gradients),
+        ("replay", lambda s: (s.gradients, s.replay_position)),
+        ("lens", lambda s: s.lens),
+        ("patching", lambda s: (s.patching, s.patch_run)),
+        ("lens_grid", lambda s: (s.trace, s.lens_target, s.lens_grid)),
+        ("attribution", lambda s: (s.trace, s.attribution, s.attribution_run)),
+    )
+)
+
+
+def _differs(old: object, new: object) -> bool:
+    if old is new:
+        return False
+    try:
+        return bool(old != new)
+    except ValueError:  # dataclasses holding arrays: different objects, different values
+        return True
+
+
+def changed_parts(old: AppState, new: AppState) -> frozenset[str]:
+    """The names of the parts that differ between two states."""
+    return frozenset(name for name, part in PARTS.items() if _differs(part(old), part(new)))

@@ -1,0 +1,1 @@
+"""Panels around the stage views: prompt, architecture tree, switches, generation, ..."""

@@ -1,0 +1,174 @@
+"""The model as a clickable tree, in data-flow order: each node with its tensor's shape for
+the current prompt and its parameter count; blocks can be switched off with their box."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from explorer.session.session import Session
+from explorer.state.app_state import LoadedModel, section_of_stage
+from gpt_core.probe.sections import Section
+
+_LIT = QBrush(QColor("#ffe8cc"))  # a stage the gradient has reached (backward replay)
+_OFF = QColor("#c92a2a")
+
+
+class Navigator(QWidget):
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Stage", "Shape", "Parameters"])
+        self.tree.setRootIsDecorated(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.itemClicked.connect(self._clicked)
+        # The keys (↑ ↓ Home End) move the current item: the view follows it.
+        self.tree.currentItemChanged.connect(self._current_changed)
+        self.tree.itemChanged.connect(self._item_changed)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.summary)
+        self.section_items: list[QTreeWidgetItem] = []
+        self.block_items: list[QTreeWidgetItem] = []
+        self.lit: set[int] = set()  # sections lit by the backward replay
+        self._syncing = False
+        session.modelChanged.connect(self.rebuild)
+        session.traceChanged.connect(self._update_shapes)
+        session.sectionChanged.connect(self._sync_selection)
+        session.interventionsChanged.connect(self._sync_switches)
+        session.replayChanged.connect(self._light_replay)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        session = self.session
+        self._syncing = True
+        self.tree.clear()
+        self.section_items, self.block_items = [], []
+        model = session.state.model
+        if model is None:
+            self._syncing = False
+            return
+        for index, section in enumerate(model.sections):
+            if section.layer is not None and section.layer == len(self.block_items):
+                self.block_items.append(self._block_item(section.layer))
+            parent = self.tree if section.layer is None else self.block_items[-1]
+            item = QTreeWidgetItem(parent, [self._label(section), "", self._count(section)])
+            item.setData(0, Qt.ItemDataRole.UserRole, ("section", index))
+            item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight)
+            self.section_items.append(item)
+        self.tree.expandAll()
+        for column in range(3):
+            self.tree.resizeColumnToContents(column)
+        # Wide enough for all three columns: the parameter counts are half the point.
+        width = sum(self.tree.columnWidth(c) for c in range(3)) + 40
+        self.setMinimumWidth(min(width, 380))
+        self.summary.setText(_summary(model))
+        self._syncing = False
+        self._update_shapes()
+        self._sync_selection()
+        self._sync_switches()
+
+    def _block_item(self, layer: int) -> QTreeWidgetItem:
+        counts = self.session.state.model.counts.by_module
+        block = QTreeWidgetItem(
+            self.tree, [f"Block {layer}", "", f"{counts[f'trf_blocks.{layer}']:,}"]
+        )
+        block.setFlags(block.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        block.setCheckState(0, Qt.CheckState.Checked)
+        block.setToolTip(0, "Untick to skip this block: it passes its input through")
+        block.setData(0, Qt.ItemDataRole.UserRole, ("block", layer))
+        return block
+
+    def _label(self, section: Section) -> str:
+        return section.spec.tree_label.format(heads=self.session.config.n_heads)
+
+    def _count(self, section: Section) -> str:
+        counts = self.session.state.model.counts.by_module
+        modules = section.parameter_modules()
+        return f"{sum(counts[m] for m in modules):,}" if modules else ""
+
+    def _update_shapes(self) -> None:
+        trace = self.session.trace
+        for section, item in zip(self.session.sections, self.section_items, strict=True):
+            shape = ""
+            if trace is not None:
+                shape = str(list(trace.stage(section.shape_key).shape))
+                if section.spec.view == "output":  # the logits, of which the trace keeps a summary
+                    shape = f"[{trace.n_tokens}, {trace.config.vocab_size}]"
+            item.setText(1, shape)
+        self.tree.resizeColumnToContents(1)
+
+    def _sync_selection(self) -> None:
+        if self.section_items:
+            self._syncing = True
+            self.tree.setCurrentItem(self.section_items[self.session.selection.section])
+            self._syncing = False
+
+    def _sync_switches(self) -> None:
+        self._syncing = True
+        skipped = self.session.interventions.skip_layers
+        heads = self.session.interventions.ablate_heads
+        for layer, item in enumerate(self.block_items):
+            off = layer in skipped
+            item.setCheckState(0, Qt.CheckState.Unchecked if off else Qt.CheckState.Checked)
+            item.setText(0, f"Block {layer}" + (" · skipped" if off else ""))
+            item.setForeground(0, _OFF if off else self.palette().text().color())
+        for section, item in zip(self.session.sections, self.section_items, strict=True):
+            if section.name == "attention":
+                n_off = sum(1 for layer, _ in heads if layer == section.layer)
+                item.setText(0, self._label(section) + (f" · {n_off} off" if n_off else ""))
+                item.setForeground(0, _OFF if n_off else self.palette().text().color())
+        self._syncing = False
+
+    def _light_replay(self) -> None:
+        """Light up the sections the gradient has reached, as far as the replay has got."""
+        state, lit = self.session.state, set()
+        if state.gradients is not None:
+            for key, _ in state.gradients.backward.order[: state.replay_position]:
+                lit.add(section_of_stage(state, key))
+        self.lit = lit
+        for index, item in enumerate(self.section_items):
+            for column in range(3):
+                item.setBackground(column, _LIT if index in lit else QBrush())
+
+    def _clicked(self, item: QTreeWidgetItem, column: int) -> None:
+        what, value = item.data(0, Qt.ItemDataRole.UserRole)
+        if what == "section":
+            self.session.select_section(value)
+        else:
+            self.session.select_layer(value)
+
+    def _current_changed(self, item: QTreeWidgetItem | None, _previous) -> None:
+        """A section made current opens; a block heading made current waits for a click,
+        so ↑ and ↓ can pass over it."""
+        if self._syncing or item is None:
+            return
+        what, value = item.data(0, Qt.ItemDataRole.UserRole)
+        if what == "section":
+            self.session.select_section(value)
+
+    def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if self._syncing or column != 0:
+            return
+        what, value = item.data(0, Qt.ItemDataRole.UserRole)
+        if what == "block":
+            want_on = item.checkState(0) == Qt.CheckState.Checked
+            if want_on == (value in self.session.interventions.skip_layers):
+                self.session.toggle_layer(value)
+
+
+def _summary(model: LoadedModel) -> str:
+    c, cfg = model.counts, model.config
+    return (
+        f"<b>{model.label}</b><br>{c.total:,} parameters "
+        f"({c.tied_total:,} with the output head tied to the token embedding)<br>"
+        f"{c.float32_megabytes:,.2f} MB in float32 · {cfg.n_layers} blocks × "
+        f"{cfg.n_heads} heads · width {cfg.emb_dim} · context {cfg.context_length:,}"
+    )

@@ -1,0 +1,215 @@
+"""Attention: the selected head large, the layer's heads as a grid of small heatmaps, and
+a layers x heads overview. Heads can be switched off from the grid's check boxes or by
+Ctrl+clicking them in the grid or the overview. A click on an induction or duplicate-token
+score opens that head on the probe the score was measured on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QWidget
+
+from explorer.ui.dialogs.repeated_sequence import ProbeHeadDialog
+from explorer.ui.views.base import StageView
+from explorer.ui.widgets.flow import FlowLayout
+from explorer.ui.widgets.head_grid import HeadGrid
+from explorer.ui.widgets.heatmap import Heatmap
+from explorer.ui.widgets.layout import VERTICAL, adaptive_splitter, splitter, stack
+from explorer.ui.widgets.zoom_bar import ZoomBar
+from gpt_core.analysis import HEAD_METRICS, HEAD_TYPES
+from gpt_core.probe.sections import Section
+
+OVERVIEW_METRICS = {**HEAD_METRICS, **HEAD_TYPES}
+HEAD_MIN_PX = 260  # the selected head's heatmap: smaller and a 13-token prompt is a blur
+LOG_FROM_TOKENS = 128  # a prompt this long opens on log colours (until the person picks)
+SIDE_BY_SIDE_FROM = 760  # narrower: the head above the grid and overview, scrolled
+
+
+class AttentionView(StageView):
+    name = "attention"
+
+    def __init__(self, session, parent=None):
+        super().__init__(session, parent)
+        self.heatmap = Heatmap()
+        self.heatmap.setMinimumSize(HEAD_MIN_PX, HEAD_MIN_PX)
+        self.zoom = ZoomBar(self.heatmap)
+        self.grid = HeadGrid()
+        self.grid_title = QLabel()
+        self.grid_title.setWordWrap(True)
+        self.head_boxes: list[QCheckBox] = []
+        self.head_box_panel = QWidget()  # the boxes wrap into rows: 25 heads fit a narrow side
+        self.head_box_row = FlowLayout(self.head_box_panel, spacing=2)
+        self.metric = QComboBox()
+        for name, text in OVERVIEW_METRICS.items():
+            self.metric.addItem(text.split(":")[0].split(",")[0], name)
+        self.metric.setToolTip("\n".join(OVERVIEW_METRICS.values()))
+        self.overview = Heatmap()
+        self.overview.setMinimumHeight(160)
+        self._off_marks = pg.ScatterPlotItem(
+            symbol="x", size=11, pen=pg.mkPen("#c92a2a", width=2), brush=None
+        )
+        self.overview.plot.addItem(self._off_marks)
+        self._hovered_overview: tuple[int, int] | None = None
+        self._layer = 0
+        self.probe_dialog: ProbeHeadDialog | None = None  # made when first asked for
+        self._lay_out()
+        self._wire()
+
+    def _lay_out(self) -> None:
+        heads_on = QLabel("Heads on (untick to switch off; Ctrl+click works too):")
+        heads_on.setWordWrap(True)
+        heads_on.setStyleSheet("color:#495057;")
+        grid_panel = stack(self.grid_title, self.grid, heads_on, (self.head_box_panel, 0))
+        metric_row = QHBoxLayout()
+        metric_row.addWidget(QLabel("All layers × heads:"))
+        metric_row.addWidget(self.metric, 1)
+        side = splitter(VERTICAL, grid_panel, stack(metric_row, self.overview), stretch=(3, 2))
+        head = stack((self.zoom, 0), self.heatmap, spacing=2)
+        self.split = adaptive_splitter(SIDE_BY_SIDE_FROM, head, side, stretch=(3, 2))
+        stack(self.split, owner=self)
+
+    def _wire(self) -> None:
+        session = self.session
+        self.heatmap.clicked.connect(lambda row, col: session.select_position(row))
+        self.heatmap.add_menu_action(
+            "Export this head (PNG, SVG, CSV, NPY)…", lambda: self.exportRequested.emit("head")
+        )
+        self.heatmap.add_menu_action(
+            "Export the layer's grid of heads…", lambda: self.exportRequested.emit("layer")
+        )
+        self.grid.headClicked.connect(session.select_head)
+        self.grid.headToggled.connect(lambda head: session.toggle_head(self._layer, head))
+        export_grid = pg.QtGui.QAction("Export the layer's grid of heads…", self.grid)
+        export_grid.triggered.connect(lambda: self.exportRequested.emit("layer"))
+        self.grid.addAction(export_grid)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.metric.currentIndexChanged.connect(lambda _: self._draw_overview())
+        self.zoom.scaleChanged.connect(self._scale_changed)
+        self.grid.set_colour_scale(self.zoom.chosen)
+        self.overview.clicked.connect(self._overview_clicked)
+        self.overview.ctrlClicked.connect(session.toggle_head)
+        self.overview.hovered.connect(lambda r, c: setattr(self, "_hovered_overview", (r, c)))
+        self.overview.add_menu_action(
+            "Switch the head under the pointer off / on", self._toggle_hovered_overview
+        )
+        self.overview.add_menu_action(
+            "Show the head under the pointer on the repeated probe",
+            lambda: self._hovered_overview and session.probe.show_head(*self._hovered_overview),
+        )
+        session.probe.ready.connect(self._show_probe)
+
+    # --- drawing ---
+    def draw(self, section: Section) -> None:
+        trace = self.trace
+        self._layer = section.layer
+        self.grid_title.setText(
+            f"Layer {section.layer}: all {trace.config.n_heads} heads (click one to open it)"
+        )
+        # Past LOG_FROM_TOKENS most weights are near 1/T: dark on a linear scale.
+        self.zoom.suggest("log" if trace.n_tokens >= LOG_FROM_TOKENS else "auto")
+        self.grid.set_layer(trace[section.key("weights")])
+        self.show_head()
+        self.show_switches()
+
+    def show_head(self) -> None:
+        """The selected head large, and its frame in the grid."""
+        trace, head, layer = self.trace, self.session.selection.head, self._layer
+        off = set(self.session.interventions.heads_in(layer))
+        labels = self.labels()
+        state = " (switched off)" if head in off else ""
+        self.heatmap.set_matrix(
+            trace.head_weights(layer, head),
+            labels,
+            labels,
+            signed=False,
+            title=f"Layer {layer} · head {head}{state}{self._scale_note()}",
+            hover=lambda r, c, v: (
+                f"query {r} “{trace.token_strings[r]}” → key {c} "
+                f"“{trace.token_strings[c]}”: weight {v:.6f}"
+            ),
+        )
+        self.show_position()
+        self.grid.mark_heads(head, off)
+
+    def show_position(self) -> None:
+        self.heatmap.set_highlight_row(self.session.position)
+
+    def _scale_note(self) -> str:
+        return " · log₁₀ colours" if self.zoom.chosen == "log" else ""
+
+    def _scale_changed(self, scale: str) -> None:
+        self.grid.set_colour_scale(scale)
+        if self.trace is not None:
+            self.show_head()
+
+    def show_switches(self) -> None:
+        """Check boxes, grid frames and overview marks follow the switches at once; the
+        weights change when the new run arrives."""
+        off = set(self.session.interventions.heads_in(self._layer))
+        self._sync_head_boxes(self.trace.config.n_heads, off)
+        self.grid.mark_heads(self.session.selection.head, off)
+        self._draw_overview()
+
+    def _draw_overview(self) -> None:
+        result = self.session.result
+        if result is None:
+            return
+        name = self.metric.currentData()
+        head_types = self.session.state.model.head_types
+        if name in HEAD_TYPES and name not in head_types:
+            shape = result.head_stats["entropy"].shape
+            title = "Not measured: the weights are not finite"
+            self.overview.set_matrix(np.full(shape, np.nan), signed=False, title=title)
+            return
+        # per prompt, or per model on the repeated probe
+        values = head_types[name] if name in HEAD_TYPES else result.head_stats[name]  # [L, H]
+        n_layers, n_heads = values.shape
+        self.overview.set_matrix(
+            values,
+            [f"L{i}" for i in range(n_layers)],
+            [f"H{h}" for h in range(n_heads)],
+            signed=False,
+            title=OVERVIEW_METRICS[name].split(",")[0].split(" (repeated")[0],
+            hover=lambda r, c, v: f"layer {r} · head {c}: {v:.4f} (Ctrl+click switches it off/on)",
+        )
+        self.overview.set_highlight_row(self._layer)
+        off = sorted(self.session.interventions.ablate_heads)
+        self._off_marks.setData([h + 0.5 for _, h in off], [layer + 0.5 for layer, _ in off])
+
+    def _sync_head_boxes(self, n_heads: int, off: set[int]) -> None:
+        if len(self.head_boxes) != n_heads:
+            for box in self.head_boxes:
+                box.deleteLater()
+            self.head_boxes = []
+            for h in range(n_heads):
+                box = QCheckBox(str(h))
+                box.toggled.connect(lambda checked, h=h: self._head_box_toggled(h, checked))
+                self.head_boxes.append(box)
+                self.head_box_row.addWidget(box)
+        for h, box in enumerate(self.head_boxes):
+            box.blockSignals(True)
+            box.setChecked(h not in off)
+            box.blockSignals(False)
+
+    # --- switching heads ---
+    def _head_box_toggled(self, head: int, checked: bool) -> None:
+        off = head in self.session.interventions.heads_in(self._layer)
+        if checked == off:  # the box disagrees with the session: toggle it
+            self.session.toggle_head(self._layer, head)
+
+    def _overview_clicked(self, row: int, col: int) -> None:
+        if self.metric.currentData() in HEAD_TYPES:  # measured on the probe: show it there
+            self.session.probe.show_head(row, col)
+            return
+        self.session.select_head(col)
+        self.session.select_layer(row)
+
+    def _show_probe(self, probe) -> None:
+        if self.probe_dialog is None:
+            self.probe_dialog = ProbeHeadDialog(self)
+        self.probe_dialog.show_head(probe)
+
+    def _toggle_hovered_overview(self) -> None:
+        if self._hovered_overview is not None:
+            self.session.toggle_head(*self._hovered_overview)

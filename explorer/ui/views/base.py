@@ -1,0 +1,193 @@
+"""What every stage view shares, and the panel that stacks them under one header.
+
+A view draws the Session's current trace for the selected section. Only the visible view
+draws. A change of trace or section redraws it in full; a change of head, position or
+switches goes to `show_head`, `show_position` and `show_switches`, which a view makes
+cheaper than a full draw where it can.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.session.session import Session
+from explorer.ui.widgets.layout import scrolled, size_by_current_page
+from gpt_core.probe.sections import Section
+
+_FULL_DRAW = frozenset({"model", "trace", "section"})
+EXPLAIN_FROM_PX = 600  # a panel shorter than this starts with the explanation folded away
+
+
+class StageView(QWidget):
+    """Subclasses set `name` (the `view` of the sections they draw) and implement `draw`."""
+
+    name = ""
+    exportRequested = Signal(str)  # "head", "layer" or "trace": the window opens its dialog
+
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+
+    def draw(self, section: Section) -> None:
+        raise NotImplementedError
+
+    def redraw(self) -> None:
+        """Draw again after one of the view's own controls changed."""
+        if self.trace is not None:
+            self.draw(self.session.section)
+
+    def show_position(self) -> None:
+        self.redraw()
+
+    def show_head(self) -> None:
+        self.redraw()
+
+    def show_switches(self) -> None:
+        """The switches changed; the new run's trace follows with a full draw."""
+
+    def clear(self) -> None:
+        """No trace yet: show nothing stale."""
+
+    # helpers for subclasses
+    @property
+    def trace(self):
+        return self.session.trace
+
+    def labels(self) -> list[str]:
+        return self.trace.position_labels
+
+
+class StagePanel(QWidget):
+    """Header (title, formula, explanation) over a stack of views, one per kind of view,
+    in a scroll area: on a small screen the view keeps its plots' minimum sizes and the
+    panel scrolls, rather than squeezing them into strips."""
+
+    def __init__(self, session: Session, views: list[StageView], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.title = QLabel()
+        self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
+        self.formula = QLabel()
+        self.formula.setStyleSheet("font-family: 'DejaVu Sans Mono', monospace; color: #364fc7;")
+        self.formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.explanation = QLabel()
+        self.explanation.setWordWrap(True)
+        self.explanation.setStyleSheet("color: #495057; font-size: 11px;")
+        # On a laptop screen the paragraph costs the view a fifth of its height: it folds
+        # away there until the person opens it, and stays as they left it.
+        self.explain = QToolButton(text="What this computes", checkable=True, checked=True)
+        self.explain.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.explain.setAutoRaise(True)
+        self.explain.toggled.connect(self._fold_explanation)
+        self.explain.clicked.connect(lambda: setattr(self, "_explain_chosen", True))
+        self._explain_chosen = False
+        self._fold_explanation(True)
+        self.notice = QLabel()  # e.g. "this block is skipped"
+        self.notice.setStyleSheet("color: #c92a2a; font-weight: 600;")
+        self.notice.hide()
+        self.placeholder = QLabel(
+            "Type a prompt and press Run (Ctrl+Enter) to look inside the model."
+        )
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet("color: #868e96; font-size: 14px;")
+        self.views = views
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        for view in views:
+            self.stack.addWidget(view)
+        self._by_name = {view.name: view for view in views}
+        self._lay_out()
+        session.changed.connect(self._changed)
+        self.refresh()
+
+    def _lay_out(self) -> None:
+        header = QFrame()
+        header_layout = QVBoxLayout(header)
+        header_layout.setContentsMargins(6, 4, 6, 4)
+        header_layout.setSpacing(2)
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.title, 1)
+        title_row.addWidget(self.explain)
+        header_layout.addLayout(title_row)
+        for widget in (self.formula, self.explanation, self.notice):
+            header_layout.addWidget(widget)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(header)
+        layout.addWidget(self.stack, 1)
+        self.scroll = scrolled(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
+        size_by_current_page(self.stack)
+
+    def _fold_explanation(self, shown: bool) -> None:
+        self.explanation.setVisible(shown)
+        self.explain.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if not self._explain_chosen:
+            self.explain.setChecked(self.height() >= EXPLAIN_FROM_PX)
+
+    def view_for(self, name: str) -> StageView:
+        return self._by_name[name]
+
+    def current_view(self) -> StageView | None:
+        widget = self.stack.currentWidget()
+        return widget if isinstance(widget, StageView) else None
+
+    def _changed(self, parts: frozenset[str]) -> None:
+        if parts & _FULL_DRAW:
+            self.refresh()
+            return
+        view = self.current_view()
+        if "interventions" in parts:
+            self._show_notice()
+            if view is not None:
+                view.show_switches()
+        if view is None:
+            return
+        if "head" in parts:
+            view.show_head()
+        if "position" in parts:
+            view.show_position()
+
+    def _show_notice(self) -> None:
+        section = self.session.section
+        skipped = section is not None and section.layer in self.session.interventions.skip_layers
+        if skipped:
+            self.notice.setText(
+                f"Block {section.layer} is switched off: it passes its input through "
+                "unchanged. The values shown are what it would have computed."
+            )
+        self.notice.setVisible(skipped)
+
+    def refresh(self) -> None:
+        section, trace = self.session.section, self.session.trace
+        if section is None:
+            self.title.setText("No model yet")
+            return
+        self.title.setText(section.title)
+        stages = [s for s in (trace.stages if trace else []) if s.key in section.keys]
+        self.formula.setText("\n".join(dict.fromkeys(s.formula for s in stages)))
+        self.explanation.setText(" ".join(dict.fromkeys(s.explanation for s in stages)))
+        self._show_notice()
+        if trace is None:
+            self.stack.setCurrentWidget(self.placeholder)
+            for view in self.views:
+                view.clear()
+            return
+        view = self._by_name[section.spec.view]
+        self.stack.setCurrentWidget(view)
+        view.draw(section)

@@ -1,0 +1,1 @@
+"""Shared widgets (heatmap, head grid, plots, token strip, ...); views and tabs stay thin."""
