@@ -1,5 +1,5 @@
-"""Entry point: `gpt-explorer` / `python main.py` open the window; `export` and `trace`
-subcommands run headless."""
+"""Entry point: `gpt-explorer` / `python main.py` open the window; a headless command
+name first (commands/parser.py lists them) runs without one."""
 
 from __future__ import annotations
 

@@ -58,7 +58,8 @@ REQUIRED = {
     "trace": ["--prompt", "x", "--out", "t.npz"],
     "patch": ["--clean", "a b", "--corrupted", "a c", "--out", "o"],
     "heads": ["--out", "o"],
-    "lens": ["--prompt", "x", "--out", "o"],
+    "sublayer-lens": ["--prompt", "x", "--out", "o"],
+    "lens": ["--prompt", "x", "--out", "o"],  # the older name of sublayer-lens
     "attribute": ["--prompt", "x", "--target", " y", "--out", "o"],
 }
 
@@ -74,8 +75,9 @@ def test_bad_arguments_are_one_error_line_for_every_subcommand(command, tmp_path
         "unrecognized arguments: --no-such-option",
         "(see `gpt-explorer",
     )
+    named = "sublayer-lens" if command == "lens" else command  # an alias's help is its command's
     assert_one_error_line(
-        run_cli(command, cwd=tmp_path), "required", f"(see `gpt-explorer {command} --help`)"
+        run_cli(command, cwd=tmp_path), "required", f"(see `gpt-explorer {named} --help`)"
     )
     assert_one_error_line(
         run_cli(command, *REQUIRED[command], "--device", "tpu", cwd=tmp_path),
@@ -105,8 +107,8 @@ def test_a_seed_too_large_for_torch_is_refused_plainly(tmp_path):
     assert_one_error_line(result, "argument --seed")
     result = run_cli("trace", "--prompt", "hi", "--out", str(tmp_path), "--seed", str(2**64), *TINY)
     assert_one_error_line(result, "argument --seed")  # one past the largest
-    result = run_cli("heads", "--out", "o", "--probe-seed", "-1", *TINY)
-    assert_one_error_line(result, "argument --probe-seed")
+    result = run_cli("heads", "--out", "o", "--sequence-seed", "-1", *TINY)
+    assert_one_error_line(result, "argument --sequence-seed")
 
 
 def test_an_ablation_with_a_superscript_digit_is_refused_plainly(tmp_path):

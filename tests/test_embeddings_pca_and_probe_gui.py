@@ -1,5 +1,5 @@
 """The embeddings view's PCA scatters against pca_2d of the API (and pca_2d against numpy
-in test_projection), and a click on an induction score opening that head on the probe."""
+in test_projection), and a click on an induction score opening that head on the repeated sequence."""
 
 import numpy as np
 
@@ -41,17 +41,19 @@ def test_a_click_on_an_induction_score_opens_the_head_on_the_probe(window, qtbot
     view.metric.setCurrentIndex(view.metric.findData("induction"))
     view._overview_clicked(1, 2)
     qtbot.waitUntil(
-        lambda: view.probe_dialog is not None and view.probe_dialog.isVisible(),
+        lambda: (
+            view.repeated_sequence_dialog is not None and view.repeated_sequence_dialog.isVisible()
+        ),
         timeout=GUI_TIMEOUT_MS,
     )
     wait_idle(qtbot, session)
     n = (session.config.context_length - 1) // 2  # the tiny model's probe is shorter
     ids = probe_ids(n, vocab_size=session.config.vocab_size)
-    assert list(session.state.model.probe_ids) == ids
+    assert list(session.state.model.repeated_sequence_ids) == ids
     weights = capture(session.model, ids)[stage_key("attn/weights", 1)][2]
-    assert np.allclose(view.probe_dialog.heatmap.matrix, weights, atol=1e-6)
+    assert np.allclose(view.repeated_sequence_dialog.heatmap.matrix, weights, atol=1e-6)
     score = head_type_scores(session.model)["induction"][1, 2]
-    assert f"induction {score:.3f}" in view.probe_dialog.windowTitle()
+    assert f"induction {score:.3f}" in view.repeated_sequence_dialog.windowTitle()
     assert session.selection.layer == 1 and session.trace.n_tokens == len(session.token_ids())
     # another metric: a click selects the head as before
     view.metric.setCurrentIndex(view.metric.findData("entropy"))

@@ -78,7 +78,7 @@ def test_the_heads_command_writes_every_score(tmp_path):
     from tests.conftest import run_main
 
     run_main("heads", "--preset", "tiny", "--seed", "2", "--repeat-length", "20",
-             "--probe-seed", "1", "--out", str(tmp_path))  # fmt: skip
+             "--sequence-seed", "1", "--out", str(tmp_path))  # fmt: skip
     model, _ = load_model(None, "tiny", seed=2)
     expected = head_type_scores(model, length=20, seed=1)
     with np.load(tmp_path / "head_scores.npz") as files:

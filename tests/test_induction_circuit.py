@@ -1,7 +1,7 @@
 """An induction circuit built by hand in a two-block model: block 0's head 0 copies the
 previous token into the stream, block 1's head 0 looks for the position whose previous
 token is the current one, i.e. the token after the previous occurrence. Its induction score
-on the repeated probe must be near 1, and the other scores must say what the heads are."""
+on the repeated sequence must be near 1, and the other scores must say what the heads are."""
 
 import numpy as np
 import pytest

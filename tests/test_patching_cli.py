@@ -73,10 +73,10 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, args, message):
 def test_attribution_images_are_normalised_as_metric_values(tmp_path):
     """attribution_*.npy holds the change of the metric; its image shows the estimated
     metric normalised like the exact maps: the same 0 = corrupted, 1 = clean."""
-    from explorer.commands.parser import _qt_for_images
     from explorer.export.patching import export_patching
+    from explorer.export.render import painting_application
 
-    _qt_for_images()
+    painting_application()
     model, _ = load_model(None, "tiny", seed=2)
     tokenizer = get_tokenizer()
     clean, corrupted = tokenizer.encode(CLEAN), tokenizer.encode(CORRUPTED)

@@ -91,7 +91,7 @@ def test_a_new_model_forgets_switches_selection_and_results(state, loaded):
     fresh = st.with_model(busy, loaded)
     assert fresh.interventions == Interventions(mode="mean")  # the mode is a preference
     assert fresh.selection == st.Selection()
-    assert fresh.result is None and fresh.gradients is None and fresh.lens is None
+    assert fresh.result is None and fresh.gradients is None and fresh.logit_lens is None
 
 
 def _result(state, ids):

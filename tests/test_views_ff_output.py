@@ -44,7 +44,7 @@ def output_window(window, qtbot):
     """The window showing the output head, its first logit lens in."""
     session = window.session
     wait_for_run(qtbot, session, PROMPT)
-    with qtbot.waitSignal(session.lensChanged, timeout=GUI_TIMEOUT_MS):
+    with qtbot.waitSignal(session.logitLensChanged, timeout=GUI_TIMEOUT_MS):
         session.select_section(_step_index(session, "output"))
     assert window.stage_panel.current_view() is window.stage_panel.view_for("output")
     return window
@@ -211,7 +211,7 @@ def test_logit_lens_table_follows_the_selected_position(output_window, qtbot):
     session = output_window.session
     view = output_window.stage_panel.view_for("output")
     _assert_lens(view, session, session.position)
-    with qtbot.waitSignal(session.lensChanged, timeout=GUI_TIMEOUT_MS):
+    with qtbot.waitSignal(session.logitLensChanged, timeout=GUI_TIMEOUT_MS):
         session.select_position(1)
     _assert_lens(view, session, 1)
     assert view.lens_shown.position == 1

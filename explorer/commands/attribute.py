@@ -6,15 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from explorer.commands.options import add_prompt_options
 from explorer.export.input_attribution import export_attribution
 from gpt_core import get_tokenizer
 from gpt_core.analysis.attribution import METHODS, Explained, attribute
 
+HELP = "input-token attributions of a prediction"
 
-def add_attribute_command(commands) -> argparse.ArgumentParser:
-    parser = commands.add_parser("attribute", help="input-token attributions of a prediction")
-    add_prompt_options(parser)
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, help="one token whose logit is explained")
     parser.add_argument("--foil", help="one token whose logit is subtracted (contrastive)")
     parser.add_argument("--position", type=int, help="the prediction read (default: last)")
@@ -22,12 +21,10 @@ def add_attribute_command(commands) -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=32, help="integrated-gradients steps")
     parser.add_argument("--baseline", default="zero", help="zero, or a token (IG, occlusion)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
-    return parser
 
 
-def run_attribute(args, model, interventions) -> int:
-    tokenizer = get_tokenizer()
-    ids = tokenizer.encode(args.prompt)
+def run(args, model) -> int:
+    tokenizer, ids = get_tokenizer(), args.ids
     position = len(ids) - 1 if args.position is None else args.position
     target = tokenizer.single_id(args.target, "the target")
     foil = tokenizer.single_id(args.foil, "the foil") if args.foil else None
@@ -37,7 +34,7 @@ def run_attribute(args, model, interventions) -> int:
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     explained = Explained(target, foil, position)
     result = attribute(model, ids, explained, methods, steps=args.steps,
-                       baseline_token=baseline, interventions=interventions)  # fmt: skip
+                       baseline_token=baseline, interventions=args.interventions)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     labels = [f"{i}:{s}" for i, s in enumerate(tokenizer.displays(ids))]
     export_attribution(result, explained, ids, labels, args.out)

@@ -1,5 +1,5 @@
-"""`gpt-explorer heads` (every head's type scores on the repeated probe) and `gpt-explorer
-lens` (the logit lens at every sub-layer), written to files."""
+"""`gpt-explorer heads`: every head's type scores on a repeated sequence of random tokens
+(induction, duplicate token, ...), as an .npz file and one image per score."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.commands.options import add_prompt_options, seed
+from explorer.commands.options import seed
 from explorer.export.render import HeatmapFigure, save_figure
-from gpt_core import ExportError, capture, get_tokenizer
-from gpt_core.analysis import REPEAT_LENGTH, head_type_scores, sublayer_lens
+from gpt_core import ExportError
+from gpt_core.analysis import REPEAT_LENGTH, head_type_scores
 from gpt_core.util.atomic import atomic_path
-from gpt_core.util.files import write_npy
 
 # (score in head_type_scores, its name in head_scores.npz, what its image says)
 FILES = (
@@ -26,22 +25,21 @@ FILES = (
 )
 
 
-def add_heads_command(commands) -> argparse.ArgumentParser:
-    parser = commands.add_parser(
-        "heads", help="induction, duplicate-token and other head scores on a repeated probe"
-    )
+HELP = "induction, duplicate-token and other head scores on a repeated sequence"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repeat-length", type=int, default=REPEAT_LENGTH, help="random tokens per copy"
     )
-    parser.add_argument("--probe-seed", type=seed, default=0, help="seed of the random tokens")
+    parser.add_argument("--sequence-seed", type=seed, default=0, help="seed of the random tokens")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
-    return parser
 
 
-def run_heads(args, model) -> int:
+def run(args, model) -> int:
     if args.repeat_length < 2:
         raise ExportError("--repeat-length must be at least 2")
-    scores = head_type_scores(model, args.repeat_length, args.probe_seed)
+    scores = head_type_scores(model, args.repeat_length, args.sequence_seed)
     args.out.mkdir(parents=True, exist_ok=True)
     arrays = {file: scores[score].astype(np.float32) for score, file, _ in FILES}
     arrays["ids"] = scores["ids"]
@@ -55,36 +53,4 @@ def run_heads(args, model) -> int:
         figure = HeatmapFigure(scores[score], rows, cols, title, "layer", "head")
         save_figure(args.out / f"{file}.png", [figure])
     print(f"wrote head_scores.npz and {len(FILES)} images to {args.out}")
-    return 0
-
-
-def add_lens_command(commands) -> argparse.ArgumentParser:
-    parser = commands.add_parser(
-        "lens", help="the logit lens at every point of the residual stream, every position"
-    )
-    add_prompt_options(parser)
-    parser.add_argument("--target", help="one token whose rank to record at every point")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR")
-    return parser
-
-
-def run_lens(args, model, interventions, device) -> int:
-    tokenizer = get_tokenizer()
-    ids = tokenizer.encode(args.prompt)
-    target = tokenizer.single_id(args.target, "the target") if args.target else None
-    lens = sublayer_lens(model, capture(model, ids, interventions, device=device), target)
-    args.out.mkdir(parents=True, exist_ok=True)
-    arrays = {
-        "lens_top1_ids": lens.top1_ids.astype(np.int64),
-        "lens_top1_probs": lens.top1_probs.astype(np.float32),
-        "lens_entropy": lens.entropy.astype(np.float32),
-        "lens_kl": lens.kl.astype(np.float32),
-    }
-    if lens.target_rank is not None:
-        arrays["lens_target_rank"] = lens.target_rank.astype(np.int64)
-    for name, values in arrays.items():
-        write_npy(args.out / f"{name}.npy", values)
-    rows = ", ".join(lens.labels)
-    print(f"wrote {len(arrays)} arrays [{len(lens.labels)} points x {len(ids)} tokens] "
-          f"to {args.out} (points: {rows})")  # fmt: skip
     return 0

@@ -1,5 +1,6 @@
-"""Pieces every headless command shares: a parser whose errors are one `error: …` line,
-the prompt as --prompt TEXT or --prompt-file PATH (- for stdin), and a seed's range."""
+"""Pieces the commands share: a parser whose errors are one `error: …` line, the model's
+options (weights, preset, device, seed), the switches (heads off, blocks skipped), the prompt
+as --prompt TEXT or --prompt-file PATH (- for stdin), and a seed's range."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from gpt_core import PromptError
+from gpt_core import ABLATION_MODES, PRESETS, PromptError
 from gpt_core.model.tokenizer import check_prompt_text
+from gpt_core.util.devices import DEVICE_CHOICES
 
 SEED_LIMIT = 2**64  # what torch and numpy seed from
 
@@ -29,6 +31,41 @@ def seed(text: str) -> int:
             f"a seed is a whole number from 0 to 2**64 - 1, got {text!r}"
         )
     return int(digits)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weights",
+        metavar="PATH-or-HF-ID",
+        help="GPT-2 weights: .safetensors, .pth/.pt, a Hugging Face folder, or a "
+        "hub id such as gpt2 or distilgpt2 (from the Hugging Face cache, else downloaded); "
+        "default: random weights (the window opens on GPT-2 small when it is cached)",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="model size for random weights, or for a state_dict that cannot say",
+    )
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default=None,
+        help="where the model runs (default: auto, CUDA when present)",
+    )
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the random weights")
+
+
+def add_switch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ablate", default="", metavar="L.H[,L.H…]", help="switch these heads off, e.g. 0.3,5.11"
+    )
+    parser.add_argument("--skip", default="", metavar="L[,L…]", help="skip these blocks")
+    parser.add_argument(
+        "--ablation-mode",
+        choices=ABLATION_MODES,
+        default="zero",
+        help="replace a switched-off head's output by zeros or by its mean",
+    )
 
 
 def add_prompt_options(parser: argparse.ArgumentParser) -> None:

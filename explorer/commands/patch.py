@@ -8,12 +8,12 @@ from pathlib import Path
 from explorer.export.patching import export_patching
 from gpt_core import get_tokenizer
 from gpt_core.analysis import patching
+from gpt_core.model.tokenizer import check_prompt_text
+
+HELP = "activation patching between a clean and a corrupted prompt"
 
 
-def add_patch_command(commands) -> argparse.ArgumentParser:
-    parser = commands.add_parser(
-        "patch", help="activation patching between a clean and a corrupted prompt"
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clean", required=True, help="the prompt whose answer is studied")
     parser.add_argument("--corrupted", required=True, help="the same length, a word changed")
     parser.add_argument("--answer", help="one token (default: the clean run's top-1)")
@@ -36,10 +36,14 @@ def add_patch_command(commands) -> argparse.ArgumentParser:
     )
     parser.add_argument("--receiver", metavar="L.H.q|k|v|logits", help="also path-patch into it")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
-    return parser
 
 
-def run_patch(args, model, device: str) -> int:
+def check(args) -> None:
+    check_prompt_text(args.clean)
+    check_prompt_text(args.corrupted)
+
+
+def run(args, model) -> int:
     """Run the experiment the options describe and write its files."""
     clean, corrupted, metric = patching.metric_from_text(
         model,
@@ -49,7 +53,7 @@ def run_patch(args, model, device: str) -> int:
         args.answer or "",
         args.distractor or "",
         args.position,
-        device,
+        args.device,
     )
     receiver = patching.Receiver.parse(args.receiver) if args.receiver else None
     sweeps = [name.strip() for name in args.sweep.split(",") if name.strip()]
@@ -62,7 +66,7 @@ def run_patch(args, model, device: str) -> int:
         method=args.method,
         direction=args.direction,
         receiver=receiver,
-        device=device,
+        device=args.device,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     tokenizer = get_tokenizer()

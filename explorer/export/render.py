@@ -8,12 +8,13 @@ A layer's grid of heads shares one colour scale, so heads can be compared by eye
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QIODevice, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QImage, QPainter, QPen
 from PySide6.QtSvg import QSvgGenerator
 
 from explorer.export.colour_maps import NON_FINITE_RGBA, lookup_table, value_levels
@@ -208,6 +209,19 @@ def _colour_bar(painter, font, layout: _Layout, lut: np.ndarray, levels) -> None
         )
 
 
+_headless_application: list[QGuiApplication] = []  # kept alive while the commands draw
+
+
+def painting_application() -> QGuiApplication:
+    """Painting text needs a QGuiApplication (the window has one already); a headless
+    command gets one, drawing offscreen when there is no display."""
+    if QGuiApplication.instance() is None:
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        _headless_application.append(QGuiApplication([]))
+    return QGuiApplication.instance()
+
+
 def save_figure(
     path: str | Path,
     figures: list[HeatmapFigure],
@@ -216,6 +230,7 @@ def save_figure(
     label_axes: bool = True,
 ) -> Path:
     """Write one heatmap, or a grid of them sharing a colour scale, as .png or .svg."""
+    painting_application()
     path = Path(path)
     fmt = path.suffix.lower()
     if fmt not in (".png", ".svg"):

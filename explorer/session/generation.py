@@ -31,7 +31,7 @@ class GenerationMixin:
         # The token continues the run shown, which must be of the prompt and the tokens
         # generated so far (cropped to the context once they outgrow it).
         if self.state.result.key.token_ids != tuple(self.token_ids(crop=True)):
-            waiting = self._run_in_flight is not None
+            waiting = self.runner.in_flight("run") is not None
             self.report(
                 "info",
                 "The run of the last token is still on its way; generate again when it is in."

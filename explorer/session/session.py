@@ -9,29 +9,30 @@ it still belongs to the current model, device, prompt and switches.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
 from PySide6.QtCore import QObject, Signal
 
 from explorer.session.generation import GenerationMixin
-from explorer.session.jobs.input_attribution import AttributionJobs
-from explorer.session.jobs.logit_lens import LensJobs
+from explorer.session.jobs.input_attribution import InputAttributionJobs
+from explorer.session.jobs.kinds import JOB_KINDS, reason
+from explorer.session.jobs.logit_lens import LogitLensJobs
 from explorer.session.jobs.model_work import (
-    JOB_KINDS,
     backward_job,
     backward_summary,
     load_job,
     non_finite_warning,
-    reason,
     run_job,
 )
 from explorer.session.jobs.patching import PatchingJobs
-from explorer.session.jobs.repeated_sequence import ProbeJobs
-from explorer.session.jobs.sublayer_lens import LensGridJobs
+from explorer.session.jobs.repeated_sequence import RepeatedSequenceJobs
+from explorer.session.jobs.sublayer_lens import SublayerLensJobs
 from explorer.session.worker import JobContext, Runner
 from explorer.state import app_state as st
 from explorer.state.app_state import AppState, RunKey, RunResult
+from explorer.state.changes import PARTS, changed_parts
 from gpt_core import (
     DeviceError,
     GPTConfig,
@@ -47,8 +48,8 @@ from gpt_core.util.devices import describe_device
 from gpt_core.weights.hub import is_cached
 
 
-def _signal_name(part: str) -> str:
-    """The signal announcing a part of the state: "lens_grid" -> "lensGridChanged"."""
+def signal_name(part: str) -> str:
+    """The signal announcing a part of the state: "sublayer_lens" -> "sublayerLensChanged"."""
     first, *rest = part.split("_")
     return first + "".join(word.title() for word in rest) + "Changed"
 
@@ -57,22 +58,13 @@ def _from_state(name: str) -> property:
     return property(lambda self: getattr(self.state, name), doc=f"state.{name}")
 
 
-class Session(GenerationMixin, QObject):
-    modelChanged = Signal()  # a new model (weights, config or device)
-    promptChanged = Signal()  # the prompt text
-    generationChanged = Signal()  # generated tokens added or removed
-    interventionsChanged = Signal()  # heads off, blocks skipped, ablation mode
-    traceChanged = Signal()  # a new run: trace, baseline and comparison
-    sectionChanged = Signal()  # the section (or its block) shown
-    headChanged = Signal()  # the selected head
-    positionChanged = Signal()  # the selected token position
-    gradientsChanged = Signal()  # a new backward step (or it was cleared)
-    replayChanged = Signal()  # how far the replay of the backward pass has got
-    lensChanged = Signal()  # a logit lens arrived
-    patchingChanged = Signal()  # the patching settings or their result
-    lensGridChanged = Signal()  # the lens grid's run, target or columns read
-    attributionChanged = Signal()  # the attribution settings or their result
-    changed = Signal(object)  # after the signals above: the frozenset of parts that changed
+# One signal per part of the state, built from the table of parts so the two cannot drift;
+# each means what PARTS[part].meaning says.
+PartSignals = type("PartSignals", (QObject,), {signal_name(part): Signal() for part in PARTS})
+
+
+class Session(GenerationMixin, PartSignals):
+    changed = Signal(object)  # after the part signals: the frozenset of parts that changed
     busyChanged = Signal(bool, str, str)  # working?, job kind (a key of JOB_KINDS), label
     progress = Signal(object, str)  # fraction done (None: unknown), what is happening
     message = Signal(str, str)  # level ("status", "info", "warning", "error"), text
@@ -86,14 +78,11 @@ class Session(GenerationMixin, QObject):
         self.state = AppState()
         self.run_after_load = False  # run the prompt once the next model is in
         self._model: GPTModel | None = None
-        self._serial = 0
-        self._baseline_cache: tuple[RunKey, Trace] | None = None
-        self._run_in_flight: tuple[int, ...] | None = None  # ids of the run not yet in
-        self.lens = LensJobs(self)  # the logit lens the output view shows
+        self.logit_lens = LogitLensJobs(self)  # the logit lens the output view shows
         self.patching = PatchingJobs(self)  # the Patching tab's experiments
-        self.lens_grid = LensGridJobs(self)  # the Lens tab's grid
-        self.attribution = AttributionJobs(self)  # the Attribution tab's scores
-        self.probe = ProbeJobs(self)  # a head on the head-type probe
+        self.sublayer_lens = SublayerLensJobs(self)  # the Lens tab's grid, read in chunks
+        self.attribution = InputAttributionJobs(self)  # the Attribution tab's scores
+        self.repeated_sequence = RepeatedSequenceJobs(self)  # a head on the repeated sequence
 
     # ------------------------------------------------------------------ reading
     # Shortcuts to the state: session.trace is session.state.trace.
@@ -120,31 +109,40 @@ class Session(GenerationMixin, QObject):
         return describe_device(self.device)
 
     # ------------------------------------------------------------------ state changes
+    def update(self, transition: Callable[..., AppState], *args) -> None:
+        """Apply a pure transition of the state (`transition(state, *args)`): the one way
+        the state changes, for the session and its job modules alike."""
+        self._apply(transition(self.state, *args))
+
     def _apply(self, new: AppState) -> None:
         """Take the new state, announce what changed, start the work it asks for."""
         old, self.state = self.state, new
-        parts = st.changed_parts(old, new)
-        for name in st.PARTS:
+        parts = changed_parts(old, new)
+        for name in PARTS:
             if name in parts:
-                getattr(self, _signal_name(name)).emit()
+                getattr(self, signal_name(name)).emit()
         if parts:
             self.changed.emit(parts)
-        self.lens.request_if_shown()
+        self.logit_lens.request_if_shown()
 
     def report(self, level: str, text: str) -> None:
         self.message.emit(level, text)
 
-    def _submit(self, kind: str, job, done, on_progress=None) -> None:
-        self.runner.submit(kind, job, done, self._job_failed, on_progress, JOB_KINDS[kind].label)
-
-    def _job_failed(self, exc: BaseException, formatted: str) -> None:
+    def report_failure(self, exc: BaseException, formatted: str = "") -> None:
+        """A job failed: tell the person why, in their words (the traceback is not shown)."""
         self.report("error", reason(exc))
+
+    def submit(self, kind: str, job, done, on_progress=None, on_stopped=None, tag=None) -> None:
+        """Run `job` off the GUI thread as a job of `kind` (a key of JOB_KINDS); a failure is
+        reported, `done` gets the result on the GUI thread."""
+        self.runner.submit(
+            kind, job, done, self.report_failure, on_progress, JOB_KINDS[kind].label,
+            on_stopped, tag,
+        )  # fmt: skip
 
     def cancel(self, kind: str) -> None:
         if self.runner.has_job(kind):
             self.report("status", f"Stopping: {JOB_KINDS[kind].label}")
-            if kind == "patch":
-                self.patching.serial += 1  # its rows still on their way are dropped
             self.runner.cancel(kind)
 
     def shut_down(self, wait_ms: int = 500) -> None:
@@ -170,12 +168,10 @@ class Session(GenerationMixin, QObject):
             return load_job(source, config, seed, device, ctx)
 
         def done(result) -> None:
-            self._serial += 1
-            loaded = replace(result[1], serial=self._serial, instead_of=instead_of)
+            loaded = replace(result[1], instead_of=instead_of)
             self._model = result[0]
-            self._baseline_cache = None
             # Rerun what was shown, or asked for, on the new model.
-            asked = self.run_after_load or self._run_in_flight is not None
+            asked = self.run_after_load or self.runner.in_flight("run") is not None
             rerun = (self.state.result is not None or asked) and bool(
                 self.state.prompt_text.strip()
             )
@@ -221,13 +217,12 @@ class Session(GenerationMixin, QObject):
             return device
 
         def done(device) -> None:
-            self._baseline_cache = None
             self._apply(st.with_device(self.state, str(device)))
             self.report("info", f"Running on {self.device_label()}.")
             if self.state.result is not None:
                 self.run()
 
-        self._submit("device", job, done)
+        self.submit("device", job, done)
 
     def start(self, device_name: str, weights: str | None, preset, seed: int, run: bool) -> None:
         """The command line's device (else the CPU, with a warning), weights and run."""
@@ -273,17 +268,12 @@ class Session(GenerationMixin, QObject):
     def _start_run(self, ids: list[int], text: str) -> None:
         model, state = self._model, self.state
         key = RunKey(state.model.serial, state.device, tuple(ids), state.interventions)
-        base_key = RunKey(key.model_serial, key.device, key.token_ids, Interventions())
-        cached = self._baseline_cache
-        cached = cached[1] if cached is not None and cached[0] == base_key else None
-        self._run_in_flight = key.token_ids
+        baseline = st.baseline_for(state, key)  # the unswitched run, when the state has it
 
         def job(ctx: JobContext) -> RunResult:
-            return run_job(model, key, cached, ctx)
+            return run_job(model, key, baseline, ctx)
 
         def done(result: RunResult) -> None:
-            self._run_in_flight = None
-            self._baseline_cache = (base_key, result.baseline)
             if not self.state.is_current(result.key):
                 return  # made by another model, device or set of switches
             self._apply(st.with_result(self.state, result, text))
@@ -292,16 +282,7 @@ class Session(GenerationMixin, QObject):
                 f"{len(ids)} tokens · {result.seconds * 1000:.0f} ms on {self.device_label()}",
             )
 
-        def failed(exc: BaseException, formatted: str) -> None:
-            self._run_in_flight = None
-            self._job_failed(exc, formatted)
-
-        def stopped() -> None:
-            if self._run_in_flight == key.token_ids:  # not yet taken over by a newer run
-                self._run_in_flight = None
-
-        label = JOB_KINDS["run"].label
-        self.runner.submit("run", job, done, failed, label=label, on_stopped=stopped)
+        self.submit("run", job, done, tag=key.token_ids)
 
     # ------------------------------------------------------------------ selection
     def select_section(self, index: int) -> None:
@@ -367,7 +348,7 @@ class Session(GenerationMixin, QObject):
             self.report("warning", str(exc))
             return
         state, model = self.state, self._model
-        ids = self._run_in_flight or state.result.key.token_ids
+        ids = self.runner.in_flight("run") or state.result.key.token_ids
         key = RunKey(state.model.serial, state.device, ids, state.interventions)
         loss_target = None if target is None else (state.position, int(target))
 
@@ -386,7 +367,7 @@ class Session(GenerationMixin, QObject):
                 f"{trace.run_seconds * 1000:.0f} ms on {self.device_label()}",
             )
 
-        self._submit("backward", job, done)
+        self.submit("backward", job, done)
 
     def set_replay_position(self, position: int) -> None:
         """Show the backward pass as far as its `position`-th stage (0: only the loss)."""

@@ -71,6 +71,7 @@ class _Pending:
     on_progress: Progress | None
     label: str
     on_stopped: Callable[[], None] | None  # once a cancelled job has really ended
+    tag: object  # what the job works on, for in_flight() to tell
 
 
 GC_INTERVAL_MS = 500
@@ -138,15 +139,19 @@ class Runner(QObject):
         on_progress: Progress | None = None,
         label: str = "",
         on_stopped: Callable[[], None] | None = None,
+        tag: object = None,
     ) -> int:
         """Run `fn` off the GUI thread. on_stopped is called when a cancelled run has ended
-        (its result dropped), so a message can say so truthfully."""
+        (its result dropped), so a message can say so truthfully. `tag` says what the job
+        works on (a run's key, a trace and position): in_flight() gives it back."""
         self.cancel(kind)
         job_id = self._next_id
         self._next_id += 1
         job = _Job(job_id, fn, self._signals)
         was_busy = bool(self._jobs)
-        self._jobs[job_id] = _Pending(job, kind, on_done, on_error, on_progress, label, on_stopped)
+        self._jobs[job_id] = _Pending(
+            job, kind, on_done, on_error, on_progress, label, on_stopped, tag
+        )
         self._pool.start(job)
         if not was_busy or label:
             self.busyChanged.emit(True, kind, label or kind)
@@ -181,6 +186,15 @@ class Runner(QObject):
 
     def has_job(self, kind: str) -> bool:
         return any(pending.kind == kind for pending in self._jobs.values())
+
+    def in_flight(self, kind: str) -> object | None:
+        """The tag of the job of this kind that is running or waiting and not cancelled, so
+        the one place that knows what is being computed is the runner (None: no such job,
+        or it has no tag)."""
+        for pending in self._jobs.values():
+            if pending.kind == kind and not pending.job.context.should_stop():
+                return pending.tag
+        return None
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until every job has finished (used when the window closes)."""

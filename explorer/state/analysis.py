@@ -19,7 +19,7 @@ from gpt_core.analysis.sublayer_lens import TOP_K
 
 
 @dataclass(frozen=True, eq=False)
-class LensGrid:
+class SublayerLensGrid:
     """The lens at every sub-layer of one trace, read so far: columns not read yet hold NaN
     (floats) and -1 (ids)."""
 
@@ -35,7 +35,7 @@ class LensGrid:
     topk_probs: np.ndarray  # [P, T, TOP_K] float32
 
     @classmethod
-    def empty(cls, trace: Trace, target: int | None, labels: tuple[str, ...]) -> LensGrid:
+    def empty(cls, trace: Trace, target: int | None, labels: tuple[str, ...]) -> SublayerLensGrid:
         points, tokens = len(labels), trace.n_tokens
         nan = lambda *shape: np.full(shape, np.nan, dtype=np.float32)  # noqa: E731
         return cls(
@@ -50,10 +50,10 @@ class LensGrid:
         return bool(self.read.all())
 
     def quantity(self, name: str) -> np.ndarray:
-        """[P, T] the values of one of LENS_QUANTITIES."""
+        """[P, T] the values of one of SUBLAYER_LENS_QUANTITIES."""
         return getattr(self, name)
 
-    def filled(self, part: SublayerLens) -> LensGrid:
+    def filled(self, part: SublayerLens) -> SublayerLensGrid:
         """A copy with the columns `part` read."""
         columns = part.positions
         arrays = {}
@@ -69,8 +69,8 @@ class LensGrid:
         return replace(self, read=read, **arrays)
 
 
-# The quantities the grid can colour its cells by: LensGrid field -> menu text.
-LENS_QUANTITIES = {
+# The quantities the grid can colour its cells by: SublayerLensGrid field -> menu text.
+SUBLAYER_LENS_QUANTITIES = {
     "top1_probs": "Top-1 probability",
     "entropy": "Entropy (nats)",
     "kl": "KL(output ‖ lens) (nats)",
@@ -78,29 +78,29 @@ LENS_QUANTITIES = {
 }
 
 
-def current_lens_grid(state) -> LensGrid | None:
+def current_sublayer_lens(state) -> SublayerLensGrid | None:
     """The grid of the run on screen for the chosen target, if one has been started."""
-    grid = state.lens_grid
-    if grid is None or grid.trace is not state.trace or grid.target != state.lens_target:
+    grid = state.sublayer_lens
+    if grid is None or grid.trace is not state.trace or grid.target != state.sublayer_lens_target:
         return None
     return grid
 
 
-def with_lens_target(state, target: int | None):
-    return replace(state, lens_target=target)
+def with_sublayer_lens_target(state, target: int | None):
+    return replace(state, sublayer_lens_target=target)
 
 
-def with_lens_columns(state, trace: Trace, target: int | None, part: SublayerLens):
+def with_sublayer_lens_columns(state, trace: Trace, target: int | None, part: SublayerLens):
     """Columns read for `trace` and `target`, if those are still the ones shown."""
-    if state.trace is not trace or state.lens_target != target:
+    if state.trace is not trace or state.sublayer_lens_target != target:
         return state
-    grid = current_lens_grid(state) or LensGrid.empty(trace, target, part.labels)
-    return replace(state, lens_grid=grid.filled(part))
+    grid = current_sublayer_lens(state) or SublayerLensGrid.empty(trace, target, part.labels)
+    return replace(state, sublayer_lens=grid.filled(part))
 
 
-def lens_columns_missing(state) -> np.ndarray:
+def sublayer_lens_columns_missing(state) -> np.ndarray:
     """[T] bool: the positions of the run on screen the grid has not read."""
-    grid = current_lens_grid(state)
+    grid = current_sublayer_lens(state)
     if grid is not None:
         return ~grid.read
     return np.ones(state.trace.n_tokens if state.trace else 0, dtype=bool)

@@ -7,12 +7,12 @@ transitions directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from explorer.state.analysis import AttributionRun, AttributionSettings, LensGrid
+from explorer.state.analysis import AttributionRun, AttributionSettings, SublayerLensGrid
 from gpt_core import Comparison, GPTConfig, Interventions, LogitLens, ParameterCount, Trace
 from gpt_core.analysis import Projection
 from gpt_core.analysis.patching import PatchResult
@@ -33,7 +33,7 @@ class LoadedModel:
     serial: int  # different for every load: results carry it to show which model made them
     non_finite: Mapping[str, int] = field(default_factory=dict)  # parameter -> NaN/Inf count
     head_types: Mapping[str, np.ndarray] = field(default_factory=dict)  # induction, … [L, H]
-    probe_ids: tuple[int, ...] = ()  # the repeated sequence head_types were measured on
+    repeated_sequence_ids: tuple[int, ...] = ()  # the repeated sequence head_types were measured on
     positions_pca: Projection | None = None  # every position embedding on its 2 main axes
     instead_of: str = ""  # why these weights stand in for the ones asked for, if they do
     sections: tuple[Section, ...] = field(init=False)  # what the navigator lists
@@ -116,11 +116,11 @@ class AppState:
     result: RunResult | None = None
     gradients: Trace | None = None  # the backward step's run, for the current result
     replay_position: int = 0  # stages of the backward order the replay has reached
-    lens: LogitLens | None = None  # the logit lens of the current trace, at lens.position
+    logit_lens: LogitLens | None = None  # of the current trace, at logit_lens.position
     patching: PatchSettings = PatchSettings()
     patch_run: PatchRun | None = None  # the result of `patching` on this model
-    lens_target: int | None = None  # the token whose rank the lens grid gives
-    lens_grid: LensGrid | None = None  # the lens at every sub-layer, read so far
+    sublayer_lens_target: int | None = None  # the token whose rank the lens grid gives
+    sublayer_lens: SublayerLensGrid | None = None  # the lens at every sub-layer, read so far
     attribution: AttributionSettings = AttributionSettings()
     attribution_run: AttributionRun | None = None
 
@@ -162,19 +162,21 @@ class AppState:
 
 # --- the model ---
 def with_model(state: AppState, model: LoadedModel) -> AppState:
-    """A new model: switches, selection and results of the old one are gone."""
+    """A new model: switches, selection and results of the old one are gone. Its serial
+    follows the old model's, so results carry which load made them."""
+    serial = (state.model.serial if state.model else 0) + 1
     return replace(
         state,
-        model=model,
+        model=replace(model, serial=serial),
         interventions=Interventions(mode=state.interventions.mode),
         selection=Selection(),
         result=None,
         gradients=None,
         replay_position=0,
-        lens=None,
+        logit_lens=None,
         patch_run=None,
-        lens_target=None,  # token ids of another model's vocabulary may not exist
-        lens_grid=None,
+        sublayer_lens_target=None,  # token ids of another model's vocabulary may not exist
+        sublayer_lens=None,
         attribution=replace(state.attribution, target=None, foil=None, baseline_token=None),
         attribution_run=None,
     )
@@ -197,8 +199,20 @@ def with_result(state: AppState, result: RunResult, text: str) -> AppState:
         selection=selection,
         gradients=None,
         replay_position=0,
-        lens=None,
+        logit_lens=None,
     )
+
+
+def baseline_for(state: AppState, key: RunKey) -> Trace | None:
+    """The run without switches of `key`'s tokens on the same model, if the state holds it:
+    switching a head then reruns only the switched run."""
+    held = state.result.key if state.result else None
+    same = held is not None and (held.model_serial, held.device, held.token_ids) == (
+        key.model_serial,
+        key.device,
+        key.token_ids,
+    )
+    return state.result.baseline if same else None
 
 
 def with_gradients(state: AppState, gradients: Trace) -> AppState:
@@ -230,17 +244,17 @@ def with_patch_run(state: AppState, run: PatchRun) -> AppState:
     return replace(state, patch_run=run) if current else state
 
 
-def with_lens(state: AppState, trace: Trace, lens: LogitLens) -> AppState:
+def with_logit_lens(state: AppState, trace: Trace, lens: LogitLens) -> AppState:
     """The lens, if it is still of the current trace."""
-    return replace(state, lens=lens) if state.trace is trace else state
+    return replace(state, logit_lens=lens) if state.trace is trace else state
 
 
-def lens_wanted(state: AppState) -> int | None:
+def logit_lens_wanted(state: AppState) -> int | None:
     """The position whose logit lens the open view shows and the state lacks, if any."""
     section = state.section
     if section is None or section.spec.view != "output" or state.trace is None:
         return None
-    lens = state.lens
+    lens = state.logit_lens
     return None if lens is not None and lens.position == state.position else state.position
 
 
@@ -360,40 +374,3 @@ def depth_row(state: AppState, section: Section) -> int:
     """The row of the residual stream that a residual or embeddings section shows."""
     keys = [key for key, _ in residual_stream(state.config.n_layers)]
     return keys.index(section.shape_key)
-
-
-# --- what changed ---
-# The parts of the state a widget may follow, each read by one function, in the order the
-# Session announces their changes ("trace" -> traceChanged).
-PARTS: dict[str, Callable[[AppState], object]] = dict(
-    (
-        ("model", lambda s: (s.model, s.device)),
-        ("prompt", lambda s: s.prompt_text),
-        ("generation", lambda s: s.generated),
-        ("interventions", lambda s: s.interventions),
-        ("trace", lambda s: s.result),
-        ("section", lambda s: (s.model, s.selection.section, s.selection.layer)),
-        ("head", lambda s: s.selection.head),
-        ("position", lambda s: s.position),
-        ("gradients", lambda s: s.gradients),
-        ("replay", lambda s: (s.gradients, s.replay_position)),
-        ("lens", lambda s: s.lens),
-        ("patching", lambda s: (s.patching, s.patch_run)),
-        ("lens_grid", lambda s: (s.trace, s.lens_target, s.lens_grid)),
-        ("attribution", lambda s: (s.trace, s.attribution, s.attribution_run)),
-    )
-)
-
-
-def _differs(old: object, new: object) -> bool:
-    if old is new:
-        return False
-    try:
-        return bool(old != new)
-    except ValueError:  # dataclasses holding arrays: different objects, different values
-        return True
-
-
-def changed_parts(old: AppState, new: AppState) -> frozenset[str]:
-    """The names of the parts that differ between two states."""
-    return frozenset(name for name, part in PARTS.items() if _differs(part(old), part(new)))

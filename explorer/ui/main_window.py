@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.export.attention import export_shown, failure_text
-from explorer.session.session import JOB_KINDS, Session
+from explorer.session.jobs.kinds import JOB_KINDS
+from explorer.session.session import Session
 from explorer.ui.actions import ACTIONS
 from explorer.ui.dialogs.export import ExportDialog, ExportRequest
 from explorer.ui.panels.effect import EffectPanel
@@ -34,7 +35,7 @@ from explorer.ui.panels.weights_menus import WeightsBanner, WeightsMenus
 from explorer.ui.tabs.backward import GradientsView
 from explorer.ui.tabs.input_attribution import AttributionView
 from explorer.ui.tabs.patching import PatchingView
-from explorer.ui.tabs.sublayer_lens import LensGridView
+from explorer.ui.tabs.sublayer_lens import SublayerLensView
 from explorer.ui.views import make_views
 from explorer.ui.views.base import StagePanel
 from explorer.ui.widgets.layout import scrolled, size_by_current_page
@@ -110,7 +111,7 @@ class MainWindow(QMainWindow):
             view.exportRequested.connect(self.open_export_dialog)
         self.gradients = GradientsView(session)
         self.patching = PatchingView(session)
-        self.lens_grid = LensGridView(session)
+        self.sublayer_lens = SublayerLensView(session)
         self.attribution = AttributionView(session)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -118,13 +119,13 @@ class MainWindow(QMainWindow):
             (self.stage_panel, "Stage"),
             (self.gradients, "Backward step"),
             (self.patching, "Patching"),
-            (self.lens_grid, "Lens"),
+            (self.sublayer_lens, "Lens"),
             (self.attribution, "Attribution"),
         ):
             self.tabs.addTab(page, title)
             # A click anywhere in a view takes the keys from the prompt box (→ / ← step again).
             page.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        for page in (self.patching, self.lens_grid):
+        for page in (self.patching, self.sublayer_lens):
             page.openInStage.connect(lambda: self.tabs.setCurrentWidget(self.stage_panel))
         size_by_current_page(self.tabs)  # a hidden tab's minimum size must not widen the window
 

@@ -8,20 +8,19 @@ import time
 
 from PySide6.QtCore import QObject
 
-from explorer.session.jobs.model_work import JOB_KINDS
 from explorer.session.worker import JobContext
 from explorer.state import analysis as an
 from explorer.state.analysis import AttributionRun, AttributionSettings
 from gpt_core.analysis.attribution import Explained, attribute
 
 
-class AttributionJobs(QObject):
+class InputAttributionJobs(QObject):
     def __init__(self, session):
         super().__init__(session)
         self.session = session
 
     def set_settings(self, settings: AttributionSettings) -> None:
-        self.session._apply(an.with_attribution_settings(self.session.state, settings))
+        self.session.update(an.with_attribution_settings, settings)
 
     def run(self) -> None:
         """Attribute the selected position's prediction of the chosen target."""
@@ -54,11 +53,8 @@ class AttributionJobs(QObject):
             return AttributionRun(trace, settings, explained, result, time.perf_counter() - start)
 
         def done(run: AttributionRun) -> None:
-            session._apply(an.with_attribution_run(session.state, run))
+            session.update(an.with_attribution_run, run)
             if an.current_attribution(session.state) is run:
                 session.report("status", f"Attributed in {run.seconds:.1f} s")
 
-        label = JOB_KINDS["attribution"].label
-        session.runner.submit(
-            "attribution", job, done, session._job_failed, session.progress.emit, label=label
-        )
+        session.submit("attribution", job, done, session.progress.emit)

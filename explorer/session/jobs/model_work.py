@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -12,7 +11,6 @@ from explorer.session.worker import JobContext
 from explorer.state.app_state import GenerationSettings, LoadedModel, RunKey, RunResult
 from gpt_core import (
     BackwardInfo,
-    GPTCoreError,
     Trace,
     backward_step,
     capture,
@@ -25,25 +23,6 @@ from gpt_core import (
 from gpt_core.analysis import HEAD_TYPES, head_type_scores, pca_2d
 from gpt_core.model import GPTModel
 from gpt_core.weights import non_finite_parameters
-
-
-@dataclass(frozen=True)
-class JobKind:
-    label: str  # what the status bar says while it runs
-    cancellable: bool  # the window offers Cancel while it runs
-
-
-JOB_KINDS = {
-    "load": JobKind("Loading the model…", True),
-    "device": JobKind("Moving the model…", False),
-    "run": JobKind("Running the model…", True),
-    "backward": JobKind("Backward step…", True),
-    "lens": JobKind("Reading the logit lens…", False),
-    "patch": JobKind("Patching…", True),
-    "lens_grid": JobKind("Reading the lens at every sub-layer…", True),
-    "attribution": JobKind("Attributing…", True),
-    "probe": JobKind("Running the head-type probe…", False),
-}
 
 
 def run_job(model: GPTModel, key: RunKey, baseline: Trace | None, ctx: JobContext) -> RunResult:
@@ -74,14 +53,16 @@ def load_job(source, config, seed: int, device, ctx: JobContext) -> tuple[GPTMod
     label = f"random weights (seed {seed})" if source is None else str(source)
     counts, params = count_parameters(model), small_parameters(model)
     bad = non_finite_parameters(model)
-    types, probe, positions = {}, (), None
-    if not bad:  # on the repeated probe: what kind of head each one is, once per model
+    types, repeated, positions = {}, (), None
+    if not bad:  # on the repeated sequence: what kind of head each one is, once per model
         scores = head_type_scores(model)
         types = {name: scores[name] for name in HEAD_TYPES}
-        probe = tuple(scores["ids"].tolist())
+        repeated = tuple(scores["ids"].tolist())
         positions = pca_2d(model.pos_emb.weight.detach().float().cpu().numpy())
     random = source is None
-    return model, LoadedModel(cfg, label, random, counts, params, 0, bad, types, probe, positions)
+    return model, LoadedModel(
+        cfg, label, random, counts, params, 0, bad, types, repeated, positions
+    )
 
 
 def backward_job(model: GPTModel, key: RunKey, target, sgd_lr, ctx: JobContext) -> Trace:
@@ -135,10 +116,3 @@ def small_parameters(model: GPTModel) -> dict[str, np.ndarray]:
         for name, p in model.named_parameters()
         if p.dim() == 1
     }
-
-
-def reason(exc: BaseException) -> str:
-    """A message for the person: ours are written for them; others keep their type."""
-    if isinstance(exc, (GPTCoreError, ValueError, OSError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"

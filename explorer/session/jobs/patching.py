@@ -27,20 +27,20 @@ class PatchingJobs(QObject):
     def __init__(self, session):
         super().__init__(session)
         self.session = session
-        self.serial = 0  # of the latest run: what a cancelled run still sends is dropped
+        self._runs_started = 0  # numbers each run: what a cancelled or older run sends is dropped
         self._progress.connect(self._pass_progress)
         self._partial.connect(self._pass_partial)
 
     def _pass_progress(self, serial: int, done: int, total: int) -> None:
-        if serial == self.serial:
+        if serial == self.session.runner.in_flight("patch"):
             self.progress.emit(done, total)
 
     def _pass_partial(self, serial: int, name: str, values) -> None:
-        if serial == self.serial and self.session.runner.has_job("patch"):
+        if serial == self.session.runner.in_flight("patch"):
             self.partial.emit(name, values)
 
     def set_settings(self, settings: PatchSettings) -> None:
-        self.session._apply(st.with_patch_settings(self.session.state, settings))
+        self.session.update(st.with_patch_settings, settings)
 
     def use_prompt_as_clean(self) -> None:
         """The prompt box's text becomes the clean prompt."""
@@ -70,8 +70,8 @@ class PatchingJobs(QObject):
             return
         serial = session.state.model.serial
         device = session.state.device
-        self.serial += 1
-        run_serial = self.serial
+        self._runs_started += 1
+        run_serial = self._runs_started
 
         def job(ctx: JobContext) -> PatchRun:
             reports = (
@@ -81,7 +81,7 @@ class PatchingJobs(QObject):
             return patch_job(model, serial, device, settings, ctx, reports)
 
         def done(run: PatchRun) -> None:
-            session._apply(st.with_patch_run(session.state, run))
+            session.update(st.with_patch_run, run)
             if session.state.patch_run is not run:
                 return  # made for other settings or another model: dropped
             result = run.result
@@ -91,7 +91,7 @@ class PatchingJobs(QObject):
                 f"{result.corrupted_value:.4f} · {run.seconds:.1f} s",
             )
 
-        session.runner.submit("patch", job, done, session._job_failed, label="Patching…")
+        session.submit("patch", job, done, tag=run_serial)
 
 
 def patch_job(

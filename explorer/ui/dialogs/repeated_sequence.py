@@ -1,4 +1,4 @@
-"""One head's attention weights on the head-type probe, in a window of its own: the probe
+"""One head's attention weights on the repeated sequence, in a window of its own: the sequence
 repeats n random tokens, so an induction head shows a stripe n − 1 below the diagonal in
 the second copy (each token looks at what followed its previous occurrence), and a
 duplicate-token head one n below (the previous occurrence itself)."""
@@ -9,12 +9,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QDialog, QVBoxLayout
 
-from explorer.session.jobs.repeated_sequence import ProbeHead
+from explorer.session.jobs.repeated_sequence import RepeatedSequenceHead
 from explorer.ui.widgets.heatmap import Heatmap
 from explorer.ui.widgets.tables import caption
 
 
-class ProbeHeadDialog(QDialog):
+class RepeatedSequenceDialog(QDialog):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.resize(640, 680)
@@ -27,17 +27,15 @@ class ProbeHeadDialog(QDialog):
         layout.addWidget(self.heatmap, 1)
         layout.addWidget(self.note)
 
-    def show_head(self, probe: ProbeHead) -> None:
-        n = probe.repeat_length
+    def show_head(self, head: RepeatedSequenceHead) -> None:
+        n = head.repeat_length
         title = (
-            f"Block {probe.layer} · head {probe.head} on the repeated probe · induction "
-            f"{probe.scores.get('induction', np.nan):.3f} · duplicate token "
-            f"{probe.scores.get('duplicate_token', np.nan):.3f}"
+            f"Block {head.layer} · head {head.head} on the repeated sequence · induction "
+            f"{head.scores.get('induction', np.nan):.3f} · duplicate token "
+            f"{head.scores.get('duplicate_token', np.nan):.3f}"
         )
         self.setWindowTitle(title)
-        self.heatmap.set_matrix(
-            probe.weights, probe.labels, probe.labels, title=title, signed=False
-        )
+        self.heatmap.set_matrix(head.weights, head.labels, head.labels, title=title, signed=False)
         # the induction stripe: query t in the second copy, key t − n + 1 (cell centres)
         queries = np.arange(n + 1, 2 * n + 1)
         self.stripe.setData(queries - n + 1 + 0.5, queries + 0.5)

@@ -19,7 +19,11 @@ from PySide6.QtWidgets import (
 
 from explorer.export.colour_maps import value_levels
 from explorer.session.session import Session
-from explorer.state.analysis import LENS_QUANTITIES, LensGrid, current_lens_grid
+from explorer.state.analysis import (
+    SUBLAYER_LENS_QUANTITIES,
+    SublayerLensGrid,
+    current_sublayer_lens,
+)
 from explorer.ui.widgets.cell_text import CellText
 from explorer.ui.widgets.heatmap import Heatmap
 from explorer.ui.widgets.layout import stack
@@ -32,14 +36,14 @@ FRAME_PX = 90  # the heatmap's title, axis and hover line around its cells
 LIGHT_BELOW = 0.55  # cells darker than this fraction of the scale get white text
 
 
-class LensGridView(QWidget):
+class SublayerLensView(QWidget):
     openInStage = Signal()  # a cell asked to be opened in the Stage view
 
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)
         self.session = session
         self.quantity = QComboBox()
-        for name, text in LENS_QUANTITIES.items():
+        for name, text in SUBLAYER_LENS_QUANTITIES.items():
             self.quantity.addItem(text, name)
         self.target = TokenPicker(session.tokenizer, "the target")
         self.status = caption()
@@ -62,13 +66,13 @@ class LensGridView(QWidget):
         rows.setWidget(self.grid)
         stack(controls, self.status, (rows, 1), self.scroll, owner=self)
         self.quantity.currentIndexChanged.connect(lambda _: self.refresh())
-        self.target.tokenChanged.connect(session.lens_grid.set_target)
+        self.target.tokenChanged.connect(session.sublayer_lens.set_target)
         self.scroll.valueChanged.connect(self._scrolled)
         self.grid.plot.getViewBox().sigResized.connect(self.refresh)
         self.grid.hovered.connect(lambda row, col: setattr(self, "_hovered", (row, col)))
         self.grid.clicked.connect(lambda row, col: session.select_position(self._start + col))
         self.grid.add_menu_action("Open this point in the Stage view", self._open_hovered)
-        session.lensGridChanged.connect(self.refresh)
+        session.sublayerLensChanged.connect(self.refresh)
         session.positionChanged.connect(self._offer_targets)
 
     # --- what is shown ---
@@ -90,7 +94,7 @@ class LensGridView(QWidget):
         # The columns read so far are kept; the rest waits until the grid is shown again,
         # so a backward step or an attribution asked for meanwhile does not queue behind it.
         super().hideEvent(event)
-        self.session.cancel("lens_grid")
+        self.session.cancel("sublayer_lens")
 
     def refresh(self) -> None:
         """Draw the visible columns of the grid and ask for what is not read yet."""
@@ -107,14 +111,14 @@ class LensGridView(QWidget):
         self.scroll.setVisible(len(visible) < trace.n_tokens)
         points = 2 * trace.config.n_layers + 1
         self.grid.setMinimumHeight(points * (self.cell_text.row_px + 4) + FRAME_PX)
-        grid = current_lens_grid(self.session.state)
+        grid = current_sublayer_lens(self.session.state)
         if grid is not None:
             self._draw(grid, visible)
         if grid is None or not grid.complete:
             self.status.setText(f"Reading the lens at {trace.n_tokens} positions…")
-            self.session.lens_grid.request(visible)
+            self.session.sublayer_lens.request(visible)
 
-    def _draw(self, grid: LensGrid, visible: range) -> None:
+    def _draw(self, grid: SublayerLensGrid, visible: range) -> None:
         name = self.quantity.currentData()
         columns = slice(visible.start, visible.stop)
         whole = _colour_values(grid, name)  # [P, T]
@@ -122,7 +126,8 @@ class LensGridView(QWidget):
         labels = self.session.trace.position_labels[columns]
         read = int(grid.read.sum())
         scale = " (colour: log10(1 + rank))" if name == "target_rank" else ""
-        title = f"{LENS_QUANTITIES[name]}{scale} · positions {visible.start}–{visible.stop - 1}"
+        quantity = SUBLAYER_LENS_QUANTITIES[name]
+        title = f"{quantity}{scale} · positions {visible.start}–{visible.stop - 1}"
         missing = "not read yet"
         if name == "target_rank" and grid.target is None:
             missing = "no target chosen"
@@ -146,7 +151,7 @@ class LensGridView(QWidget):
         return ids.tolist(), self.session.tokenizer.displays(ids.tolist())
 
     def _describe(self, row: int, col: int, value: float) -> str:
-        grid = current_lens_grid(self.session.state)
+        grid = current_sublayer_lens(self.session.state)
         position = self._start + col
         if grid is None or not grid.read[position]:
             return "not read yet"
@@ -176,7 +181,7 @@ class LensGridView(QWidget):
         position = self.session.position
         ids = trace["logits/topk_ids"][position].tolist()
         probs = trace["logits/topk_probs"][position].tolist()
-        chosen = self.session.state.lens_target
+        chosen = self.session.state.sublayer_lens_target
         self.target.set_candidates(ids, self.session.tokenizer.displays(ids), probs)
         if chosen is not None and chosen in ids:
             self.target.setCurrentIndex(ids.index(chosen))
@@ -191,7 +196,7 @@ class LensGridView(QWidget):
         self.openInStage.emit()
 
 
-def _colour_values(grid: LensGrid, name: str) -> np.ndarray:
+def _colour_values(grid: SublayerLensGrid, name: str) -> np.ndarray:
     """What the colours show: ranks on a log scale (0 and 5 differ more than 5000 and
     5005), the other quantities as they are."""
     values = grid.quantity(name)

@@ -1,7 +1,7 @@
 """Attention: the selected head large, the layer's heads as a grid of small heatmaps, and
 a layers x heads overview. Heads can be switched off from the grid's check boxes or by
 Ctrl+clicking them in the grid or the overview. A click on an induction or duplicate-token
-score opens that head on the probe the score was measured on."""
+score opens that head on the repeated sequence the score was measured on."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QWidget
 
-from explorer.ui.dialogs.repeated_sequence import ProbeHeadDialog
+from explorer.ui.dialogs.repeated_sequence import RepeatedSequenceDialog
 from explorer.ui.views.base import StageView
 from explorer.ui.widgets.flow import FlowLayout
 from explorer.ui.widgets.head_grid import HeadGrid
@@ -52,7 +52,7 @@ class AttentionView(StageView):
         self.overview.plot.addItem(self._off_marks)
         self._hovered_overview: tuple[int, int] | None = None
         self._layer = 0
-        self.probe_dialog: ProbeHeadDialog | None = None  # made when first asked for
+        self.repeated_sequence_dialog: RepeatedSequenceDialog | None = None  # made when asked
         self._lay_out()
         self._wire()
 
@@ -94,10 +94,10 @@ class AttentionView(StageView):
             "Switch the head under the pointer off / on", self._toggle_hovered_overview
         )
         self.overview.add_menu_action(
-            "Show the head under the pointer on the repeated probe",
-            lambda: self._hovered_overview and session.probe.show_head(*self._hovered_overview),
+            "Show the head under the pointer on the repeated sequence",
+            self._show_hovered_on_repeated_sequence,
         )
-        session.probe.ready.connect(self._show_probe)
+        session.repeated_sequence.ready.connect(self._show_repeated_sequence)
 
     # --- drawing ---
     def draw(self, section: Section) -> None:
@@ -162,7 +162,7 @@ class AttentionView(StageView):
             title = "Not measured: the weights are not finite"
             self.overview.set_matrix(np.full(shape, np.nan), signed=False, title=title)
             return
-        # per prompt, or per model on the repeated probe
+        # per prompt, or per model on the repeated sequence
         values = head_types[name] if name in HEAD_TYPES else result.head_stats[name]  # [L, H]
         n_layers, n_heads = values.shape
         self.overview.set_matrix(
@@ -199,16 +199,20 @@ class AttentionView(StageView):
             self.session.toggle_head(self._layer, head)
 
     def _overview_clicked(self, row: int, col: int) -> None:
-        if self.metric.currentData() in HEAD_TYPES:  # measured on the probe: show it there
-            self.session.probe.show_head(row, col)
+        if self.metric.currentData() in HEAD_TYPES:  # measured on the repeated sequence
+            self.session.repeated_sequence.show_head(row, col)
             return
         self.session.select_head(col)
         self.session.select_layer(row)
 
-    def _show_probe(self, probe) -> None:
-        if self.probe_dialog is None:
-            self.probe_dialog = ProbeHeadDialog(self)
-        self.probe_dialog.show_head(probe)
+    def _show_repeated_sequence(self, head) -> None:
+        if self.repeated_sequence_dialog is None:
+            self.repeated_sequence_dialog = RepeatedSequenceDialog(self)
+        self.repeated_sequence_dialog.show_head(head)
+
+    def _show_hovered_on_repeated_sequence(self) -> None:
+        if self._hovered_overview is not None:
+            self.session.repeated_sequence.show_head(*self._hovered_overview)
 
     def _toggle_hovered_overview(self) -> None:
         if self._hovered_overview is not None:

@@ -171,7 +171,7 @@ class OutputView(StageView):
         self.split = adaptive_splitter(820, self.runs, lens_panel, stretch=(2, 3))
         self._comparing = False
         stack(self.summary, self.split, owner=self)
-        session.lensChanged.connect(self._draw_lens)
+        session.logitLensChanged.connect(self._draw_lens)
 
     # --- drawing ---
     def draw(self, section: Section) -> None:
@@ -236,7 +236,7 @@ class OutputView(StageView):
         return "<br>".join(parts)
 
     def _draw_lens(self) -> None:
-        trace, lens = self.trace, self.session.state.lens
+        trace, lens = self.trace, self.session.state.logit_lens
         if trace is None:
             return
         position = self.session.position

@@ -18,9 +18,9 @@ PROMPT = "The cat sat on the mat and looked at the dog while the sun went down s
 def lens_tab(window, qtbot):
     session = window.session
     wait_for_run(qtbot, session, PROMPT)
-    window.tabs.setCurrentWidget(window.lens_grid)
+    window.tabs.setCurrentWidget(window.sublayer_lens)
     qtbot.waitUntil(
-        lambda: session.state.lens_grid is not None and session.state.lens_grid.complete,
+        lambda: session.state.sublayer_lens is not None and session.state.sublayer_lens.complete,
         timeout=GUI_TIMEOUT_MS,
     )
     wait_idle(qtbot, session)
@@ -33,8 +33,8 @@ def _api_lens(session, target=None, interventions=None):
 
 
 def test_the_grid_is_the_api_lens_of_the_run_on_screen(lens_tab):
-    session, view = lens_tab.session, lens_tab.lens_grid
-    grid, expected = session.state.lens_grid, _api_lens(session)
+    session, view = lens_tab.session, lens_tab.sublayer_lens
+    grid, expected = session.state.sublayer_lens, _api_lens(session)
     assert grid.trace is session.trace and grid.labels == expected.labels
     assert np.array_equal(grid.topk_ids, expected.topk_ids)
     for name in ("top1_probs", "entropy", "kl", "topk_probs"):
@@ -58,19 +58,21 @@ def test_the_grid_is_the_api_lens_of_the_run_on_screen(lens_tab):
 def test_visible_columns_come_first_and_the_rest_streams_in(window, qtbot, monkeypatch):
     import explorer.session.jobs.sublayer_lens as jobs
 
-    session, view = window.session, window.lens_grid
+    session, view = window.session, window.sublayer_lens
     wait_for_run(qtbot, session, PROMPT)
     asked, read = [], []
-    request = session.lens_grid.request
-    monkeypatch.setattr(session.lens_grid, "request", lambda v: (asked.append(list(v)), request(v)))
+    request = session.sublayer_lens.request
+    monkeypatch.setattr(
+        session.sublayer_lens, "request", lambda v: (asked.append(list(v)), request(v))
+    )
     reader = jobs.sublayer_lens
     monkeypatch.setattr(jobs, "sublayer_lens", lambda *a: (read.append(list(a[3])), reader(*a))[1])
     window.resize(700, 900)  # fewer columns fit than the prompt has
     window.tabs.setCurrentWidget(view)
-    qtbot.waitUntil(lambda: session.state.lens_grid is not None, timeout=GUI_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: session.state.sublayer_lens is not None, timeout=GUI_TIMEOUT_MS)
     assert 0 < len(asked[0]) < session.trace.n_tokens
     assert read[0] == asked[0]  # the first columns read are the ones in view
-    qtbot.waitUntil(lambda: session.state.lens_grid.complete, timeout=GUI_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: session.state.sublayer_lens.complete, timeout=GUI_TIMEOUT_MS)
     assert len(read) > 1  # the rest streamed in later chunks
     view.scroll.setValue(view.scroll.maximum())  # the last columns, read meanwhile
     end = view.visible_positions()
@@ -85,33 +87,35 @@ def test_visible_columns_come_first_and_the_rest_streams_in(window, qtbot, monke
 
 def test_a_switched_off_head_gets_its_own_lens_and_the_old_grid_is_dropped(lens_tab, qtbot):
     session = lens_tab.session
-    old = session.state.lens_grid
+    old = session.state.sublayer_lens
     session.toggle_head(0, 1)
     qtbot.waitUntil(
-        lambda: session.state.lens_grid is not old and session.state.lens_grid.complete,
+        lambda: session.state.sublayer_lens is not old and session.state.sublayer_lens.complete,
         timeout=GUI_TIMEOUT_MS,
     )
     wait_idle(qtbot, session)
     expected = _api_lens(session, interventions=session.interventions)
-    assert np.allclose(session.state.lens_grid.kl, expected.kl, atol=1e-6)
+    assert np.allclose(session.state.sublayer_lens.kl, expected.kl, atol=1e-6)
     # the switch changed the lens by far more than the tolerance above
     assert np.abs(old.kl - expected.kl).max() > 20 * 1e-6
 
 
 def test_the_target_picker_sets_the_rank_shown(lens_tab, qtbot):
-    session, view = lens_tab.session, lens_tab.lens_grid
+    session, view = lens_tab.session, lens_tab.sublayer_lens
     view.quantity.setCurrentIndex(view.quantity.findData("target_rank"))
     assert view.grid.non_finite_cells() == view.grid.matrix.size  # no target yet
     view.target.setCurrentIndex(1)  # the second most likely token at the last position
     target = view.target.token_id()
     view.target.activated.emit(1)
     qtbot.waitUntil(
-        lambda: session.state.lens_grid.target == target and session.state.lens_grid.complete,
+        lambda: (
+            session.state.sublayer_lens.target == target and session.state.sublayer_lens.complete
+        ),
         timeout=GUI_TIMEOUT_MS,
     )
     expected = _api_lens(session, target)
-    assert np.array_equal(session.state.lens_grid.target_rank, expected.target_rank)
-    assert session.state.lens_grid.target_rank[-1, -1] == 1  # second at the output
+    assert np.array_equal(session.state.sublayer_lens.target_rank, expected.target_rank)
+    assert session.state.sublayer_lens.target_rank[-1, -1] == 1  # second at the output
     visible = view.visible_positions()
     shown = np.log10(1 + expected.target_rank[:, visible.start : visible.stop])
     assert np.allclose(view.grid.matrix, shown, atol=1e-6)
@@ -120,7 +124,7 @@ def test_the_target_picker_sets_the_rank_shown(lens_tab, qtbot):
 def test_a_hidden_grid_stops_streaming_and_resumes_when_shown(window, qtbot, monkeypatch):
     import explorer.session.jobs.sublayer_lens as jobs
 
-    session, view = window.session, window.lens_grid
+    session, view = window.session, window.sublayer_lens
     wait_for_run(qtbot, session, PROMPT)
     monkeypatch.setattr(jobs, "CHUNK", 1)  # many chunks: room to stop between them
     reader, read = jobs.sublayer_lens, []
@@ -133,15 +137,15 @@ def test_a_hidden_grid_stops_streaming_and_resumes_when_shown(window, qtbot, mon
     monkeypatch.setattr(jobs, "sublayer_lens", slow_reader)
     window.resize(700, 900)
     window.tabs.setCurrentWidget(view)
-    qtbot.waitUntil(lambda: session.state.lens_grid is not None, timeout=GUI_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: session.state.sublayer_lens is not None, timeout=GUI_TIMEOUT_MS)
     window.tabs.setCurrentWidget(window.stage_panel)  # the Lens tab hides
     wait_idle(qtbot, session)
-    grid = session.state.lens_grid
+    grid = session.state.sublayer_lens
     assert not grid.complete and len(read) < session.trace.n_tokens
     kept, chunks_before = grid.read.copy(), len(read)
     window.tabs.setCurrentWidget(view)  # shown again: the rest is read, nothing twice
-    qtbot.waitUntil(lambda: session.state.lens_grid.complete, timeout=GUI_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: session.state.sublayer_lens.complete, timeout=GUI_TIMEOUT_MS)
     again = [p for chunk in read[chunks_before:] for p in chunk]
     assert sorted(again) == list(np.flatnonzero(~kept))
     expected = _api_lens(session)
-    assert np.allclose(session.state.lens_grid.kl, expected.kl, atol=1e-6)
+    assert np.allclose(session.state.sublayer_lens.kl, expected.kl, atol=1e-6)
