@@ -306,6 +306,10 @@ class Session(GenerationMixin, PartSignals):
     def select_position(self, position: int | None) -> None:
         self._apply(st.select_position(self.state, position))
 
+    def select_pair(self, query: int, key: int | None) -> None:
+        """Explain attention from key position `key` to query position `query`."""
+        self._apply(st.select_pair(self.state, query, key))
+
     def open_stage(self, key: str) -> None:
         """Show the section that holds trace key `key`."""
         index = st.section_of_stage(self.state, key)

@@ -101,6 +101,8 @@ class Selection:
     layer: int = 0  # the block the attention views show (follows block sections)
     head: int = 0  # the attention head shown large
     position: int | None = None  # selected token position; None: the last
+    key: int | None = None  # the key position attention is explained for (query: position);
+    # None: the key the selected head weights most from the query
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,12 @@ class AppState:
         pos = self.selection.position
         return trace.n_tokens - 1 if pos is None else min(pos, trace.n_tokens - 1)
 
+    @property
+    def key_position(self) -> int | None:
+        """The selected key position, within the prompt (None: none chosen)."""
+        trace, key = self.trace, self.selection.key
+        return None if trace is None or key is None else min(key, trace.n_tokens - 1)
+
     def is_current(self, key: RunKey) -> bool:
         """Does a result computed under `key` belong to this state?"""
         return (
@@ -191,7 +199,9 @@ def with_result(state: AppState, result: RunResult, text: str) -> AppState:
     """A run's result; a different prompt forgets the selected position. The backward
     step of an earlier run is dropped, as is the logit lens."""
     prompt_changed = state.result is None or state.result.key.token_ids != result.key.token_ids
-    selection = replace(state.selection, position=None) if prompt_changed else state.selection
+    selection = state.selection
+    if prompt_changed:
+        selection = replace(selection, position=None, key=None)
     return replace(
         state,
         result=result,
@@ -359,6 +369,11 @@ def select_head(state: AppState, head: int) -> AppState:
 
 def select_position(state: AppState, position: int | None) -> AppState:
     return replace(state, selection=replace(state.selection, position=position))
+
+
+def select_pair(state: AppState, query: int, key: int | None) -> AppState:
+    """A query and a key position: attention explained from `key` to `query`."""
+    return replace(state, selection=replace(state.selection, position=query, key=key))
 
 
 def section_of_stage(state: AppState, key: str) -> int | None:

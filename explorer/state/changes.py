@@ -29,6 +29,7 @@ PARTS: dict[str, Part] = {
     ),
     "head": Part(lambda s: s.selection.head, "the selected head"),
     "position": Part(lambda s: s.position, "the selected token position"),
+    "key": Part(lambda s: s.key_position, "the key position attention is explained for"),
     "gradients": Part(lambda s: s.gradients, "a new backward step (or it was cleared)"),
     "replay": Part(
         lambda s: (s.gradients, s.replay_position),
