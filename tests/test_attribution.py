@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gpt_core import Interventions, capture, get_tokenizer, load_model, stage_key
-from gpt_core.analysis.attribution import METHODS, Explained, attribute
+from gpt_core.analysis.input_attribution import INPUT_ATTRIBUTION_METHODS, Explained, attribute
 
 PROMPT = "The quick brown fox jumps over the lazy"
 
@@ -129,7 +129,7 @@ def test_small_batches_give_the_same_scores_and_a_stop_is_honoured(model, ids, m
     """A long prompt runs fewer variants per forward: the budget forced down to one run per
     batch (and to three) changes nothing; a stop request ends the work with Cancelled."""
     from gpt_core import Cancelled
-    from gpt_core.analysis import attribution
+    from gpt_core.analysis import input_attribution as attribution
 
     explained, methods = (
         Explained(target=13, foil=None, position=6),
@@ -200,8 +200,8 @@ def test_the_attribute_command_writes_every_method(tmp_path):
     run_main("attribute", "--preset", "tiny", "--seed", "7", "--prompt", PROMPT, "--target",
              " dog", "--position", "4", "--steps", "8", "--baseline", " the", "--out", str(out))  # fmt: skip
     explained = Explained(tokenizer.encode(" dog")[0], None, 4)
-    every = attribute(model, ids, explained, METHODS, steps=8, baseline_token=262)
-    for method in METHODS:
+    every = attribute(model, ids, explained, INPUT_ATTRIBUTION_METHODS, steps=8, baseline_token=262)
+    for method in INPUT_ATTRIBUTION_METHODS:
         assert np.allclose(np.load(out / f"{method}.npy"), every.scores[method], atol=1e-5), method
         rows = (out / f"{method}.csv").read_text(encoding="utf-8").splitlines()
         assert rows[0].split(",")[0] == "method" and rows[1].split(",")[0] == method
@@ -209,7 +209,7 @@ def test_the_attribute_command_writes_every_method(tmp_path):
                            atol=1e-5)  # fmt: skip
     summary = json.loads((out / "summary.json").read_text())
     assert summary["target_id"] == explained.target and summary["foil_id"] is None
-    assert summary["position"] == 4 and summary["methods"] == list(METHODS)
+    assert summary["position"] == 4 and summary["methods"] == list(INPUT_ATTRIBUTION_METHODS)
     assert summary["integrated_gradients_completeness_gap"] == pytest.approx(
         every.completeness_gap, abs=1e-5
     )
