@@ -8,6 +8,7 @@ import torch
 
 from gpt_core import Interventions, capture, get_tokenizer, load_model, stage_key
 from gpt_core.analysis.input_attribution import INPUT_ATTRIBUTION_METHODS, Explained, attribute
+from tests.probe_helpers import probe_model
 
 PROMPT = "The quick brown fox jumps over the lazy"
 
@@ -123,6 +124,28 @@ def test_rollout_in_numpy_with_switches(model, ids):
         flow = mixed @ flow
     assert np.allclose(result.scores["rollout"], flow[position], atol=1e-6)
     assert result.scores["rollout"].sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_rollout_through_three_blocks_in_numpy(ids):
+    """Three blocks and no switches: the blocks' mixing matrices compose in order, the
+    last block's on the left (a product of one mixing matrix cannot tell the order)."""
+    model = probe_model()
+    assert model.cfg.n_layers == 3
+    position = len(ids) - 1
+    result = attribute(model, ids, Explained(13, None, position), ("rollout",))
+    trace = capture(model, ids)
+    n = len(ids)
+    share = np.eye(n)  # share[i, j]: token j's share of position i's stream
+    for layer in range(3):
+        weights = trace[stage_key("attn/weights", layer)].astype(np.float64)  # [H, T, T]
+        mixed = 0.5 * weights.mean(0) + 0.5 * np.eye(n)
+        mixed /= mixed.sum(-1, keepdims=True)
+        after = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):  # position i reads position k, which holds share[k, j] of j
+                after[i, j] = sum(mixed[i, k] * share[k, j] for k in range(n))
+        share = after
+    assert np.allclose(result.scores["rollout"], share[position], atol=1e-6)
 
 
 def test_small_batches_give_the_same_scores_and_a_stop_is_honoured(model, ids, monkeypatch):
