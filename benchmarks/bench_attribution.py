@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gpt_core import capture, load_model
 from gpt_core.analysis import REPEAT_LENGTH, head_type_scores, sublayer_lens
-from gpt_core.analysis.attribution import Explained, attribute
+from gpt_core.analysis.input_attribution import Explained, attribute
 
 VISIBLE = 16  # columns of the lens grid the window reads first
 

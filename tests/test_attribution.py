@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from gpt_core import Interventions, capture, get_tokenizer, load_model, stage_key
-from gpt_core.analysis.attribution import METHODS, Explained, attribute
+from gpt_core.analysis.input_attribution import INPUT_ATTRIBUTION_METHODS, Explained, attribute
+from tests.probe_helpers import probe_model
 
 PROMPT = "The quick brown fox jumps over the lazy"
 
@@ -125,11 +126,33 @@ def test_rollout_in_numpy_with_switches(model, ids):
     assert result.scores["rollout"].sum() == pytest.approx(1.0, abs=1e-5)
 
 
+def test_rollout_through_three_blocks_in_numpy(ids):
+    """Three blocks and no switches: the blocks' mixing matrices compose in order, the
+    last block's on the left (a product of one mixing matrix cannot tell the order)."""
+    model = probe_model()
+    assert model.cfg.n_layers == 3
+    position = len(ids) - 1
+    result = attribute(model, ids, Explained(13, None, position), ("rollout",))
+    trace = capture(model, ids)
+    n = len(ids)
+    share = np.eye(n)  # share[i, j]: token j's share of position i's stream
+    for layer in range(3):
+        weights = trace[stage_key("attn/weights", layer)].astype(np.float64)  # [H, T, T]
+        mixed = 0.5 * weights.mean(0) + 0.5 * np.eye(n)
+        mixed /= mixed.sum(-1, keepdims=True)
+        after = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):  # position i reads position k, which holds share[k, j] of j
+                after[i, j] = sum(mixed[i, k] * share[k, j] for k in range(n))
+        share = after
+    assert np.allclose(result.scores["rollout"], share[position], atol=1e-6)
+
+
 def test_small_batches_give_the_same_scores_and_a_stop_is_honoured(model, ids, monkeypatch):
     """A long prompt runs fewer variants per forward: the budget forced down to one run per
     batch (and to three) changes nothing; a stop request ends the work with Cancelled."""
     from gpt_core import Cancelled
-    from gpt_core.analysis import attribution
+    from gpt_core.analysis import input_attribution as attribution
 
     explained, methods = (
         Explained(target=13, foil=None, position=6),
@@ -200,8 +223,8 @@ def test_the_attribute_command_writes_every_method(tmp_path):
     run_main("attribute", "--preset", "tiny", "--seed", "7", "--prompt", PROMPT, "--target",
              " dog", "--position", "4", "--steps", "8", "--baseline", " the", "--out", str(out))  # fmt: skip
     explained = Explained(tokenizer.encode(" dog")[0], None, 4)
-    every = attribute(model, ids, explained, METHODS, steps=8, baseline_token=262)
-    for method in METHODS:
+    every = attribute(model, ids, explained, INPUT_ATTRIBUTION_METHODS, steps=8, baseline_token=262)
+    for method in INPUT_ATTRIBUTION_METHODS:
         assert np.allclose(np.load(out / f"{method}.npy"), every.scores[method], atol=1e-5), method
         rows = (out / f"{method}.csv").read_text(encoding="utf-8").splitlines()
         assert rows[0].split(",")[0] == "method" and rows[1].split(",")[0] == method
@@ -209,7 +232,7 @@ def test_the_attribute_command_writes_every_method(tmp_path):
                            atol=1e-5)  # fmt: skip
     summary = json.loads((out / "summary.json").read_text())
     assert summary["target_id"] == explained.target and summary["foil_id"] is None
-    assert summary["position"] == 4 and summary["methods"] == list(METHODS)
+    assert summary["position"] == 4 and summary["methods"] == list(INPUT_ATTRIBUTION_METHODS)
     assert summary["integrated_gradients_completeness_gap"] == pytest.approx(
         every.completeness_gap, abs=1e-5
     )

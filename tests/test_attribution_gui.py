@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gpt_core import Interventions
-from gpt_core.analysis.attribution import METHODS, Explained, attribute
+from gpt_core.analysis.input_attribution import INPUT_ATTRIBUTION_METHODS, Explained, attribute
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
 
 PROMPT = "The quick brown fox jumps over the lazy dog"
@@ -44,14 +44,21 @@ def test_the_tab_shows_what_the_api_computes(attributed):
     trace = session.trace
     target = int(trace["logits/topk_ids"][5, 0])  # the picker's default: the top-1 there
     assert run.explained == Explained(target, None, 5)
-    expected = attribute(session.model, trace.token_ids.tolist(), run.explained, METHODS)
-    for method in METHODS:
+    expected = attribute(
+        session.model, trace.token_ids.tolist(), run.explained, INPUT_ATTRIBUTION_METHODS
+    )
+    for method in INPUT_ATTRIBUTION_METHODS:
         assert np.allclose(run.result.scores[method], expected.scores[method], atol=1e-5)
     # the methods heatmap: the tokens up to position 5 (later ones cannot reach it), each row
     # scaled to its largest magnitude, surprisal last
     reach = 6
-    rows = [expected.scores[m][:reach] / np.abs(expected.scores[m]).max() for m in METHODS]
-    assert np.allclose(view.methods.matrix[: len(METHODS)], np.stack(rows), atol=1e-4)
+    rows = [
+        expected.scores[m][:reach] / np.abs(expected.scores[m]).max()
+        for m in INPUT_ATTRIBUTION_METHODS
+    ]
+    assert np.allclose(
+        view.methods.matrix[: len(INPUT_ATTRIBUTION_METHODS)], np.stack(rows), atol=1e-4
+    )
     surprisal = view.methods.matrix[-1] * np.nanmax(view.scores_of("surprisal")[:reach])
     assert np.isnan(surprisal[0])
     assert np.allclose(surprisal[1:], trace["loss/per_token"][: reach - 1], atol=1e-5)
@@ -123,7 +130,7 @@ def test_cancel_stops_it_and_the_window_stays_usable(window, qtbot):
 def test_export_writes_what_the_command_writes(attributed, tmp_path):
     window, run = attributed
     window.attribution.export_to(tmp_path)
-    for method in METHODS:
+    for method in INPUT_ATTRIBUTION_METHODS:
         saved = np.load(tmp_path / f"{method}.npy")
         assert saved.dtype == np.float32 and np.array_equal(saved, run.result.scores[method])
         assert (tmp_path / f"{method}.png").stat().st_size > 0

@@ -53,6 +53,21 @@ def test_backward_step_gradients_equal_autograd(model, ids, target):
         assert info.ratio == pytest.approx(info.grad_norm / info.weight_norm)
 
 
+@pytest.mark.parametrize("at_last", [False, True])
+def test_the_logits_gradient_is_the_last_positions(model, ids, at_last):
+    """grad/logits/last against torch.autograd.grad of the loss with respect to the logits of
+    a plain forward, read at the last position (the whole-prompt loss reaches position 0)."""
+    target = (len(ids) - 1, 1234) if at_last else None
+    trace = backward_step(model, ids, target=target)
+    logits = model(torch.tensor([ids]))[0]  # [T, vocab]
+    if target is None:
+        loss = F.cross_entropy(logits[:-1], torch.tensor(ids[1:]))
+    else:
+        loss = -torch.log_softmax(logits[target[0]], dim=-1)[target[1]]
+    (grad,) = torch.autograd.grad(loss, logits)  # [T, vocab]
+    assert_close(trace["grad/logits/last"], to_np(grad[-1]), atol=1e-8)
+
+
 def test_target_loss_only_reaches_positions_up_to_the_target(model, ids):
     trace = backward_step(model, ids, target=(4, 42))
     grad = trace.grad("embeddings/token")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from explorer.export.input_attribution import export_attribution
 from gpt_core import get_tokenizer
-from gpt_core.analysis.attribution import METHODS, Explained, attribute
+from gpt_core.analysis.input_attribution import INPUT_ATTRIBUTION_METHODS, Explained, attribute
 
 HELP = "input-token attributions of a prediction"
 
@@ -17,7 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, help="one token whose logit is explained")
     parser.add_argument("--foil", help="one token whose logit is subtracted (contrastive)")
     parser.add_argument("--position", type=int, help="the prediction read (default: last)")
-    parser.add_argument("--method", default=",".join(METHODS), help=f"from {','.join(METHODS)}")
+    parser.add_argument(
+        "--method",
+        default=",".join(INPUT_ATTRIBUTION_METHODS),
+        help=f"from {','.join(INPUT_ATTRIBUTION_METHODS)}",
+    )
     parser.add_argument("--steps", type=int, default=32, help="integrated-gradients steps")
     parser.add_argument("--baseline", default="zero", help="zero, or a token (IG, occlusion)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--method",
-        choices=("exact", "attribution", "both"),
+        choices=patching.PATCHING_METHODS,
         default="exact",
         help="one patched run per cell, the first-order estimate, or both",
     )

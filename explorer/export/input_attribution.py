@@ -11,13 +11,13 @@ import numpy as np
 
 from explorer.export.render import HeatmapFigure, save_figure
 from gpt_core import ExportError
-from gpt_core.analysis.attribution import Attribution, Explained
+from gpt_core.analysis.input_attribution import Explained, InputAttribution
 from gpt_core.util.atomic import atomic_path
 from gpt_core.util.files import write_matrix_csv, write_npy
 
 
 def export_attribution(
-    result: Attribution, explained: Explained, ids: list[int], labels: list[str], folder: Path
+    result: InputAttribution, explained: Explained, ids: list[int], labels: list[str], folder: Path
 ) -> list[Path]:
     """Write every method's scores into `folder` (which must exist); the paths written."""
     written = []

@@ -12,29 +12,30 @@ import numpy as np
 
 from explorer.export.render import HeatmapFigure, save_figure
 from gpt_core import ExportError, get_tokenizer
-from gpt_core.analysis.patching import SWEEPS, PatchResult
+from gpt_core.analysis.patching import PATH_SWEEP, SWEEPS, PatchResult, Sweep
+from gpt_core.analysis.patching.sweeps import LAYER_HEAD_POSITION
 from gpt_core.util.atomic import atomic_path
 from gpt_core.util.files import write_all, write_matrix_csv, write_npy
 
 FORMATS = ("npy", "csv", "png", "svg")
 
 
-def sweep_table(clean_ids, name: str, values: np.ndarray):
+def sweep_table(clean_ids, sweep: Sweep, values: np.ndarray):
     """(matrix, row labels, column labels, row axis, column axis) of one sweep's array:
     [L, T] and [L, H] as they are, [L, H, T] with one row per head; positions are labelled
     with the clean prompt's tokens."""
     tokens = get_tokenizer().displays(list(clean_ids)[: values.shape[-1]])
-    positions = [f"{p}:{t}" for p, t in enumerate(tokens)]
-    n_layers = values.shape[0]
-    layers = [f"L{layer}" for layer in range(n_layers)]
-    if name in ("resid", "attn", "mlp"):
-        return values, layers, positions, "layer", "position"
-    if name == "heads_by_pos":
-        n_heads = values.shape[1]
+    n_layers, n_heads = values.shape[0], values.shape[1]
+    labels = {
+        "layer": [f"L{layer}" for layer in range(n_layers)],
+        "head": [f"H{head}" for head in range(n_heads)],
+        "position": [f"{p}:{t}" for p, t in enumerate(tokens)],
+    }
+    if sweep.layout == LAYER_HEAD_POSITION:
         rows = [f"L{layer}H{head}" for layer in range(n_layers) for head in range(n_heads)]
-        return values.reshape(n_layers * n_heads, -1), rows, positions, "head", "position"
-    heads = [f"H{head}" for head in range(values.shape[1])]
-    return values, layers, heads, "layer", "head"
+        return values.reshape(n_layers * n_heads, -1), rows, labels["position"], "head", "position"
+    rows, cols = sweep.layout
+    return values, labels[rows], labels[cols], rows, cols
 
 
 def export_patching(result: PatchResult, folder: str | Path, formats=FORMATS) -> list[Path]:
@@ -57,8 +58,8 @@ def export_patching(result: PatchResult, folder: str | Path, formats=FORMATS) ->
 def _sweep_files(result, stem: str, values: np.ndarray, folder: Path, formats):
     """(path, writer) for each format of one sweep."""
     name = stem.removeprefix("attribution_")
-    name = "heads" if name == "path" else name
-    matrix, rows, cols, row_axis, col_axis = sweep_table(result.clean_ids, name, values)
+    sweep = PATH_SWEEP if name == "path" else SWEEPS[name]
+    matrix, rows, cols, row_axis, col_axis = sweep_table(result.clean_ids, sweep, values)
     # an attribution is a change of the metric: drawn as a metric value
     drawn = result.baseline + matrix if stem.startswith("attribution_") else matrix
     shown = drawn if result.same_metric else result.normalised(drawn)
@@ -83,7 +84,7 @@ def _title(stem: str) -> str:
         return "path patching"
     if stem.startswith("attribution_"):
         return f"{stem.removeprefix('attribution_')} (attribution patching)"
-    return f"{stem} ({SWEEPS[stem][0]})"
+    return f"{stem} ({', '.join(SWEEPS[stem].layout)})"
 
 
 def _write_summary(result: PatchResult, path: Path) -> Path:

@@ -14,8 +14,12 @@ import numpy as np
 
 from gpt_core import Trace
 from gpt_core.analysis import SublayerLens
-from gpt_core.analysis.attribution import METHODS, Attribution, Explained
-from gpt_core.analysis.sublayer_lens import TOP_K
+from gpt_core.analysis.input_attribution import (
+    INPUT_ATTRIBUTION_METHODS,
+    Explained,
+    InputAttribution,
+)
+from gpt_core.analysis.sublayer_lens import LENS_TOP_COUNT
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,8 +35,8 @@ class SublayerLensGrid:
     entropy: np.ndarray  # [P, T] float32, nats
     kl: np.ndarray  # [P, T] float32, KL(final ‖ lens), nats
     target_rank: np.ndarray  # [P, T] float32 (NaN without a target), 0 = top
-    topk_ids: np.ndarray  # [P, T, TOP_K] int64, most likely first
-    topk_probs: np.ndarray  # [P, T, TOP_K] float32
+    topk_ids: np.ndarray  # [P, T, LENS_TOP_COUNT] int64, most likely first
+    topk_probs: np.ndarray  # [P, T, LENS_TOP_COUNT] float32
 
     @classmethod
     def empty(cls, trace: Trace, target: int | None, labels: tuple[str, ...]) -> SublayerLensGrid:
@@ -41,8 +45,8 @@ class SublayerLensGrid:
         return cls(
             trace, target, labels, np.zeros(tokens, dtype=bool),
             nan(points, tokens), nan(points, tokens), nan(points, tokens), nan(points, tokens),
-            np.full((points, tokens, TOP_K), -1, dtype=np.int64),
-            nan(points, tokens, TOP_K),
+            np.full((points, tokens, LENS_TOP_COUNT), -1, dtype=np.int64),
+            nan(points, tokens, LENS_TOP_COUNT),
         )  # fmt: skip
 
     @property
@@ -114,7 +118,7 @@ class AttributionSettings:
     foil: int | None = None  # token id subtracted (contrastive), or None
     steps: int = 32  # integrated-gradients steps
     baseline_token: int | None = None  # None: the zero vector
-    methods: tuple[str, ...] = METHODS  # the methods run
+    methods: tuple[str, ...] = INPUT_ATTRIBUTION_METHODS  # the methods run
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,7 +126,7 @@ class AttributionRun:
     trace: Trace  # the run on screen it explains (ids, switches, model)
     settings: AttributionSettings
     explained: Explained
-    result: Attribution
+    result: InputAttribution
     seconds: float
 
     @property

@@ -1,6 +1,6 @@
 """What can be read off runs: the effect of interventions, the logit lens, per-head
 attention statistics, head types, a lens at every sub-layer, input attributions (in
-.attribution), embedding projections, parameter counts."""
+.input_attribution), embedding projections, parameter counts."""
 
 from .compare import Comparison, compare
 from .head_stats import HEAD_METRICS, head_metrics, head_summary

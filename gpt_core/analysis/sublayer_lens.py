@@ -18,7 +18,7 @@ from ..model import GPTModel
 from ..probe import Trace
 from ..probe.stages import residual_stream
 
-TOP_K = 5  # tokens kept per cell, for hovering
+LENS_TOP_COUNT = 5  # tokens kept per cell, for hovering
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,8 @@ class SublayerLens:
     positions: np.ndarray  # [T'] int64: the positions read, the columns of every array
     top1_ids: np.ndarray  # [2L + 1, T'] int64
     top1_probs: np.ndarray  # [2L + 1, T'] float32
-    topk_ids: np.ndarray  # [2L + 1, T', TOP_K] int64, most likely first
-    topk_probs: np.ndarray  # [2L + 1, T', TOP_K] float32
+    topk_ids: np.ndarray  # [2L + 1, T', LENS_TOP_COUNT] int64, most likely first
+    topk_probs: np.ndarray  # [2L + 1, T', LENS_TOP_COUNT] float32
     entropy: np.ndarray  # [2L + 1, T] float32, nats
     kl: np.ndarray  # [2L + 1, T'] float32, KL(final ‖ lens) in nats
     target_rank: np.ndarray | None  # [2L + 1, T'] int64, 0 = top; None without a target
@@ -74,7 +74,7 @@ def _log_probs(model: GPTModel, stream: np.ndarray, device) -> torch.Tensor:
 
 def _read(model, stream, final_log_p, target, device) -> dict[str, np.ndarray]:
     log_p = _log_probs(model, stream, device)  # [T', V]
-    best = log_p.topk(min(TOP_K, log_p.shape[-1]), dim=-1)  # [T', K]
+    best = log_p.topk(min(LENS_TOP_COUNT, log_p.shape[-1]), dim=-1)  # [T', K]
     p = log_p.exp()
     row = {
         "topk_ids": best.indices.cpu().numpy(),

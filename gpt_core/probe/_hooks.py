@@ -18,7 +18,7 @@ from ..errors import Cancelled
 from ..model import GPTModel
 from ._causal_pack import pack_causal, packed_norm
 from .interventions import Interventions
-from .stages import CAUSAL_HEADS, LOGITS, TOP_K, module_path, stage_key, stage_specs
+from .stages import CAUSAL_HEADS, LOGITS, TOP_IDS, module_path, stage_key, stage_specs
 
 StopCheck = Callable[[], bool]
 
@@ -158,6 +158,6 @@ def _stage_modules(model: GPTModel) -> list[tuple[str, str, nn.Module]]:
         _STAGE_MODULES[model] = [
             (stage_key(spec.name, layer), spec.layout, modules[module_path(spec, layer)])
             for spec, layer in stage_specs(model.cfg)
-            if spec.layout != TOP_K  # summarised from the model's return value
+            if spec.layout != TOP_IDS  # summarised from the model's return value
         ]
     return _STAGE_MODULES[model]

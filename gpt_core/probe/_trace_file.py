@@ -23,7 +23,7 @@ from .stages import (
     GRAD_PREFIX,
     TOKEN_STAT,
     TOKENS_HEADS_DIMS,
-    TOP_K,
+    TOP_IDS,
     parse_key,
     stage_key,
     stage_specs,
@@ -79,7 +79,7 @@ def expected_arrays(meta: TraceMeta, n_tokens: int) -> dict[str, tuple[np.dtype,
         expected[GRAD_PREFIX + "logits/last"] = expected["logits/last"]
     for spec, layer in stage_specs(cfg):
         key = stage_key(spec.name, layer)
-        if spec.layout == TOP_K:
+        if spec.layout == TOP_IDS:
             expected[key] = (_INT, (T, k))
             continue
         expected[key] = (_FLOAT, _stage_shape(spec, cfg, T, meta.version))

@@ -25,7 +25,7 @@ TOKENS_DIMS = "tokens_dims"  # [T, D]
 UNBATCHED_TOKENS_DIMS = "unbatched_tokens_dims"  # [T, D], computed without a batch dim
 CAUSAL_HEADS = "causal_heads"  # [H, T, T] causal attention weights, held packed
 TOKENS_HEADS_DIMS = "tokens_heads_dims"  # [T, H, d_head]
-TOP_K = "top_k"  # [T, k] ids: summarised from the model's logits, not hooked
+TOP_IDS = "top_k"  # [T, k] ids from the model's logits, not hooked ("top_k" in trace files)
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ _STAGES: tuple[StageSpec, ...] = (
         "output",
         "top_k",
         "out_head",
-        TOP_K,
+        TOP_IDS,
         "Next-token predictions",
         "p = softmax(y W_head^T)",
         "The output head scores every vocabulary token against each position's vector; "

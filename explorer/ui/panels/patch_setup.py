@@ -58,7 +58,7 @@ class PatchSetup(QWidget):
         self.direction = _combo(DIRECTIONS, {"denoise": "denoise", "noise": "noise"})
         self.sweeps = {name: QCheckBox(name) for name in SWEEPS}
         for name, box in self.sweeps.items():
-            box.setToolTip(SWEEPS[name][1])
+            box.setToolTip(SWEEPS[name].patches)
         self.method = _combo(METHOD_TEXTS)
         self.receiver = QLineEdit(placeholderText="empty for none, logits, or 5.1.q")
         self.receiver.setToolTip("Path patching: every head's direct path into this receiver")

@@ -31,7 +31,7 @@ from explorer.ui.widgets.tables import NumberItem, caption, read_only_table
 from explorer.ui.widgets.token_picker import TokenPicker
 from explorer.ui.widgets.token_strip import TokenStrip, scrolled
 from gpt_core import GPTCoreError
-from gpt_core.analysis.attribution import METHODS
+from gpt_core.analysis.input_attribution import INPUT_ATTRIBUTION_METHODS
 from gpt_core.model.tokenizer import ENDOFTEXT_ID
 
 METHOD_TEXTS = {
@@ -133,7 +133,7 @@ class AttributionView(QWidget):
         foil = self.foil.token_id() if self.use_foil.isChecked() else None
         baseline = self.baseline_token.token_id() if self.baseline.currentIndex() == 1 else None
         return AttributionSettings(
-            self.target.token_id(), foil, self.steps.value(), baseline, METHODS
+            self.target.token_id(), foil, self.steps.value(), baseline, INPUT_ATTRIBUTION_METHODS
         )
 
     def _push(self) -> None:

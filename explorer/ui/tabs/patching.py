@@ -33,19 +33,10 @@ from explorer.ui.widgets.heatmap import Heatmap
 from explorer.ui.widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
 from explorer.ui.widgets.tables import NumberItem, caption, read_only_table
 from gpt_core import ExportError
-from gpt_core.analysis.patching import SWEEPS
+from gpt_core.analysis.patching import PATH_SWEEP, SWEEPS, Sweep
+from gpt_core.analysis.patching.sweeps import LAYER_HEAD_POSITION
 
 TOP_PARTS = 12  # bars in the direct logit attribution chart (the table has every part)
-# sweep -> the section a cell opens (and whether its rows are heads)
-_OPENS = {
-    "resid": "ln1",
-    "attn": "attention",
-    "mlp": "ff",
-    "heads": "attention",
-    "heads_by_pos": "attention",
-    "pattern": "attention",
-    "path": "attention",
-}
 
 
 class SweepPanel(QWidget):
@@ -53,15 +44,15 @@ class SweepPanel(QWidget):
 
     cellClicked = Signal(str, int, int)  # sweep, row, column
 
-    def __init__(self, name: str, sweep: str, parent=None):
+    def __init__(self, name: str, sweep: Sweep, parent=None):
         super().__init__(parent)
         self.name = name  # the tab's name
         self.sweep = sweep  # the sweep whose layout the arrays have
         self.exact, self.estimate = Heatmap(), Heatmap()
         self.note = caption()
         stack(splitter(HORIZONTAL, self.exact, self.estimate), self.note, owner=self)
-        self.exact.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep, r, c))
-        self.estimate.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep, r, c))
+        self.exact.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep.name, r, c))
+        self.estimate.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep.name, r, c))
 
     def show_values(
         self, clean_ids, run: PatchRun | None, values: np.ndarray, estimate=None
@@ -80,7 +71,7 @@ class SweepPanel(QWidget):
         elif result is None:
             self.note.setText("Raw metric values as the blocks arrive…")
         else:
-            self.note.setText(f"{row_axis} × {col_axis}; {SWEEPS.get(self.sweep, ('', ''))[1]}")
+            self.note.setText(f"{row_axis} × {col_axis}; {self.sweep.patches}")
 
     def _draw(self, heatmap: Heatmap, run, matrix, rows, cols, label: str) -> None:
         result = run.result if run else None
@@ -202,9 +193,9 @@ class PatchingView(QWidget):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
 
-    def _panel(self, name: str, sweep: str | None = None) -> SweepPanel:
+    def _panel(self, name: str, sweep: Sweep | None = None) -> SweepPanel:
         if name not in self.panels:
-            panel = SweepPanel(name, sweep or name)
+            panel = SweepPanel(name, sweep or SWEEPS[name])
             panel.cellClicked.connect(self.open_cell)
             self.panels[name] = panel
             self.results.addTab(panel, name)
@@ -232,11 +223,12 @@ class PatchingView(QWidget):
             self._panel(name).show_values(result.clean_ids, run, values, estimate)
         for name in result.attribution:
             if name not in result.exact and name != "path":
-                panel = self._panel(f"{name} (attribution)", name)
+                panel = self._panel(f"{name} (attribution)", SWEEPS[name])
                 panel.show_values(result.clean_ids, run, result.estimate(name))
         if result.path is not None:
             estimate = result.estimate("path") if "path" in result.attribution else None
-            self._panel("path", "heads").show_values(result.clean_ids, run, result.path, estimate)
+            panel = self._panel("path", PATH_SWEEP)
+            panel.show_values(result.clean_ids, run, result.path, estimate)
         self.logit_parts.show_parts(dict(result.logit_attribution))
         self.results.addTab(self.logit_parts, "direct logit attribution")
         self.summary.setText(_summary(run, self.session.tokenizer))
@@ -246,15 +238,13 @@ class PatchingView(QWidget):
         run = self.session.state.patch_run
         if run is None:
             return
-        n_heads = self.session.config.n_heads
-        base = name
-        if base == "heads_by_pos":
-            layer, head, position = row // n_heads, row % n_heads, col
-        elif base in ("resid", "attn", "mlp"):
-            layer, head, position = row, None, col
+        sweep = SWEEPS[name]
+        if sweep.layout == LAYER_HEAD_POSITION:  # drawn one row per head
+            (layer, head), position = divmod(row, self.session.config.n_heads), col
         else:
-            layer, head, position = row, col, None
-        section = find_section(self.session.state, _OPENS[base], layer)
+            cell = dict(zip(sweep.layout, (row, col), strict=True))
+            layer, head, position = cell["layer"], cell.get("head"), cell.get("position")
+        section = find_section(self.session.state, sweep.section, layer)
         ids, text = self._opened_prompt(run)
         self._pending_open = (section, head, position, ids)
         trace = self.session.trace

@@ -7,45 +7,57 @@ after the patch, then the final norm and the output head at the metric position 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from ...model import GPTModel
-from ...probe._hooks import hooks
+from ...probe.hook_points import hooked
+from ...probe.stages import stage_key
 from .result import Metric
 
+# The stages a sweep patches, in every block, by their registry names.
+PATCHED_STAGES = ("resid_mid", "attn/out", "ff/out", "attn/context", "attn/weights")
 
-@dataclass
+
+def block_input_key(layer: int) -> str:
+    """The trace key of the residual stream entering block `layer`."""
+    return stage_key("embeddings/sum") if layer == 0 else stage_key("out", layer - 1)
+
+
+@dataclass(frozen=True)
 class RunCache:
-    """Activations of one run (batch dimension dropped), per block; with `grads`, also
-    the gradient of the metric with respect to each of them."""
+    """Activations of one run by trace key (batch dimension dropped): every block's input
+    and output and its PATCHED_STAGES; with `grads`, the gradient of the metric with respect
+    to each of them, by the same keys."""
 
-    resid_pre: list[Tensor] = field(default_factory=list)  # L x [T, E], block inputs
-    resid_mid: list[Tensor] = field(default_factory=list)  # L x [T, E]
-    attn_out: list[Tensor] = field(default_factory=list)  # L x [T, E], after out_proj
-    mlp_out: list[Tensor] = field(default_factory=list)  # L x [T, E]
-    z: list[Tensor] = field(default_factory=list)  # L x [T, H, d_head], context vectors
-    pattern: list[Tensor] = field(default_factory=list)  # L x [H, T, T], attention weights
-    final: Tensor | None = None  # [T, E], the last block's output
-    value: float = 0.0  # the metric
-    grads: dict[str, list[Tensor]] | None = None  # name -> L x gradient, as above
+    activations: dict[str, Tensor]
+    value: float  # the metric
+    n_layers: int
+    grads: dict[str, Tensor] | None = None
 
-    def resid_post(self, layer: int) -> Tensor:
-        """The residual stream after block `layer`."""
-        return self.resid_pre[layer + 1] if layer + 1 < len(self.resid_pre) else self.final
+    def __getitem__(self, key: str) -> Tensor:
+        return self.activations[key]
 
+    def at(self, name: str, layer: int) -> Tensor:
+        """Stage `name` ("attn/context") of block `layer`."""
+        return self.activations[stage_key(name, layer)]
 
-# (cache list, module path in a block, whether the module's input rather than its output)
-_POINTS = (
-    ("resid_pre", "", True),
-    ("resid_mid", "resid_mid_point", False),
-    ("attn_out", "att", False),
-    ("mlp_out", "ff", False),
-    ("z", "att.context_point", False),
-    ("pattern", "att.weights_point", False),
-)
+    def block_input(self, layer: int) -> Tensor:
+        return self.activations[block_input_key(layer)]  # [T, E]
+
+    @property
+    def final(self) -> Tensor:
+        """The last block's output: [T, E]."""
+        return self.at("out", self.n_layers - 1)
+
+    def stream(self, start: str, layer: int) -> Tensor:
+        """The residual stream of block `layer` "pre" (its input), "mid" (between attention
+        and feed-forward) or "post" (its output): [T, E]."""
+        if start == "pre":
+            return self.block_input(layer)
+        return self.at("resid_mid" if start == "mid" else "out", layer)
 
 
 def record(
@@ -53,58 +65,39 @@ def record(
     ids: Tensor,
     metric: Metric,
     with_grads: bool = False,
-    keep_patterns: bool = True,
+    keep_weights: bool = True,
 ) -> RunCache:
     """Run `ids` [T] (already cut at the metric position) once, keeping every activation a
-    sweep patches (the [H, T, T] attention weights only with keep_patterns); with_grads
+    sweep patches (the [H, T, T] attention weights only with keep_weights); with_grads
     also takes the metric's gradient with respect to each (by torch.autograd.grad, so no
     parameter gets a .grad)."""
-    cache = RunCache()
-    watched: list[tuple[str, Tensor]] = []  # (name, activation with its graph), in order
-    points = [p for p in _POINTS if keep_patterns or p[0] != "pattern"]
-    with hooks() as hook_set, torch.set_grad_enabled(with_grads):
-        if with_grads:  # every activation gets a gradient, whatever parameters are frozen
-            hook_set.forward_pre(
-                model.trf_blocks[0], lambda m, args: (args[0].detach().requires_grad_(),)
-            )
-        for block in model.trf_blocks:
-            for name, path, is_input in points:
-                module = block.get_submodule(path) if path else block
-                keep = _keeper(cache, name, watched)
-                if is_input:
-                    hook_set.forward_pre(module, lambda m, args, keep=keep: keep(args[0]))
-                else:
-                    hook_set.forward(module, lambda m, args, out, keep=keep: keep(out))
-        value = metric(_last_logits(model, ids, cache))[0]
-        if with_grads:
-            per_block = len(points) * model.cfg.n_layers
-            assert len(watched) == per_block, f"{len(watched)} of {per_block} activations"
-            grads = torch.autograd.grad(value, [t for _, t in watched], allow_unused=True)
-            cache.grads = {name: [] for name, _, _ in points}
-            for (name, tensor), grad in zip(watched, grads, strict=True):
-                zero = torch.zeros_like(tensor[0])
-                cache.grads[name].append(zero if grad is None else grad[0].detach())
-    cache.value = float(value.detach())
-    return cache
+    n_layers = model.cfg.n_layers
+    names = [n for n in PATCHED_STAGES if keep_weights or n != "attn/weights"]
+    keys = [stage_key("embeddings/sum")]
+    keys += [stage_key(name, layer) for layer in range(n_layers) for name in (*names, "out")]
+    # every activation gets a gradient, whatever parameters are frozen
+    edits = {stage_key("embeddings/sum"): lambda out: out.detach().requires_grad_()}
+    hooks = hooked(model, edits=edits if with_grads else None, keep=keys)
+    with hooks as kept, torch.set_grad_enabled(with_grads):
+        value = metric(_last_logits(model, ids))[0]
+    activations = {key: tensor[0].detach() for key, tensor in kept.items()}
+    grads = None
+    if with_grads:
+        found = torch.autograd.grad(value, list(kept.values()), allow_unused=True)
+        grads = {
+            key: torch.zeros_like(activations[key]) if grad is None else grad[0].detach()
+            for key, grad in zip(kept, found, strict=True)
+        }
+    return RunCache(activations, float(value.detach()), n_layers, grads)
 
 
-def _last_logits(model: GPTModel, ids: Tensor, cache: RunCache) -> Tensor:
+def _last_logits(model: GPTModel, ids: Tensor) -> Tensor:
     """The model's forward, with the output head at the last position only: [1, vocab]."""
     positions = torch.arange(len(ids), device=ids.device)
     x = model.drop_emb(model.tok_emb(ids[None]) + model.pos_emb(positions))  # [1, T, E]
     for block in model.trf_blocks:
         x = block(x)  # [1, T, E]
-    cache.final = x[0].detach()
     return model.out_head(model.final_norm(x[:, -1:]))[:, 0]  # [1, vocab]
-
-
-def _keeper(cache: RunCache, name: str, watched: list):
-    def keep(tensor: Tensor) -> None:
-        getattr(cache, name).append(tensor[0].detach())
-        if tensor.requires_grad:
-            watched.append((name, tensor))
-
-    return keep
 
 
 def finish(model: GPTModel, x: Tensor, layer: int, start: str, metric: Metric) -> Tensor:

@@ -19,15 +19,6 @@ DIRECTIONS = {
     "denoise": "clean activations patched into the corrupted run",
     "noise": "corrupted activations patched into the clean run",
 }
-# sweep -> (layout of its array, what one cell patches)
-SWEEPS = {
-    "resid": ("layer, position", "the residual stream entering block l at position p"),
-    "attn": ("layer, position", "block l's attention output (after out_proj) at position p"),
-    "mlp": ("layer, position", "block l's feed-forward output at position p"),
-    "heads": ("layer, head", "head h's context vector at every position"),
-    "heads_by_pos": ("layer, head, position", "head h's context vector at position p"),
-    "pattern": ("layer, head", "head h's attention weights at every position"),
-}
 PATH_KINDS = ("q", "k", "v")
 
 
@@ -95,7 +86,7 @@ class Receiver:
 
 @dataclass(frozen=True)
 class PatchResult:
-    """Raw metric values per patched cell (float32 arrays in the layouts of SWEEPS) and
+    """Raw metric values per patched cell (float32 arrays in the layouts of sweeps.SWEEPS) and
     their first-order estimates, for one pair of runs."""
 
     clean_ids: np.ndarray  # [T] int64

@@ -1,10 +1,4 @@
-"""The fast estimates beside exact patching.
-
-Attribution patching: the change a patch makes to the metric, to first order, is
-(source activation − base activation) · ∂metric/∂activation on the base run; one forward
-and backward of the base run gives every cell of every sweep.
-
-Direct logit attribution: the final residual stream at the metric position is the sum of
+"""Direct logit attribution: the final residual stream at the metric position is the sum of
 the embeddings, every head's output, every block's out_proj bias and every feed-forward
 output. With the final LayerNorm's scale fixed at the run's own value, the norm is linear,
 so the logit difference splits into one term per part plus the norm's shift term, exactly.
@@ -18,25 +12,6 @@ from torch import Tensor
 from ...model import GPTModel
 from ._runs import RunCache, head_output
 from .result import Metric
-
-
-def attribution(name: str, base: RunCache, source: RunCache) -> Tensor:
-    """First-order change of the metric for every cell of sweep `name`, all blocks."""
-    grads = base.grads
-    rows = []
-    for layer in range(len(base.resid_pre)):
-        if name in ("resid", "attn", "mlp"):
-            key = {"resid": "resid_pre", "attn": "attn_out", "mlp": "mlp_out"}[name]
-            change = getattr(source, key)[layer] - getattr(base, key)[layer]  # [T, E]
-            rows.append((change * grads[key][layer]).sum(-1))  # [T]
-        elif name == "pattern":
-            change = source.pattern[layer] - base.pattern[layer]  # [H, T, T]
-            rows.append((change * grads["pattern"][layer]).sum((1, 2)))  # [H]
-        else:
-            per = (source.z[layer] - base.z[layer]) * grads["z"][layer]  # [T, H, d_head]
-            per = per.sum(-1)  # [T, H]
-            rows.append(per.sum(0) if name == "heads" else per.T)  # [H] or [H, T]
-    return torch.stack(rows)
 
 
 def logit_direction(model: GPTModel, metric: Metric) -> Tensor:
@@ -54,13 +29,13 @@ def direct_logit_attribution(model: GPTModel, run: RunCache, metric: Metric) -> 
     final = run.final[-1].double()  # [E]
     sigma = torch.sqrt(((final - final.mean()) ** 2).mean() + norm.eps)
     direction = logit_direction(model, metric).double() * norm.scale.double() / sigma  # [E]
-    parts: dict[str, Tensor] = {"embeddings": run.resid_pre[0][-1]}
+    parts: dict[str, Tensor] = {"embeddings": run.block_input(0)[-1]}
     for layer in range(cfg.n_layers):
-        heads = head_output(model, layer, run.z[layer][-1:])[:, 0]  # [H, E]
+        heads = head_output(model, layer, run.at("attn/context", layer)[-1:])[:, 0]  # [H, E]
         for head in range(cfg.n_heads):
             parts[f"L{layer}H{head}"] = heads[head]
         parts[f"L{layer} attn bias"] = model.trf_blocks[layer].att.out_proj.bias
-        parts[f"L{layer} mlp"] = run.mlp_out[layer][-1]
+        parts[f"L{layer} mlp"] = run.at("ff/out", layer)[-1]
     shares = {}
     for name, part in parts.items():
         part = part.detach().double()

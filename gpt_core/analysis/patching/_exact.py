@@ -8,6 +8,7 @@ cells' runs at the block, `finish` runs them to the metric.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -16,73 +17,44 @@ from torch import Tensor
 from ...model import GPTModel
 from ._runs import RunCache, batch_size, finish, head_output
 from .result import Metric, Receiver
+from .sweeps import Sweep
 
 Step = Callable[[int], None]  # called with the number of cells just done
 
 
-def sweep_shape(name: str, n_layers: int, n_heads: int, n_tokens: int) -> tuple[int, ...]:
-    if name in ("resid", "attn", "mlp"):
-        return (n_layers, n_tokens)
-    if name == "heads_by_pos":
-        return (n_layers, n_heads, n_tokens)
-    return (n_layers, n_heads)  # heads, pattern, path
-
-
 def exact_layer(
     model: GPTModel,
-    name: str,
+    sweep: Sweep,
     layer: int,
     base: RunCache,
     source: RunCache,
     metric: Metric,
     step: Step,
 ) -> Tensor:
-    """One block's row of sweep `name`: the metric of every patched run, [T], [H] or [H, T]."""
-    n_tokens, n_heads = base.resid_pre[0].shape[0], model.cfg.n_heads
-    if name in ("resid", "attn", "mlp"):
-        x0, delta, start = _position_patch(name, layer, base, source)
+    """One block's row of `sweep`: the metric of every patched run, [T], [H] or [H, T]."""
+    n_tokens = base.block_input(0).shape[0]
+    cells = sweep.shape(1, model.cfg.n_heads, n_tokens)[1:]
+    stream = base.stream(sweep.start, layer)  # [T, E]
+    change = sweep.change(model, sweep, layer, base, source)  # [T, E] or [H, T, E]
 
-        def build(cells: Tensor) -> Tensor:  # cells: positions
-            x = x0.repeat(len(cells), 1, 1)  # [n, T, E]
-            x[torch.arange(len(cells)), cells] += delta[cells]
-            return x
+    def build(indices: Tensor) -> Tensor:
+        return _patched(stream, change, sweep.layout, indices)
 
-        return _run(model, metric, layer, start, n_tokens, build, step)
-    deltas = _head_deltas(model, name, layer, base, source)  # [H, T, E]
-    x0 = base.resid_mid[layer]  # [T, E]
-    if name == "heads_by_pos":
-
-        def build(cells: Tensor) -> Tensor:  # cells: head * T + position
-            heads, positions = cells // n_tokens, cells % n_tokens
-            x = x0.repeat(len(cells), 1, 1)  # [n, T, E]
-            x[torch.arange(len(cells)), positions] += deltas[heads, positions]
-            return x
-
-        values = _run(model, metric, layer, "mid", n_heads * n_tokens, build, step)
-        return values.view(n_heads, n_tokens)
-    return _run(model, metric, layer, "mid", n_heads, lambda heads: x0 + deltas[heads], step)
+    values = _run(model, metric, layer, sweep.start, math.prod(cells), build, step)
+    return values.view(cells)
 
 
-def _position_patch(name: str, layer: int, base: RunCache, source: RunCache):
-    """(stream the patch is added to, what is added at each position, where it starts)."""
-    if name == "resid":
-        return base.resid_pre[layer], source.resid_pre[layer] - base.resid_pre[layer], "pre"
-    if name == "attn":
-        return base.resid_mid[layer], source.attn_out[layer] - base.attn_out[layer], "mid"
-    return base.resid_post(layer), source.mlp_out[layer] - base.mlp_out[layer], "post"
-
-
-def _head_deltas(
-    model: GPTModel, name: str, layer: int, base: RunCache, source: RunCache
-) -> Tensor:
-    """What patching each head changes in the attention output: [H, T, E]."""
-    if name == "pattern":  # the source's weights over the base run's values
-        block = model.trf_blocks[layer]
-        _, _, values = block.att.project(block.norm1(base.resid_pre[layer][None]))  # [1, H, T, d]
-        z = (source.pattern[layer] @ values[0]).transpose(0, 1)  # [T, H, d_head]
-    else:
-        z = source.z[layer]  # [T, H, d_head]
-    return head_output(model, layer, z - base.z[layer])  # [H, T, E]
+def _patched(stream: Tensor, change: Tensor, layout: tuple[str, ...], cells: Tensor) -> Tensor:
+    """The stream of each cell's run: [n, T, E]. A cell indexes the layout's axes after the
+    layer, flattened: a head gets its own change, a position has it added there alone."""
+    if "position" not in layout:  # one head's change at every position
+        return stream + change[cells]
+    n_tokens = stream.shape[0]
+    per_head = change if "head" in layout else change[None]  # [H or 1, T, E]
+    heads, positions = cells // n_tokens, cells % n_tokens
+    x = stream.repeat(len(cells), 1, 1)  # [n, T, E]
+    x[torch.arange(len(cells)), positions] += per_head[heads, positions]
+    return x
 
 
 def path_layer(
@@ -99,7 +71,8 @@ def path_layer(
     base) reaches the receiver directly, everything else stays at the base run. [H]
     With alpha [H], each change is scaled by it (differentiably: attribution patching)."""
     n_heads = model.cfg.n_heads
-    deltas = head_output(model, layer, source.z[layer] - base.z[layer])  # [H, T, E]
+    context = source.at("attn/context", layer) - base.at("attn/context", layer)
+    deltas = head_output(model, layer, context)  # [H, T, E]
     if alpha is not None:
         deltas = deltas * alpha[:, None, None]
     if receiver.layer is None:  # the logits: the final stream plus the sender's change
@@ -110,7 +83,7 @@ def path_layer(
 
         return _run(model, metric, model.cfg.n_layers - 1, "post", n_heads, build, step)
     block = model.trf_blocks[receiver.layer]
-    stream = base.resid_pre[receiver.layer]  # [T, E]
+    stream = base.block_input(receiver.layer)  # [T, E]
     unpatched = block.att.project(block.norm1(stream[None]))  # 3 x [1, H, T, d_head]
     which = ("q", "k", "v").index(receiver.kind)
 
@@ -134,7 +107,7 @@ def _run(model, metric, layer, start, n_cells, build, step: Step) -> Tensor:
     return torch.cat(values)
 
 
-def path_attribution(
+def path_estimate(
     model: GPTModel, layer: int, receiver: Receiver, base: RunCache, source: RunCache, metric
 ) -> Tensor:
     """The first-order estimate of path patching for the senders in block `layer`: the

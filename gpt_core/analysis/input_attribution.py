@@ -1,0 +1,200 @@
+"""Which input tokens made this prediction? One score per input token for the quantity
+f = logit[target] at a position's next-token prediction (minus logit[foil] when a foil is
+given: contrastive attribution), by five methods:
+
+- grad_norm: ‖∂f/∂e_t‖ for each token embedding e_t;
+- input_x_grad: e_t · ∂f/∂e_t;
+- integrated_gradients: (e_t − b_t) · ∫₀¹ ∂f/∂e_t(b + α(e − b)) dα, by the midpoint rule in
+  batches, positions fixed; its completeness gap |Σ scores − (f(e) − f(b))| says whether the
+  steps were enough;
+- occlusion: f(e) − f(e with e_t replaced by the baseline), all tokens in one batch;
+- rollout (Abnar & Zuidema 2020): per block Â = ½ (mean over the heads that are on of the
+  attention weights) + ½ I, rows renormalised; Â_{L−1} ⋯ Â_0, the position's row.
+
+The switches (heads off, blocks skipped) act as in every run; a skipped block contributes I
+to the rollout. Attention is causal, so the runs stop at the explained position and unembed
+it alone; tokens after it score exactly 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import Cancelled
+from ..model import GPTModel
+from ..probe import Interventions, capture, stage_key
+from ..probe.hook_points import hooked
+
+INPUT_ATTRIBUTION_METHODS = (
+    "grad_norm",
+    "input_x_grad",
+    "integrated_gradients",
+    "occlusion",
+    "rollout",
+)
+MAX_BATCH = 16  # runs per forward
+# The attention weights of one batch, forward and backward, stay under this many bytes: a
+# long prompt runs fewer variants at a time instead of running out of memory.
+ATTENTION_BUDGET_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class Explained:
+    """The quantity the scores explain."""
+
+    target: int  # token id whose logit is explained
+    foil: int | None  # token id whose logit is subtracted (contrastive), or None
+    position: int  # the position whose next-token prediction is read
+
+
+@dataclass(frozen=True)
+class InputAttribution:
+    scores: dict[str, np.ndarray]  # method -> [T] one score per input token
+    value: float  # the explained quantity on the input
+    baseline_value: float | None  # ... with every token embedding at the baseline (IG)
+    completeness_gap: float | None  # |Σ IG scores − (value − baseline_value)|
+
+
+def attribute(
+    model: GPTModel,
+    ids: Sequence[int],
+    explained: Explained,
+    methods: Sequence[str] = INPUT_ATTRIBUTION_METHODS,
+    *,
+    steps: int = 32,
+    baseline_token: int | None = None,
+    interventions: Interventions | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> InputAttribution:
+    """Scores by each of `methods`; the baseline is the zero vector, or the embedding of
+    `baseline_token` at every position. `should_stop` is asked between batches; when it
+    says yes, Cancelled is raised. `progress(done, total)` counts the runs through the model
+    (the rollout's capture counts as one)."""
+    unknown = [m for m in methods if m not in INPUT_ATTRIBUTION_METHODS]
+    if unknown:
+        choices = ", ".join(INPUT_ATTRIBUTION_METHODS)
+        raise ValueError(f"unknown method {unknown[0]!r}; choose from {choices}")
+    if steps < 1:
+        raise ValueError(f"integrated gradients needs at least one step, got {steps}")
+    interventions = interventions or Interventions()
+    device = next(model.parameters()).device
+    if not 0 <= explained.position < len(ids):
+        raise ValueError(f"position {explained.position} is outside the prompt")
+    read = explained.position + 1  # the tokens that can reach the position
+    ids_t = torch.as_tensor(list(ids)[:read], device=device)  # [T']
+    embeddings = model.tok_emb.weight[ids_t].detach()  # [T', E]
+    baseline = torch.zeros_like(embeddings)
+    if baseline_token is not None:
+        baseline = model.tok_emb.weight[baseline_token].detach().expand_as(embeddings)
+    runs = {"integrated_gradients": steps + 1, "occlusion": read, "rollout": 1}
+    total = 1 + sum(runs.get(m, 0) for m in set(methods))
+    quantity = _Quantity(model, ids_t, explained, interventions, should_stop, progress, total)
+    scores, baseline_value, gap = {}, None, None
+    with torch.enable_grad():
+        value, grad = quantity.with_grad(embeddings[None])  # [1], [1, T', E]
+    if "grad_norm" in methods:
+        scores["grad_norm"] = _numpy(torch.linalg.vector_norm(grad[0], dim=-1))
+    if "input_x_grad" in methods:
+        scores["input_x_grad"] = _numpy((embeddings * grad[0]).sum(-1))
+    if "integrated_gradients" in methods:
+        ig = _integrated_gradients(quantity, embeddings, baseline, steps)
+        baseline_value = float(quantity(baseline[None])[0])
+        gap = abs(float(ig.sum()) - (float(value[0]) - baseline_value))
+        scores["integrated_gradients"] = _numpy(ig)
+    if "occlusion" in methods:
+        scores["occlusion"] = _numpy(_occlusion(quantity, embeddings, baseline, value[0]))
+    scores = {name: np.pad(values, (0, len(ids) - read)) for name, values in scores.items()}
+    if "rollout" in methods:
+        scores["rollout"] = rollout(model, ids, explained.position, interventions)
+        progress(total, total)
+    return InputAttribution(scores, float(value[0]), baseline_value, gap)
+
+
+class _Quantity:
+    """f of a batch of token embeddings [N, T', E] -> [N], through the model with its
+    position embeddings and the switches; T' ends at the explained position."""
+
+    def __init__(self, model, ids, explained, interventions, should_stop, progress, total):
+        self.model, self.ids, self.explained = model, ids, explained
+        self.interventions, self.should_stop = interventions, should_stop
+        self.progress, self.total, self.done = progress, total, 0
+        cfg, n_tokens = model.cfg, len(ids)
+        per_run = 3 * cfg.n_layers * cfg.n_heads * n_tokens * n_tokens * 4  # weights, grads
+        self.batch = max(1, min(MAX_BATCH, ATTENTION_BUDGET_BYTES // per_run))
+
+    def __call__(self, token_embeddings: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self._forward(token_embeddings)
+
+    def with_grad(self, token_embeddings: Tensor) -> tuple[Tensor, Tensor]:
+        inputs = token_embeddings.detach().requires_grad_()
+        value = self._forward(inputs)
+        (grad,) = torch.autograd.grad(value.sum(), inputs)
+        return value.detach(), grad
+
+    def _forward(self, token_embeddings: Tensor) -> Tensor:
+        if self.should_stop():
+            raise Cancelled("the attribution was stopped")
+        model, explained = self.model, self.explained
+        batch = token_embeddings.shape[0]
+        edits = {
+            stage_key("embeddings/token"): lambda out: token_embeddings,
+            # only the last position is unembedded: [N, T', E] -> [N, 1, E]
+            stage_key("out", model.cfg.n_layers - 1): lambda out: out[:, -1:],
+        }
+        with hooked(model, self.interventions, edits=edits):
+            logits = model(self.ids[None].expand(batch, -1))[:, -1]  # [N, V]
+        value = logits[:, explained.target].float()
+        if explained.foil is not None:
+            value = value - logits[:, explained.foil].float()
+        self.done += batch
+        self.progress(self.done, self.total)
+        return value
+
+
+def _integrated_gradients(quantity: _Quantity, x: Tensor, baseline: Tensor, steps: int):
+    """Midpoint rule: the gradient at α = (k + ½)/N, k < N, averaged, times (x − b). [T]"""
+    total = torch.zeros_like(x)
+    alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
+    with torch.enable_grad():
+        for chunk in alphas.split(quantity.batch):
+            points = baseline + chunk[:, None, None] * (x - baseline)  # [n, T, E]
+            total += quantity.with_grad(points)[1].sum(0)
+    return ((x - baseline) * total / steps).sum(-1)
+
+
+def _occlusion(quantity: _Quantity, x: Tensor, baseline: Tensor, value: Tensor) -> Tensor:
+    """f(x) minus f with one token's embedding at the baseline, for every token. [T]"""
+    n_tokens = x.shape[0]
+    changes = []
+    for positions in torch.arange(n_tokens, device=x.device).split(quantity.batch):
+        occluded = x.expand(len(positions), -1, -1).clone()  # [n, T, E]: run i hides one
+        occluded[torch.arange(len(positions)), positions] = baseline[positions]
+        changes.append(value - quantity(occluded))
+    return torch.cat(changes)
+
+
+def rollout(model: GPTModel, ids, position: int, interventions: Interventions) -> np.ndarray:
+    """Attention rollout's share of each input token in `position`'s stream: [T]."""
+    trace = capture(model, ids, interventions, device=next(model.parameters()).device)
+    n_tokens, identity = len(ids), np.eye(len(ids))
+    flow = identity
+    for layer in range(model.cfg.n_layers):
+        on = [h for h in range(model.cfg.n_heads) if h not in interventions.heads_in(layer)]
+        if layer in interventions.skip_layers or not on:
+            continue  # the block passes its input through: it contributes I
+        weights = trace[stage_key("attn/weights", layer)].astype(np.float64)  # [H, T, T]
+        mixed = 0.5 * weights[on].mean(0) + 0.5 * identity
+        mixed /= mixed.sum(-1, keepdims=True)
+        flow = mixed @ flow
+    return flow[position, :n_tokens].astype(np.float32)
+
+
+def _numpy(tensor: Tensor) -> np.ndarray:
+    return tensor.detach().float().cpu().numpy()
