@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject
 from explorer.session.worker import JobContext
 from explorer.state import analysis as an
 from explorer.state.analysis import AttributionRun, AttributionSettings
-from gpt_core.analysis.attribution import Explained, attribute
+from gpt_core.analysis.input_attribution import Explained, attribute
 
 
 class InputAttributionJobs(QObject):
