@@ -90,6 +90,9 @@ def autograd_reference(model, ids, target=None):
     for i, block in enumerate(model.trf_blocks):
         watch |= {
             f"blocks/{i}/ln1/out": block.norm1,
+            f"blocks/{i}/attn/queries": block.att.W_query,  # [1, T, E], split by the test
+            f"blocks/{i}/attn/keys": block.att.W_key,
+            f"blocks/{i}/attn/values": block.att.W_value,
             f"blocks/{i}/attn/weights": block.att.weights_point,
             f"blocks/{i}/attn/context": block.att.context_point,
             f"blocks/{i}/attn/out": block.att,

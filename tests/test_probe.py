@@ -39,6 +39,10 @@ def test_stages_are_in_data_flow_order_with_documented_keys(trace, ids):
         "ln1/mean",
         "ln1/var",
         "ln1/out",
+        "attn/queries",
+        "attn/keys",
+        "attn/values",
+        "attn/scores",
         "attn/weights",
         "attn/context",
         "attn/out",
@@ -52,7 +56,7 @@ def test_stages_are_in_data_flow_order_with_documented_keys(trace, ids):
         "out",
     ]
     for i in range(CFG.n_layers):
-        assert keys[3 + 14 * i : 3 + 14 * (i + 1)] == [f"blocks/{i}/{k}" for k in block]
+        assert keys[3 + 18 * i : 3 + 18 * (i + 1)] == [f"blocks/{i}/{k}" for k in block]
     documented = [
         "tokens/ids",
         "logits/last",
@@ -65,12 +69,14 @@ def test_stages_are_in_data_flow_order_with_documented_keys(trace, ids):
     T = len(ids)
     assert trace["blocks/1/attn/weights"].shape == (4, T, T)
     assert trace["blocks/1/attn/context"].shape == (T, 4, 12)
+    assert trace["blocks/1/attn/keys"].shape == (T, 4, 12)
+    assert trace["blocks/1/attn/scores"].shape == (4, T, T)
     assert trace["blocks/1/ff/pre_gelu"].shape == (T, 4 * 48)
     assert trace["blocks/1/ln1/var"].shape == (T,)
     assert trace["logits/topk_ids"].shape == (T, 20)
     for stage in trace.stages:
         assert trace[stage.key].shape == stage.shape
-        assert stage.explanation and stage.formula and stage.title
+        assert stage.explanation and stage.formula and stage.title and stage.operation
         if stage.layout != "top_k":
             assert trace[stage.key].dtype == np.float32
     assert trace.stage("blocks/2/ln2/out").layer == 2

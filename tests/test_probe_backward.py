@@ -42,6 +42,8 @@ def test_backward_step_gradients_equal_autograd(model, ids, target):
         g = grad[0, :, 0] if key.endswith("/var") else grad[0]
         if key.endswith("attn/weights"):  # kept below the mask only (README, trace format)
             g = torch.tril(g)
+        if key.endswith(("queries", "keys", "values")):  # W_query's ... output, [T, E]
+            g = g.view(len(ids), CFG.n_heads, -1)  # [T, H, d_head]: head h's columns
         assert_close(trace.grad(key), to_np(g), atol=1e-8)
     names = [n for n, _ in model.named_parameters()]
     assert [p.name for p in trace.backward.params] == names
@@ -82,7 +84,7 @@ def test_backward_order_runs_from_the_loss_to_the_embeddings(model, ids):
     assert order.index("blocks/2/ln1/out") < order.index("blocks/1/out")
     assert order.index("blocks/0/attn/weights") < order.index("embeddings/sum")
     assert set(order[-2:]) == {"embeddings/token", "embeddings/position"}
-    stage_keys = {s.key for s in trace.stages if s.layout != "top_k"}
+    stage_keys = {s.key for s in trace.stages if s.layout not in ("top_k", "causal_scores")}
     assert set(order) == stage_keys | {"logits"}
     assert len(order) == len(set(order))
     for key, norm in trace.backward.order:
@@ -148,6 +150,10 @@ def test_ablating_a_head_zeroes_its_context_and_changes_nothing_upstream(model, 
         "blocks/1/ln1/mean",
         "blocks/1/ln1/var",
         "blocks/1/ln1/out",
+        "blocks/1/attn/queries",
+        "blocks/1/attn/keys",
+        "blocks/1/attn/values",
+        "blocks/1/attn/scores",
         "blocks/1/attn/weights",
     ]
     for key in upstream:
@@ -185,6 +191,9 @@ def test_skipping_a_block_passes_its_input_through(model, ids, trace):
     assert np.array_equal(skipped["blocks/0/out"], trace["blocks/0/out"])
     assert not np.allclose(skipped["logits/last"], trace["logits/last"])
     assert skipped.interventions == Interventions(skip_layers={1})
+    for name in ("queries", "keys", "values", "scores", "weights", "out"):  # what it computed
+        key = f"blocks/1/attn/{name}"
+        assert np.array_equal(skipped[key], trace[key]), key
 
 
 def test_backward_through_a_skipped_block(model, ids):

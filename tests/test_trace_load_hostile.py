@@ -116,17 +116,64 @@ def test_the_file_holds_attention_and_its_gradient_at_about_half_their_dense_siz
             assert info.file_size - header == dense_bytes * (T + 1) // (2 * T)
 
 
+QKV = ("attn/queries", "attn/keys", "attn/values")  # stored from version 3 on
+
+
+def older(saved, tmp_path, version, arrays=None):
+    """The good trace as an older version wrote it: no queries, keys or values."""
+    stored_keys = {name.removesuffix(".npy") for name in members(saved)}
+    qkv = [key for key in stored_keys if key.endswith(QKV)]
+    return edited(saved, tmp_path, arrays, meta=lambda m: m.update(version=version), drop=qkv)
+
+
 def version_1(good, saved, tmp_path, **changes):
     """The good trace as version 1 wrote it: attention and its gradients dense [H, T, T]."""
     dense = {key: good[key] for key in good if key.endswith("attn/weights")}
-    return edited(saved, tmp_path, arrays=dense | changes, meta=lambda m: m.update(version=1))
+    return older(saved, tmp_path, 1, dense | changes)
 
 
-def test_a_version_1_file_with_dense_attention_still_loads(good, saved, tmp_path):
-    path = version_1(good, saved, tmp_path)
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_file_still_loads_without_the_newer_stages(good, saved, tmp_path, version):
+    path = version_1(good, saved, tmp_path) if version == 1 else older(saved, tmp_path, 2)
     loaded = Trace.load(path)
-    for key in good:
+    newer = {f"blocks/{i}/{name}" for i in range(CFG.n_layers) for name in (*QKV, "attn/scores")}
+    assert set(loaded.keys()) == set(good.keys()) - newer - {"grad/" + key for key in newer}
+    assert [s.key for s in loaded.stages] == [s.key for s in good.stages if s.key not in newer]
+    for key in loaded:
         assert np.array_equal(loaded[key], good[key]), key
+    for key in ("blocks/0/attn/queries", "blocks/1/attn/scores"):
+        assert key not in loaded
+        with pytest.raises(TraceError, match=f"no '{key}'.*older GPT Explorer"):
+            loaded[key]
+    with pytest.raises(TraceError, match="older GPT Explorer"):
+        loaded.head_scores(1, 0)
+
+
+def test_queries_keys_and_values_of_the_wrong_shape_are_refused(good, saved, tmp_path):
+    T, H, d = good.n_tokens, CFG.n_heads, CFG.emb_dim // CFG.n_heads
+    queries = stored(saved, "blocks/0/attn/queries")
+    wrong = {
+        "blocks/0/attn/queries": queries.transpose(1, 0, 2).copy(),  # [H, T, d]: not split so
+        "blocks/1/attn/keys": queries.reshape(T, H * d),  # heads not split at all
+        "blocks/1/attn/values": queries[:-1],  # a token short
+        "grad/blocks/0/attn/keys": queries[:, :-1],  # a head short
+    }
+    for key, array in wrong.items():
+        refused(
+            edited(saved, tmp_path, arrays={key: array}),
+            f"{key} is float32 {list(array.shape)}",
+            f"make it float32 [{T}, {H}, {d}]",
+        )
+    scores = good["blocks/0/attn/scores"]
+    refused(
+        edited(saved, tmp_path, arrays={"blocks/0/attn/scores": scores}),
+        "holds 'blocks/0/attn/scores', which no trace of its model holds",
+    )
+    refused(
+        edited(saved, tmp_path, meta=lambda m: m.update(version=2)),
+        "holds 'blocks/0/attn/queries', which no trace of its model holds",
+    )
+    refused(edited(saved, tmp_path, drop=["blocks/1/attn/values"]), "lacks 'blocks/1/attn/values'")
 
 
 # ---- inconsistent contents ----
@@ -156,7 +203,7 @@ def test_complex_arrays_are_refused_not_cast(saved, tmp_path):
         ("emb_dim", 64, "embeddings/token is float32 [19, 48], but the file's config"),
         ("n_layers", 2, "block 2 does not exist"),  # `good` skips block 2
         ("n_layers", 4, "lacks 'blocks/3/"),
-        ("n_heads", 8, "[8, 190]"),
+        ("n_heads", 8, "[19, 8, 6]"),  # the queries, the first array split into heads
         ("vocab_size", 1000, "logits/last"),
         ("context_length", 10, "1 to 10 int64 token ids"),
     ],
@@ -211,7 +258,7 @@ def test_missing_extra_and_unpaired_arrays(saved, tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda m: m.update(version=3), "format version 3"),
+        (lambda m: m.update(version=4), "format version 4"),
         (lambda m: m.update(version="2"), "'version' is str"),
         (lambda m: m.update(config="gpt2"), "'config' is str"),
         (lambda m: m["config"].update(emb_dim="48"), "emb_dim must be a whole number"),
@@ -269,6 +316,7 @@ def _header_only(shape, descr="<f4", data=b"\0" * 64) -> bytes:
         ("embeddings/token", _header_only((19, 48), "|O"), "does not fit its data"),
         (META, _header_only((), "<U16777217"), "does not fit its data"),
         ("embeddings/sum", b"\x93NUMPY\x09\x00" + b"\0" * 64, "not a readable array"),
+        ("blocks/1/attn/keys", _header_only((19, 4, 10**11)), "does not fit its data"),
     ],
 )
 def test_a_header_claiming_terabytes_is_refused_before_allocating(

@@ -1,7 +1,10 @@
 """What can be read off runs: the effect of interventions, the logit lens, per-head
-attention statistics, head types, a lens at every sub-layer, input attributions (in
-.input_attribution), embedding projections, parameter counts."""
+attention statistics, head types, one attention pair step by step and the source lines of
+each step, a lens at every sub-layer, input attributions (in .input_attribution), embedding
+projections, parameter counts."""
 
+from .attention_pair import AttentionPair, attention_pair, out_proj_arrays
+from .attention_source import ATTENTION_STEPS, SourceLine, attention_source_lines
 from .compare import Comparison, compare
 from .head_stats import HEAD_METRICS, head_metrics, head_summary
 from .head_types import HEAD_TYPES, REPEAT_LENGTH, head_type_scores, probe_ids, repeat_scores
@@ -11,20 +14,26 @@ from .projection import Projection, pca_2d
 from .sublayer_lens import SublayerLens, sublayer_lens
 
 __all__ = [
+    "ATTENTION_STEPS",
     "HEAD_METRICS",
     "HEAD_TYPES",
     "REPEAT_LENGTH",
+    "AttentionPair",
     "Comparison",
     "LogitLens",
     "ParameterCount",
     "Projection",
+    "SourceLine",
     "SublayerLens",
+    "attention_pair",
+    "attention_source_lines",
     "compare",
     "count_parameters",
     "head_metrics",
     "head_summary",
     "head_type_scores",
     "logit_lens",
+    "out_proj_arrays",
     "pca_2d",
     "probe_ids",
     "repeat_scores",

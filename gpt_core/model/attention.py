@@ -2,7 +2,8 @@
 
 A fused attention kernel never materialises the weights; this path does, and passes them
 through `weights_point` so a hook can read them, and each head's context vector through
-`context_point` so a hook can switch a head off before `out_proj` mixes the heads.
+`context_point` so a hook can switch a head off before `out_proj` mixes the heads. The
+queries, keys and values pass through probe points of their own, once split into heads.
 """
 
 import torch
@@ -26,6 +27,9 @@ class MultiHeadAttention(nn.Module):
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)
         self.dropout = nn.Dropout(dropout)
+        self.queries_point = ProbePoint()  # each head's query per token, [B, T, H, d_head]
+        self.keys_point = ProbePoint()  # each head's key per token, [B, T, H, d_head]
+        self.values_point = ProbePoint()  # each head's value per token, [B, T, H, d_head]
         self.weights_point = ProbePoint()  # attention weights after softmax, [B, H, T, T]
         self.context_point = ProbePoint()  # each head's context vector, [B, T, H, d_head]
         # The causal mask is made per call rather than kept as a buffer: it costs next to
@@ -37,10 +41,18 @@ class MultiHeadAttention(nn.Module):
     def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Queries, keys and values, split into heads: each [B, H, T, d_head]."""
         b, num_tokens, _ = x.shape  # x: [B, T, d_in]
+        queries = self.W_query(x)  # [B, T, d_out]
+        keys = self.W_key(x)  # [B, T, d_out]
+        values = self.W_value(x)  # [B, T, d_out]
+        # Split d_out into heads: head h owns features h * d_head .. (h + 1) * d_head - 1.
         split = (b, num_tokens, self.num_heads, self.head_dim)
-        queries = self.W_query(x).view(split).transpose(1, 2)  # [B, H, T, d_head]
-        keys = self.W_key(x).view(split).transpose(1, 2)  # [B, H, T, d_head]
-        values = self.W_value(x).view(split).transpose(1, 2)  # [B, H, T, d_head]
+        queries = self.queries_point(queries.view(split))  # [B, T, H, d_head]
+        keys = self.keys_point(keys.view(split))  # [B, T, H, d_head]
+        values = self.values_point(values.view(split))  # [B, T, H, d_head]
+        # Heads become a batch dimension, so that each attends on its own.
+        queries = queries.transpose(1, 2)  # [B, H, T, d_head]
+        keys = keys.transpose(1, 2)  # [B, H, T, d_head]
+        values = values.transpose(1, 2)  # [B, H, T, d_head]
         return queries, keys, values
 
     def attend(self, queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:

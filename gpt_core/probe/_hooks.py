@@ -158,6 +158,7 @@ def _stage_modules(model: GPTModel) -> list[tuple[str, str, nn.Module]]:
         _STAGE_MODULES[model] = [
             (stage_key(spec.name, layer), spec.layout, modules[module_path(spec, layer)])
             for spec, layer in stage_specs(model.cfg)
-            if spec.layout != TOP_IDS  # summarised from the model's return value
+            # top ids: summarised from the model's return value; derived: computed on access
+            if spec.layout != TOP_IDS and not spec.derived
         ]
     return _STAGE_MODULES[model]

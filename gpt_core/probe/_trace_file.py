@@ -17,7 +17,7 @@ from ..errors import TraceError
 from ..model import get_tokenizer
 from ..model.config import GPTConfig
 from ._causal_pack import PackedCausal
-from ._trace_meta import TraceMeta, check_meta
+from ._trace_meta import TraceMeta, check_meta, stored_since
 from .stages import (
     CAUSAL_HEADS,
     GRAD_PREFIX,
@@ -64,8 +64,8 @@ def read_trace_file(path: Path) -> tuple[TraceMeta, dict[str, np.ndarray | Packe
 
 
 def expected_arrays(meta: TraceMeta, n_tokens: int) -> dict[str, tuple[np.dtype, tuple]]:
-    """(dtype, shape) of every array a trace of this config and length may hold (_optional
-    says which it may lack)."""
+    """(dtype, shape) of every array a trace of this config, length and format version may
+    hold (_optional says which it may lack); never a derived stage's."""
     cfg, T, k = meta.config, n_tokens, meta.top_k
     expected = {
         "logits/topk_probs": (_FLOAT, (T, k)),
@@ -78,6 +78,8 @@ def expected_arrays(meta: TraceMeta, n_tokens: int) -> dict[str, tuple[np.dtype,
     if meta.backward is not None:
         expected[GRAD_PREFIX + "logits/last"] = expected["logits/last"]
     for spec, layer in stage_specs(cfg):
+        if spec.derived or meta.version < stored_since(spec.name):
+            continue  # recomputed on access; or newer than the file
         key = stage_key(spec.name, layer)
         if spec.layout == TOP_IDS:
             expected[key] = (_INT, (T, k))

@@ -10,8 +10,16 @@ from ..model.config import GPTConfig
 from .interventions import Interventions
 
 FORMAT_NAME = "gpt-explorer-trace"
-FORMAT_VERSION = 2  # 2: attention weights and their gradients stored as lower triangles
+# 2: attention weights and their gradients stored as lower triangles
+# 3: queries, keys and values
+FORMAT_VERSION = 3
+STAGES_ADDED = {3: ("attn/queries", "attn/keys", "attn/values")}  # by the version adding them
 _NUMBER = (int, float)
+
+
+def stored_since(stage: str) -> int:
+    """The first format version whose files hold stage `stage` ("attn/keys")."""
+    return next((v for v, names in STAGES_ADDED.items() if stage in names), 1)
 
 
 @dataclass(frozen=True)

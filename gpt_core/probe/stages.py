@@ -6,43 +6,54 @@ read it.
 A stage's name is its trace key without the block prefix ("ln1/out"; "embeddings/sum");
 `stage_key(name, layer)` gives the key ("blocks/3/ln1/out"). A section groups the stages
 one view draws ("Block 3 · LayerNorm 1"; sections.py). Adding a stage is one StageSpec here
-plus the code that draws it.
+(the attention section's are in attention_stages.py) plus the code that draws it. A derived
+stage (StageSpec.derived_from) is recomputed from others when read, never recorded or saved.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..model.config import GPTConfig
+from .attention_stages import ATTENTION_STAGES
+from .stage_spec import (
+    CAUSAL_HEADS,
+    CAUSAL_SCORES,
+    TOKEN_STAT,
+    TOKENS_DIMS,
+    TOKENS_HEADS_DIMS,
+    TOP_IDS,
+    UNBATCHED_TOKENS_DIMS,
+    StageSpec,
+    operation,
+)
+
+__all__ = [  # the layouts and StageSpec live in stage_spec.py; this is where they are read
+    "BLOCK_PREFIX",
+    "CAUSAL_HEADS",
+    "CAUSAL_SCORES",
+    "GRAD_PREFIX",
+    "LOGITS",
+    "STAGES",
+    "TOKENS_DIMS",
+    "TOKENS_HEADS_DIMS",
+    "TOKEN_STAT",
+    "TOP_IDS",
+    "UNBATCHED_TOKENS_DIMS",
+    "StageSpec",
+    "grad_key",
+    "in_flow_order",
+    "module_path",
+    "operation",
+    "parse_key",
+    "residual_stream",
+    "short_label",
+    "stage_key",
+    "stage_specs",
+    "stream_before",
+]
 
 BLOCK_PREFIX = "blocks/"
 GRAD_PREFIX = "grad/"
 LOGITS = "logits"  # the backward order's name for the [T, vocab] logits
-
-# How a stage's array is laid out once the batch dimension is dropped (T tokens, D a width).
-TOKEN_STAT = "token_stat"  # [T]: one number per token (kept [B, T, 1] by the model)
-TOKENS_DIMS = "tokens_dims"  # [T, D]
-UNBATCHED_TOKENS_DIMS = "unbatched_tokens_dims"  # [T, D], computed without a batch dim
-CAUSAL_HEADS = "causal_heads"  # [H, T, T] causal attention weights, held packed
-TOKENS_HEADS_DIMS = "tokens_heads_dims"  # [T, H, d_head]
-TOP_IDS = "top_k"  # [T, k] ids from the model's logits, not hooked ("top_k" in trace files)
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    name: str  # trace key, minus "blocks/{layer}/" for block stages
-    section: str  # the section (navigator entry, view) it belongs to
-    role: str  # what it is within its section: "mean", "out", "weights", ...
-    module: str  # the module whose forward output it is; "{layer}" is the block
-    layout: str  # array layout, one of the constants above
-    title: str  # short name for labels
-    formula: str  # what it computes, in symbols
-    explanation: str  # one paragraph in plain words
-    depth_label: str | None = None  # short label where it is a point of the residual stream
-
-    @property
-    def per_block(self) -> bool:
-        return self.module.startswith("trf_blocks.")
 
 
 def _ln_stages(section: str, prefix: str, module: str, reads: str) -> list[StageSpec]:
@@ -58,6 +69,7 @@ def _ln_stages(section: str, prefix: str, module: str, reads: str) -> list[Stage
             f"mu_t = mean_j {reads}_tj",
             f"The mean of each token's residual vector over the emb_dim features, as "
             f"{_LN_NAMES[section]} computes it before subtracting it.",
+            "mean over the {E} features of [{T}, {E}] → [{T}]",
         ),
         StageSpec(
             f"{prefix}/var",
@@ -69,6 +81,7 @@ def _ln_stages(section: str, prefix: str, module: str, reads: str) -> list[Stage
             f"sigma_t^2 = mean_j ({reads}_tj - mu_t)^2",
             "The biased variance of each token's residual vector. The LayerNorm divides by "
             "sqrt(variance + 1e-5) so every token reaches the next layer at the same scale.",
+            "mean of the squared deviations over {E} features of [{T}, {E}] → [{T}]",
         ),
         StageSpec(
             f"{prefix}/out",
@@ -79,6 +92,8 @@ def _ln_stages(section: str, prefix: str, module: str, reads: str) -> list[Stage
             _LN_NAMES[section],
             f"y = scale * ({reads} - mu) / sqrt(sigma^2 + eps) + shift",
             _LN_OUT_EXPLANATIONS[section],
+            "([{T}, {E}] − mean [{T}, 1]) / √(var [{T}, 1] + 1e-5) · scale [{E}] + shift [{E}] "
+            "→ [{T}, {E}]",
         ),
     ]
 
@@ -105,6 +120,7 @@ _STAGES: tuple[StageSpec, ...] = (
         "Each token id picks one row of the token-embedding matrix: a learned vector of "
         "emb_dim numbers that stands for the token wherever it appears. Nothing about the "
         "token's position or neighbours is in it yet.",
+        "ids [{T}] pick rows of tok_emb [{V}, {E}] → [{T}, {E}]",
     ),
     StageSpec(
         "embeddings/position",
@@ -116,6 +132,7 @@ _STAGES: tuple[StageSpec, ...] = (
         "E_pos[t]",
         "Attention by itself cannot tell token order, so GPT-2 adds a learned vector per "
         "position 0, 1, 2, ... The same row is used for position t whatever the token.",
+        "positions 0..{T} − 1 pick rows of pos_emb [{C}, {E}] → [{T}, {E}]",
     ),
     StageSpec(
         "embeddings/sum",
@@ -128,45 +145,11 @@ _STAGES: tuple[StageSpec, ...] = (
         "Token and positional embeddings are added (then embedding dropout, which is off "
         "in eval mode). This is the start of the residual stream: every block reads from "
         "it and adds its own contribution back.",
+        "[{T}, {E}] + [{T}, {E}] → dropout → [{T}, {E}]",
         depth_label="embeddings",
     ),
     *_ln_stages("ln1", "ln1", "trf_blocks.{layer}.norm1", "x"),
-    StageSpec(
-        "attn/weights",
-        "attention",
-        "weights",
-        "trf_blocks.{layer}.att.weights_point",
-        CAUSAL_HEADS,
-        "Attention weights",
-        "A_h = softmax(Q_h K_h^T / sqrt(d_head) + causal mask)",
-        "Each head projects the normalised tokens to queries, keys and values. A query's "
-        "dot products with the keys, scaled by 1/sqrt(d_head), become a probability "
-        "distribution over the tokens before it (the causal mask hides the future): row t "
-        "says how much token t reads from each earlier token. Rows sum to 1.",
-    ),
-    StageSpec(
-        "attn/context",
-        "attention",
-        "context",
-        "trf_blocks.{layer}.att.context_point",
-        TOKENS_HEADS_DIMS,
-        "Head context vectors",
-        "z_h = A_h V_h",
-        "Each head's output per token: the attention-weighted average of the value "
-        "vectors, d_head numbers per head. Switching a head off acts here, before the heads "
-        "are mixed.",
-    ),
-    StageSpec(
-        "attn/out",
-        "attention",
-        "out",
-        "trf_blocks.{layer}.att",
-        TOKENS_DIMS,
-        "Attention output",
-        "attn = concat_h(z_h) W_O + b_O",
-        "The heads' context vectors side by side, projected back to emb_dim by out_proj. "
-        "This is what attention writes into the residual stream.",
-    ),
+    *ATTENTION_STAGES,
     StageSpec(
         "resid_mid",
         "resid_mid",
@@ -177,6 +160,7 @@ _STAGES: tuple[StageSpec, ...] = (
         "x_mid = x + attn",
         "The shortcut: the block's input plus the attention output (after shortcut "
         "dropout, off in eval mode). Information a block does not change flows past it.",
+        "x [{T}, {E}] + attn [{T}, {E}] → [{T}, {E}]",
         depth_label="mid",
     ),
     *_ln_stages("ln2", "ln2", "trf_blocks.{layer}.norm2", "x_mid"),
@@ -190,6 +174,7 @@ _STAGES: tuple[StageSpec, ...] = (
         "h = y W_1 + b_1   (emb_dim -> 4 emb_dim)",
         "The first linear layer widens each token to 4 x emb_dim hidden units. Tokens do "
         "not interact here: the same weights act on every position separately.",
+        "[{T}, {E}] @ [{E}, {F}] → [{T}, {F}]",
     ),
     StageSpec(
         "ff/gelu",
@@ -202,6 +187,7 @@ _STAGES: tuple[StageSpec, ...] = (
         "GELU keeps positive inputs almost unchanged and squashes negative ones towards "
         "zero (with a small dip below it): the non-linearity that lets the network do more "
         "than one big matrix product.",
+        "GELU of each of the [{T}, {F}] numbers → [{T}, {F}]",
     ),
     StageSpec(
         "ff/out",
@@ -213,6 +199,7 @@ _STAGES: tuple[StageSpec, ...] = (
         "ff = g W_2 + b_2   (4 emb_dim -> emb_dim)",
         "The second linear layer projects the hidden units back to emb_dim: what the "
         "feed-forward network writes into the residual stream.",
+        "ff: [{T}, {E}] @ [{E}, {F}] → GELU → @ [{F}, {E}] → [{T}, {E}]",
     ),
     StageSpec(
         "out",
@@ -224,6 +211,7 @@ _STAGES: tuple[StageSpec, ...] = (
         "x_out = x_mid + ff",
         "The residual stream after the block: its input plus what attention and the "
         "feed-forward network added. The next block reads this.",
+        "x_mid [{T}, {E}] + ff [{T}, {E}] → [{T}, {E}]",
         depth_label="out",
     ),
     *_ln_stages("final_norm", "final_norm", "final_norm", "x"),
@@ -239,6 +227,8 @@ _STAGES: tuple[StageSpec, ...] = (
         "softmax turns the scores into probabilities for the next token. The trace keeps "
         "the k most likely tokens at every position (ids here, probabilities in "
         "logits/topk_probs) and all scores at the last position (logits/last).",
+        "[{T}, {E}] @ out_head [{E}, {V}] → logits [{T}, {V}] → softmax → k most likely "
+        "ids per position [{T}, k]",
     ),
 )
 

@@ -3,6 +3,8 @@
 A Trace is what the GUI draws and what exports write. `trace[key]` gives an array,
 `trace.stages` lists the stages in data-flow order. Attention weights are held packed to
 half their size (_causal_pack.py) and unpacked on access; `head_weights` unpacks one head.
+Attention scores are not held at all: they are recomputed from the queries and keys on
+access (_scores.py); `head_scores` computes one head.
 `save`/`load` use an .npz file whose keys are the trace keys (documented in the README)
 plus "meta/json", a JSON string with everything that is not an array (config, device,
 interventions, stage list, losses and the backward step's summary). Attention weights and
@@ -28,10 +30,11 @@ from ..errors import TraceError
 from ..model.config import GPTConfig
 from ..util.atomic import atomic_path
 from ._causal_pack import PackedCausal, pack_causal
+from ._scores import causal_scores, scores_shape
 from ._trace_file import META_KEY, is_causal_weights, read_trace_file
 from ._trace_meta import FORMAT_NAME, FORMAT_VERSION
 from .interventions import Interventions
-from .stages import grad_key, module_path, stage_key, stage_specs
+from .stages import grad_key, module_path, operation, parse_key, stage_key, stage_specs
 
 DEFAULT_TOP_K = 20  # predictions a run keeps per position
 
@@ -46,6 +49,7 @@ class Stage:
     shape: tuple[int, ...]  # of the array, batch dimension dropped
     formula: str  # what it computes, in symbols
     explanation: str  # what it computes, in words
+    operation: str  # what it computes, with this run's shapes: "[14, 768] @ W_query ..."
 
 
 @dataclass(frozen=True)
@@ -110,20 +114,21 @@ class Trace:
                 array.flags.writeable = False
             store[key] = value
         object.__setattr__(self, "store", MappingProxyType(store))
+        derived = frozenset(s.key for s in self.stages if parse_key(s.key)[0].derived)
+        object.__setattr__(self, "_derived", derived)  # keys recomputed on access
         # The last few unpacked attention arrays, so a view redrawn twice unpacks once.
         object.__setattr__(self, "_dense", OrderedDict())
 
     # --- reading ---
     def __getitem__(self, key: str) -> np.ndarray:
-        try:
-            value = self.store[key]
-        except KeyError:
-            raise TraceError(f"this trace has no {key!r}") from None
+        value = self.store.get(key)
         if isinstance(value, np.ndarray):
             return value
+        if value is None and key not in self._derived:
+            raise TraceError(f"this trace has no {key!r}{_why_missing(key)}")
         dense = self._dense.get(key)
         if dense is None:
-            dense = value.unpack()
+            dense = value.unpack() if value is not None else self._derive(key)
             dense.flags.writeable = False
             self._dense[key] = dense
             while len(self._dense) > _DENSE_CACHE_SIZE:
@@ -138,11 +143,21 @@ class Trace:
             return value.unpack(head)
         return self[key][head]
 
+    def head_scores(self, layer: int, head: int) -> np.ndarray:
+        """One head's scaled, masked attention scores [T, T], computed for that head only."""
+        key = stage_key("attn/scores", layer)
+        if key in self._dense or key not in self._derived:  # cached, or a clear TraceError
+            return self[key][head]
+        return causal_scores(*self._derive_sources(key), head)
+
     def __contains__(self, key: str) -> bool:
-        return key in self.store
+        return key in self.store or key in self._derived
 
     def keys(self) -> Iterator[str]:
-        return iter(self.store)
+        """Every key it holds or derives: the stages in data-flow order, then the rest."""
+        staged = [stage.key for stage in self.stages]
+        seen = set(staged)
+        return iter(staged + [key for key in self.store if key not in seen])
 
     __iter__ = keys
 
@@ -218,8 +233,24 @@ class Trace:
             "backward": dataclasses.asdict(self.backward) if self.backward else None,
         }
 
+    def _derive_sources(self, key: str) -> list[np.ndarray]:
+        spec, layer = parse_key(key)
+        return [self[stage_key(name, layer)] for name in spec.derived_from]
+
+    def _derive(self, key: str) -> np.ndarray:
+        return causal_scores(*self._derive_sources(key))  # the one derived layout
+
 
 _DENSE_CACHE_SIZE = 3
+
+
+def _why_missing(key: str) -> str:
+    """A hint for a stage the trace lacks: only a file from an older version can."""
+    try:
+        parse_key(key)
+    except KeyError:
+        return ""
+    return " (it was saved by an older GPT Explorer, which did not record that stage)"
 
 
 def _parts(value: np.ndarray | PackedCausal) -> list[np.ndarray]:
@@ -229,10 +260,21 @@ def _parts(value: np.ndarray | PackedCausal) -> list[np.ndarray]:
 
 
 def make_stages(cfg: GPTConfig, shapes: Mapping[str, tuple[int, ...]]) -> tuple[Stage, ...]:
-    """Stage records for a run of a model with this config, given each key's array shape."""
+    """Stage records for a run of a model with this config, given each stored key's array
+    shape: every stage stored or derivable (a trace from an older file lacks newer ones)."""
     stages = []
+    n_tokens = shapes["tokens/ids"][0]
     for spec, layer in stage_specs(cfg):
         key = stage_key(spec.name, layer)
+        if spec.derived:
+            sources = [stage_key(name, layer) for name in spec.derived_from]
+            if not all(source in shapes for source in sources):
+                continue
+            shape = scores_shape(shapes[sources[0]])  # the one derived layout
+        elif key in shapes:
+            shape = shapes[key]
+        else:
+            continue
         stages.append(
             Stage(
                 key,
@@ -240,9 +282,10 @@ def make_stages(cfg: GPTConfig, shapes: Mapping[str, tuple[int, ...]]) -> tuple[
                 spec.layout,
                 spec.title,
                 module_path(spec, layer),
-                tuple(shapes[key]),
+                tuple(shape),
                 spec.formula,
                 spec.explanation,
+                operation(spec, cfg, n_tokens),
             )
         )
     return tuple(stages)
