@@ -61,6 +61,7 @@ REQUIRED = {
     "sublayer-lens": ["--prompt", "x", "--out", "o"],
     "lens": ["--prompt", "x", "--out", "o"],  # the older name of sublayer-lens
     "attribute": ["--prompt", "x", "--target", " y", "--out", "o"],
+    "attention": ["--prompt", "x", "--layer", "0", "--head", "0", "--out", "o"],
 }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from explorer.commands import (
+    attention,
     attribute,
     export_attention,
     heads,
@@ -47,6 +48,7 @@ COMMANDS = (
     Command("heads", heads, prompt=False, switches=False),
     Command("sublayer-lens", sublayer_lens, prompt=True, switches=True, aliases=("lens",)),
     Command("attribute", attribute, prompt=True, switches=True),
+    Command("attention", attention, prompt=True, switches=True, crop=True),
 )
 SUBCOMMANDS = tuple(name for c in COMMANDS for name in (c.name, *c.aliases))
 _BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}

@@ -1,0 +1,79 @@
+"""One head's attention step by step, as files: its queries, keys, values, scaled scores,
+weights and context vectors as float32 .npy arrays, and one (query, key) pair's numbers as
+pair.json. Written by the `attention` command."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from gpt_core import ExportError, Trace, stage_key
+from gpt_core.analysis import AttentionPair
+from gpt_core.util.atomic import write_bytes_atomic
+from gpt_core.util.files import write_all, write_npy
+
+
+def head_arrays(trace: Trace, layer: int, head: int) -> dict[str, np.ndarray]:
+    """The head's arrays by file stem: [T, d_head] vectors and [T, T] matrices, float32."""
+
+    def per_head(name: str) -> np.ndarray:
+        return trace[stage_key(name, layer)][:, head]  # [T, d_head]
+
+    return {
+        "queries": per_head("attn/queries"),
+        "keys": per_head("attn/keys"),
+        "values": per_head("attn/values"),
+        "scores": trace.head_scores(layer, head),  # [T, T], -inf above the diagonal
+        "weights": trace.head_weights(layer, head),  # [T, T]
+        "context": per_head("attn/context"),
+    }
+
+
+def pair_record(pair: AttentionPair) -> dict:
+    """pair.json: every number from the two vectors to the weight and the context vector."""
+    return {
+        "layer": pair.layer,
+        "head": pair.head,
+        "query": pair.query,
+        "key": pair.key,
+        "q": _numbers(pair.q),
+        "k": _numbers(pair.k),
+        "products": _numbers(pair.products),
+        "dot": _number(pair.dot),
+        "scale": _number(pair.scale),
+        "score": _number(pair.score),
+        "masked": pair.masked,
+        "row_max": _number(pair.row_max),
+        "exp_sum": _number(pair.exp_sum),
+        "weight": 0.0 if pair.masked else _number(pair.weight),
+        "context": _numbers(pair.context),
+        "head_switched_off": pair.ablated,
+    }
+
+
+def export_attention_steps(
+    trace: Trace, layer: int, head: int, pair: AttentionPair, folder: Path
+) -> list[Path]:
+    """Write the head's arrays and the pair's numbers into `folder` (which must exist)."""
+    files = [
+        (folder / f"{stem}.npy", lambda path, a=array: write_npy(path, a.astype(np.float32)))
+        for stem, array in head_arrays(trace, layer, head).items()
+    ]
+    text = json.dumps(pair_record(pair), indent=1, allow_nan=False) + "\n"
+    files.append(
+        (folder / "pair.json", lambda path: write_bytes_atomic(path, text.encode(), ExportError))
+    )
+    return write_all(files)
+
+
+def _number(value: float) -> float | None:
+    """JSON has no NaN or Infinity: a non-finite number (from broken weights) is null."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _numbers(values: np.ndarray) -> list[float | None]:
+    return [_number(v) for v in np.asarray(values, dtype=np.float64).tolist()]
