@@ -14,7 +14,10 @@ import torch
 from gpt_core import GPTConfig, get_tokenizer, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["tests.probe_fixtures"]  # the probe tests' model, ids and trace
+pytest_plugins = [
+    "tests.probe_fixtures",  # the probe tests' model, ids and trace
+    "tests.trace_files",  # a good trace file, for the trace-file tests
+]
 
 
 def run_main(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -10,69 +10,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from gpt_core import Interventions, Trace, TraceError, backward_step
+from gpt_core import Trace, backward_step
 from gpt_core.probe._causal_pack import PackedCausal
 from tests.probe_helpers import CFG, assert_close, autograd_reference, to_np
-
-META = "meta/json"
-
-
-@pytest.fixture(scope="module")
-def good(model, ids):
-    return backward_step(
-        model, ids, interventions=Interventions({(0, 1)}, {2}), sgd_lr=0.1, track_token_ids=ids
-    )
-
-
-@pytest.fixture(scope="module")
-def saved(good, tmp_path_factory):
-    return good.save(tmp_path_factory.mktemp("hostile") / "good.npz")
-
-
-def members(path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as archive:
-        return {info.filename: archive.read(info) for info in archive.infolist()}
-
-
-def npy(array) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def write(path, raw: dict[str, bytes]):
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in raw.items():
-            archive.writestr(name, data)
-    return path
-
-
-def edited(saved, tmp_path, arrays=None, meta=None, drop=()):
-    """A copy of the good file with some arrays replaced (or added), the metadata edited in
-    place by `meta`, some arrays dropped."""
-    raw = members(saved)
-    for key in drop:
-        del raw[key + ".npy"]
-    for key, array in (arrays or {}).items():
-        raw[key + ".npy"] = npy(array)
-    if meta is not None:
-        data = json.loads(np.load(io.BytesIO(raw[META + ".npy"])).item())
-        meta(data)
-        raw[META + ".npy"] = npy(np.array(json.dumps(data)))
-    return write(tmp_path / "edited.npz", raw)
-
-
-def stored(saved, key) -> np.ndarray:
-    return np.load(io.BytesIO(members(saved)[key + ".npy"]), allow_pickle=False)
-
-
-def refused(path, *fragments):
-    with pytest.raises(TraceError) as caught:
-        Trace.load(path)
-    for fragment in fragments:
-        assert fragment in str(caught.value), str(caught.value)
-    assert "\n" not in str(caught.value)
-
+from tests.trace_files import META, edited, members, npy, refused, stored, version_1, write
 
 # ---- a good trace ----
 
@@ -114,66 +55,6 @@ def test_the_file_holds_attention_and_its_gradient_at_about_half_their_dense_siz
             assert stored(saved, key).shape == (CFG.n_heads, T * (T + 1) // 2)
             header = 128  # the .npy header
             assert info.file_size - header == dense_bytes * (T + 1) // (2 * T)
-
-
-QKV = ("attn/queries", "attn/keys", "attn/values")  # stored from version 3 on
-
-
-def older(saved, tmp_path, version, arrays=None):
-    """The good trace as an older version wrote it: no queries, keys or values."""
-    stored_keys = {name.removesuffix(".npy") for name in members(saved)}
-    qkv = [key for key in stored_keys if key.endswith(QKV)]
-    return edited(saved, tmp_path, arrays, meta=lambda m: m.update(version=version), drop=qkv)
-
-
-def version_1(good, saved, tmp_path, **changes):
-    """The good trace as version 1 wrote it: attention and its gradients dense [H, T, T]."""
-    dense = {key: good[key] for key in good if key.endswith("attn/weights")}
-    return older(saved, tmp_path, 1, dense | changes)
-
-
-@pytest.mark.parametrize("version", [1, 2])
-def test_an_older_file_still_loads_without_the_newer_stages(good, saved, tmp_path, version):
-    path = version_1(good, saved, tmp_path) if version == 1 else older(saved, tmp_path, 2)
-    loaded = Trace.load(path)
-    newer = {f"blocks/{i}/{name}" for i in range(CFG.n_layers) for name in (*QKV, "attn/scores")}
-    assert set(loaded.keys()) == set(good.keys()) - newer - {"grad/" + key for key in newer}
-    assert [s.key for s in loaded.stages] == [s.key for s in good.stages if s.key not in newer]
-    for key in loaded:
-        assert np.array_equal(loaded[key], good[key]), key
-    for key in ("blocks/0/attn/queries", "blocks/1/attn/scores"):
-        assert key not in loaded
-        with pytest.raises(TraceError, match=f"no '{key}'.*older GPT Explorer"):
-            loaded[key]
-    with pytest.raises(TraceError, match="older GPT Explorer"):
-        loaded.head_scores(1, 0)
-
-
-def test_queries_keys_and_values_of_the_wrong_shape_are_refused(good, saved, tmp_path):
-    T, H, d = good.n_tokens, CFG.n_heads, CFG.emb_dim // CFG.n_heads
-    queries = stored(saved, "blocks/0/attn/queries")
-    wrong = {
-        "blocks/0/attn/queries": queries.transpose(1, 0, 2).copy(),  # [H, T, d]: not split so
-        "blocks/1/attn/keys": queries.reshape(T, H * d),  # heads not split at all
-        "blocks/1/attn/values": queries[:-1],  # a token short
-        "grad/blocks/0/attn/keys": queries[:, :-1],  # a head short
-    }
-    for key, array in wrong.items():
-        refused(
-            edited(saved, tmp_path, arrays={key: array}),
-            f"{key} is float32 {list(array.shape)}",
-            f"make it float32 [{T}, {H}, {d}]",
-        )
-    scores = good["blocks/0/attn/scores"]
-    refused(
-        edited(saved, tmp_path, arrays={"blocks/0/attn/scores": scores}),
-        "holds 'blocks/0/attn/scores', which no trace of its model holds",
-    )
-    refused(
-        edited(saved, tmp_path, meta=lambda m: m.update(version=2)),
-        "holds 'blocks/0/attn/queries', which no trace of its model holds",
-    )
-    refused(edited(saved, tmp_path, drop=["blocks/1/attn/values"]), "lacks 'blocks/1/attn/values'")
 
 
 # ---- inconsistent contents ----

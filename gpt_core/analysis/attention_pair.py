@@ -76,10 +76,10 @@ def attention_pair(
     weighted values need not sum to the recorded context vector.
     """
     cfg = trace.config
-    _check_index("block", layer, cfg.n_layers)
-    _check_index("head", head, cfg.n_heads)
-    _check_index("query position", query, trace.n_tokens)
-    _check_index("key position", key, trace.n_tokens)
+    layer = _checked_index("block", layer, cfg.n_layers)
+    head = _checked_index("head", head, cfg.n_heads)
+    query = _checked_index("query position", query, trace.n_tokens)
+    key = _checked_index("key position", key, trace.n_tokens)
     lacking = [name for name in _READS if stage_key(name, layer) not in trace]
     if lacking:
         raise ValueError(
@@ -159,13 +159,13 @@ def _with_out_proj(pair: AttentionPair, trace: Trace, weight, bias) -> Attention
 
 def out_proj_arrays(model: GPTModel, layer: int) -> tuple[np.ndarray, np.ndarray]:
     """Block `layer`'s out_proj weight [E, E] ([out, in]) and bias [E], float32 numpy."""
-    _check_index("block", layer, model.cfg.n_layers)
-    out_proj = model.trf_blocks[layer].att.out_proj
+    out_proj = model.trf_blocks[_checked_index("block", layer, model.cfg.n_layers)].att.out_proj
     return tuple(p.detach().float().cpu().numpy().copy() for p in (out_proj.weight, out_proj.bias))
 
 
-def _check_index(what: str, value, size: int) -> None:
+def _checked_index(what: str, value, size: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{what} must be a whole number, got {value!r}")
     if not 0 <= value < size:
         raise ValueError(f"{what} {value} does not exist: {what}s are 0..{size - 1}")
+    return int(value)

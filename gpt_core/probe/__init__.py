@@ -4,7 +4,8 @@ applied by hooks; the stage registry says what the stages are."""
 from .capture import backward_step, capture
 from .interventions import ABLATION_MODES, Interventions
 from .sections import SECTIONS, Section, build_sections
-from .stages import STAGES, grad_key, operation, stage_key
+from .stage_spec import operation
+from .stages import STAGES, grad_key, stage_key
 from .trace import DEFAULT_TOP_K, BackwardInfo, ParamGrad, Stage, Trace
 
 __all__ = [

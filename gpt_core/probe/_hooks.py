@@ -18,7 +18,8 @@ from ..errors import Cancelled
 from ..model import GPTModel
 from ._causal_pack import pack_causal, packed_norm
 from .interventions import Interventions
-from .stages import CAUSAL_HEADS, LOGITS, TOP_IDS, module_path, stage_key, stage_specs
+from .stage_spec import CAUSAL_HEADS, TOP_IDS
+from .stages import LOGITS, module_path, stage_key, stage_specs
 
 StopCheck = Callable[[], bool]
 

@@ -18,16 +18,8 @@ from ..model import get_tokenizer
 from ..model.config import GPTConfig
 from ._causal_pack import PackedCausal
 from ._trace_meta import TraceMeta, check_meta, stored_since
-from .stages import (
-    CAUSAL_HEADS,
-    GRAD_PREFIX,
-    TOKEN_STAT,
-    TOKENS_HEADS_DIMS,
-    TOP_IDS,
-    parse_key,
-    stage_key,
-    stage_specs,
-)
+from .stage_spec import CAUSAL_HEADS, TOKEN_STAT, TOKENS_HEADS_DIMS, TOP_IDS
+from .stages import GRAD_PREFIX, parse_key, stage_key, stage_specs
 
 META_KEY = "meta/json"
 _META_MAX_CHARS = 1 << 24  # far above any real trace's metadata

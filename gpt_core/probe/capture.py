@@ -25,14 +25,8 @@ from ._causal_pack import PackedCausal, pack_causal
 from ._hooks import Recorder, StopCheck, hooks, install_interventions, install_stop_check
 from ._logits import summarize_logits
 from .interventions import Interventions
-from .stages import (
-    CAUSAL_HEADS,
-    LOGITS,
-    TOKEN_STAT,
-    UNBATCHED_TOKENS_DIMS,
-    grad_key,
-    parse_key,
-)
+from .stage_spec import CAUSAL_HEADS, TOKEN_STAT, UNBATCHED_TOKENS_DIMS
+from .stages import LOGITS, grad_key, parse_key
 from .trace import DEFAULT_TOP_K, Trace, make_stages
 
 

@@ -1,7 +1,7 @@
 """The stage registry: every array a Trace records, in data-flow order, and the sections of
 the model a person steps through. The one place that knows trace keys, module paths, array
-layouts, labels and explanations; the probe, the Trace, the analysis code and the app all
-read it.
+layouts, labels and explanations (what a StageSpec holds and the layouts: stage_spec.py);
+the probe, the Trace, the analysis code and the app all read it.
 
 A stage's name is its trace key without the block prefix ("ln1/out"; "embeddings/sum");
 `stage_key(name, layer)` gives the key ("blocks/3/ln1/out"). A section groups the stages
@@ -14,42 +14,7 @@ from __future__ import annotations
 
 from ..model.config import GPTConfig
 from .attention_stages import ATTENTION_STAGES
-from .stage_spec import (
-    CAUSAL_HEADS,
-    CAUSAL_SCORES,
-    TOKEN_STAT,
-    TOKENS_DIMS,
-    TOKENS_HEADS_DIMS,
-    TOP_IDS,
-    UNBATCHED_TOKENS_DIMS,
-    StageSpec,
-    operation,
-)
-
-__all__ = [  # the layouts and StageSpec live in stage_spec.py; this is where they are read
-    "BLOCK_PREFIX",
-    "CAUSAL_HEADS",
-    "CAUSAL_SCORES",
-    "GRAD_PREFIX",
-    "LOGITS",
-    "STAGES",
-    "TOKENS_DIMS",
-    "TOKENS_HEADS_DIMS",
-    "TOKEN_STAT",
-    "TOP_IDS",
-    "UNBATCHED_TOKENS_DIMS",
-    "StageSpec",
-    "grad_key",
-    "in_flow_order",
-    "module_path",
-    "operation",
-    "parse_key",
-    "residual_stream",
-    "short_label",
-    "stage_key",
-    "stage_specs",
-    "stream_before",
-]
+from .stage_spec import TOKEN_STAT, TOKENS_DIMS, TOP_IDS, UNBATCHED_TOKENS_DIMS, StageSpec
 
 BLOCK_PREFIX = "blocks/"
 GRAD_PREFIX = "grad/"

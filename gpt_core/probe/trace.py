@@ -34,7 +34,8 @@ from ._scores import causal_scores, scores_shape
 from ._trace_file import META_KEY, is_causal_weights, read_trace_file
 from ._trace_meta import FORMAT_NAME, FORMAT_VERSION
 from .interventions import Interventions
-from .stages import grad_key, module_path, operation, parse_key, stage_key, stage_specs
+from .stage_spec import operation
+from .stages import grad_key, module_path, parse_key, stage_key, stage_specs
 
 DEFAULT_TOP_K = 20  # predictions a run keeps per position
 

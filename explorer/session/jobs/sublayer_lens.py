@@ -40,8 +40,11 @@ class SublayerLensJobs(QObject):
         shown = set(first)
         rest = [p for p in range(len(missing)) if missing[p] and p not in shown]
         asked = (state.trace, state.sublayer_lens_target, tuple(first))
-        if not first and not rest or asked == session.runner.in_flight("sublayer_lens"):
+        running = session.runner.in_flight("sublayer_lens")
+        if not first and not rest or asked == running:
             return
+        if not first and running is not None and running[:2] == asked[:2]:
+            return  # the job in flight reads the rest: starting over would read a chunk twice
         chunks = [first] if first else []
         chunks += [rest[i : i + CHUNK] for i in range(0, len(rest), CHUNK)]
         trace, target = state.trace, state.sublayer_lens_target

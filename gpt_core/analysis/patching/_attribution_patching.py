@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ...probe.stages import CAUSAL_HEADS, TOKENS_DIMS, TOKENS_HEADS_DIMS, parse_key
+from ...probe.stage_spec import CAUSAL_HEADS, TOKENS_DIMS, TOKENS_HEADS_DIMS
+from ...probe.stages import parse_key
 from ._runs import RunCache
 from .sweeps import Sweep
 
