@@ -147,9 +147,10 @@ def test_a_hidden_grid_stops_streaming_and_resumes_when_shown(window, qtbot, mon
     assert len(read) == 2 and not grid.complete
     assert set(np.flatnonzero(grid.read)) == set().union(*read)  # what was read is kept
     kept, chunks_before = grid.read.copy(), len(read)
-    window.tabs.setCurrentWidget(view)  # shown again: the rest is read, nothing twice
+    window.tabs.setCurrentWidget(view)  # shown again: the rest is read, not what was kept
     qtbot.waitUntil(lambda: session.state.lens_grid.complete, timeout=GUI_TIMEOUT_MS)
-    again = [p for chunk in read[chunks_before:] for p in chunk]
-    assert sorted(again) == list(np.flatnonzero(~kept))
+    again = {p for chunk in read[chunks_before:] for p in chunk}
+    # a chunk in flight when a request is renewed may be read twice: a set, not a list
+    assert again == set(np.flatnonzero(~kept).tolist())
     expected = _api_lens(session)
     assert np.allclose(session.state.lens_grid.kl, expected.kl, atol=1e-6)
