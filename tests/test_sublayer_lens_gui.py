@@ -2,7 +2,7 @@
 columns are read before the rest (which stops while the tab is hidden and resumes when it is
 shown), a new run or switch drops the old grid, and the target's rank follows the picker."""
 
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -127,25 +127,33 @@ def test_a_hidden_grid_stops_streaming_and_resumes_when_shown(window, qtbot, mon
     session, view = window.session, window.sublayer_lens
     wait_for_run(qtbot, session, PROMPT)
     monkeypatch.setattr(jobs, "CHUNK", 1)  # many chunks: room to stop between them
-    reader, read = jobs.sublayer_lens, []
+    reader, read, gate = jobs.sublayer_lens, [], threading.Event()
 
-    def slow_reader(*args):
+    def gated_reader(*args):
         read.append(list(args[3]))
-        time.sleep(0.05)  # a long prompt's chunk, in miniature
+        if len(read) == 2:  # the first chunk after the visible ones waits for the test
+            gate.wait(GUI_TIMEOUT_MS / 1000)
         return reader(*args)
 
-    monkeypatch.setattr(jobs, "sublayer_lens", slow_reader)
-    window.resize(700, 900)
-    window.tabs.setCurrentWidget(view)
-    qtbot.waitUntil(lambda: session.state.sublayer_lens is not None, timeout=GUI_TIMEOUT_MS)
-    window.tabs.setCurrentWidget(window.stage_panel)  # the Lens tab hides
+    monkeypatch.setattr(jobs, "sublayer_lens", gated_reader)
+    try:
+        window.resize(700, 900)
+        window.tabs.setCurrentWidget(view)
+        qtbot.waitUntil(
+            lambda: session.state.sublayer_lens is not None and len(read) == 2,
+            timeout=GUI_TIMEOUT_MS,
+        )
+        window.tabs.setCurrentWidget(window.stage_panel)  # the Lens tab hides
+    finally:
+        gate.set()  # the chunk in hand finishes; the job stops before the next
     wait_idle(qtbot, session)
     grid = session.state.sublayer_lens
-    assert not grid.complete and len(read) < session.trace.n_tokens
+    assert len(read) == 2 and not grid.complete
+    assert set(np.flatnonzero(grid.read)) == set().union(*read)  # what was read is kept
     kept, chunks_before = grid.read.copy(), len(read)
-    window.tabs.setCurrentWidget(view)  # shown again: the rest is read, nothing twice
+    window.tabs.setCurrentWidget(view)  # shown again: the rest is read, not what was kept
     qtbot.waitUntil(lambda: session.state.sublayer_lens.complete, timeout=GUI_TIMEOUT_MS)
     again = [p for chunk in read[chunks_before:] for p in chunk]
-    assert sorted(again) == list(np.flatnonzero(~kept))
+    assert sorted(again) == np.flatnonzero(~kept).tolist()  # each missing column read once
     expected = _api_lens(session)
     assert np.allclose(session.state.sublayer_lens.kl, expected.kl, atol=1e-6)
