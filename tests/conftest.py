@@ -79,6 +79,13 @@ def _collect_cycles_between_tests():
         worker.gui_thread_collector.collect()  # by generation, as gc itself would have
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_application_for_every_test(qapp):
+    """The QApplication made first: a headless command run in-process makes a
+    QGuiApplication when none exists, after which no window could be built."""
+    return qapp
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return
