@@ -37,12 +37,9 @@ class MatrixEntry:
     rows_are: str = ""  # what a row stands for, where it is not a Linear's input feature
 
     def orientation(self) -> str:
-        """How the matrix is shown against how it is stored, and what its rows are."""
+        """How the matrix is shown against how it is stored, in a few words."""
         if self.linear:
-            return (
-                "stored [out, in], shown transposed [in, out] as x @ W.T reads it: rows are "
-                "the features it reads, columns those it writes"
-            )
+            return "stored [out, in], shown as W.T [in, out]: x @ W.T"
         return f"shown as stored: {self.rows_are}"
 
 

@@ -74,10 +74,13 @@ class WeightsDialog(QDialog):
             plot.setMinimumSize(*MIN_PLOT_PX)
             index = len(self.plots)
             self.grid.addWidget(plot, index // COLUMNS, index % COLUMNS)
+            self.grid.setRowStretch(index // COLUMNS, 1)  # rows share the height evenly
             self.plots.append(plot)
 
     def _say(self, matrices) -> None:
         text = "Blue below 0, red above, white at 0."
+        if any(m.entry.linear for m in matrices):
+            text += " A layer's rows are the features it reads, its columns those it writes."
         if any(m.downsampled for m in matrices):
             text += " A downsampled matrix shows the mean of the weights each cell stands for."
         self.note.setText(text + head_note(matrices, self.session.selection.head))

@@ -28,7 +28,6 @@ from explorer.ui.widgets.layout import scrolled, size_by_current_page
 from gpt_core.analysis.weight_matrices import section_matrices
 from gpt_core.probe.sections import Section
 
-_HANGING_INDENT = "margin-left: 2em; text-indent: -2em;"
 _FULL_DRAW = frozenset({"model", "trace", "section"})
 EXPLAIN_FROM_PX = 600  # a panel shorter than this starts with the explanation folded away
 
@@ -215,11 +214,11 @@ class StagePanel(QWidget):
 
 def operation_lines(operations) -> str:
     """The stages' operations as rich text, one paragraph each, that wrap only between
-    shapes (never inside "[14, 768]") and indent where they wrap."""
+    shapes (never inside "[14, 768]")."""
     paragraphs = []
     for text in dict.fromkeys(operations):
         kept_whole = re.sub(r"\[[^\]]*\]", lambda m: m.group().replace(" ", "\u00a0"), text)
-        paragraphs.append(f"<div style='{_HANGING_INDENT}'>{html.escape(kept_whole)}</div>")
+        paragraphs.append(f"<div>{html.escape(kept_whole)}</div>")
     return "".join(paragraphs)
 
 

@@ -1,6 +1,7 @@
 """One weight matrix as a heatmap: diverging colours centred on 0, its shape, parameter
 count, norm and downsampling in the title, the axes numbered in the full matrix's rows and
-columns, and the selected head's slice outlined."""
+columns (round numbers, however many rows a cell stands for), and the selected head's
+slice outlined."""
 
 from __future__ import annotations
 
@@ -45,12 +46,8 @@ class WeightMatrixPlot(Heatmap):
 
     def show_matrix(self, matrix: WeightMatrix, head: int) -> None:
         self.weights = matrix
-        rows, cols = matrix.cells.shape
-        row_factor, col_factor = matrix.factor
         self.set_matrix(
             matrix.cells,
-            [f"{i * row_factor:,}" for i in range(rows)],  # the full matrix's row numbers
-            [f"{j * col_factor:,}" for j in range(cols)],
             title=matrix_title(matrix),
             signed=True,
             hover=self._describe,
@@ -69,6 +66,16 @@ class WeightMatrixPlot(Heatmap):
             self.outline.setRect(QRectF(start, 0, stop - start, rows))
         else:
             self.outline.setRect(QRectF(0, start, cols, stop - start))
+
+    def _apply_ticks(self) -> None:
+        """pyqtgraph's round ticks, in the full matrix's rows and columns: a cell's edges
+        are its first row and column times the downsampling factor."""
+        if self.weights is None:
+            return
+        for name, factor in zip(("left", "bottom"), self.weights.factor, strict=True):
+            axis = self.plot.getAxis(name)
+            axis.setTicks(None)
+            axis.setScale(factor)
 
     def outlined_cells(self) -> tuple[float, float, float, float] | None:
         """(left, top, right, bottom) of the outline in cells; None when there is none."""
