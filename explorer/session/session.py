@@ -29,6 +29,7 @@ from explorer.session.jobs.model_work import (
 from explorer.session.jobs.patching import PatchingJobs
 from explorer.session.jobs.repeated_sequence import RepeatedSequenceJobs
 from explorer.session.jobs.sublayer_lens import SublayerLensJobs
+from explorer.session.jobs.weight_matrices import WeightMatricesJobs
 from explorer.session.worker import JobContext, Runner
 from explorer.state import app_state as st
 from explorer.state.app_state import AppState, RunKey, RunResult
@@ -83,6 +84,7 @@ class Session(GenerationMixin, PartSignals):
         self.sublayer_lens = SublayerLensJobs(self)  # the Lens tab's grid, read in chunks
         self.attribution = InputAttributionJobs(self)  # the Attribution tab's scores
         self.repeated_sequence = RepeatedSequenceJobs(self)  # a head on the repeated sequence
+        self.weight_matrices = WeightMatricesJobs(self)  # the Weights dialog's matrices
 
     # ------------------------------------------------------------------ reading
     # Shortcuts to the state: session.trace is session.state.trace.

@@ -1,14 +1,17 @@
 """The model as a clickable tree, in data-flow order: each node with its tensor's shape for
-the current prompt and its parameter count; blocks can be switched off with their box."""
+the current prompt and its parameter count; blocks can be switched off with their box, and
+a section's weight matrices opened from its context menu."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMenu, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from explorer.session.session import Session
 from explorer.state.app_state import LoadedModel, section_of_stage
+from explorer.ui.dialogs.weight_matrices import show_weights
+from gpt_core.analysis.weight_matrices import section_matrices
 from gpt_core.probe.sections import Section
 
 _LIT = QBrush(QColor("#ffe8cc"))  # a stage the gradient has reached (backward replay)
@@ -28,6 +31,8 @@ class Navigator(QWidget):
         # The keys (↑ ↓ Home End) move the current item: the view follows it.
         self.tree.currentItemChanged.connect(self._current_changed)
         self.tree.itemChanged.connect(self._item_changed)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -162,6 +167,25 @@ class Navigator(QWidget):
             want_on = item.checkState(0) == Qt.CheckState.Checked
             if want_on == (value in self.session.interventions.skip_layers):
                 self.session.toggle_layer(value)
+
+    def weights_action(self, item: QTreeWidgetItem, menu: QMenu):
+        """The context menu's "Weight matrices…" for a section that has any, else None."""
+        what, value = item.data(0, Qt.ItemDataRole.UserRole)
+        if what != "section" or not section_matrices(self.session.sections[value].name):
+            return None
+        action = menu.addAction(f"Weight matrices of {self.session.sections[value].title}…")
+        action.triggered.connect(lambda: self._open_weights(value))
+        return action
+
+    def _context_menu(self, point) -> None:
+        item = self.tree.itemAt(point)
+        menu = QMenu(self)
+        if item is not None and self.weights_action(item, menu) is not None:
+            menu.exec(self.tree.viewport().mapToGlobal(point))
+
+    def _open_weights(self, index: int) -> None:
+        self.session.select_section(index)
+        show_weights(self.session, self)
 
 
 def _summary(model: LoadedModel) -> str:

@@ -8,6 +8,9 @@ cheaper than a full draw where it can.
 
 from __future__ import annotations
 
+import html
+import re
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
@@ -20,7 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.session.session import Session
+from explorer.ui.dialogs.weight_matrices import show_weights
 from explorer.ui.widgets.layout import scrolled, size_by_current_page
+from gpt_core.analysis.weight_matrices import section_matrices
 from gpt_core.probe.sections import Section
 
 _FULL_DRAW = frozenset({"model", "trace", "section"})
@@ -67,23 +72,26 @@ class StageView(QWidget):
 
 
 class StagePanel(QWidget):
-    """Header (title, formula, explanation) over a stack of views, one per kind of view,
-    in a scroll area: on a small screen the view keeps its plots' minimum sizes and the
-    panel scrolls, rather than squeezing them into strips."""
+    """Header (title, what each stage computes with this prompt's shapes, formula,
+    explanation) over a stack of views, one per kind of view, in a scroll area: on a small
+    screen the view keeps its plots' minimum sizes and the panel scrolls, rather than
+    squeezing them into strips."""
 
     def __init__(self, session: Session, views: list[StageView], parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
         self.title = QLabel()
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
-        self.formula = QLabel()
-        self.formula.setStyleSheet("font-family: 'DejaVu Sans Mono', monospace; color: #364fc7;")
-        self.formula.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.operations = _monospace("color: #212529; font-size: 11px;")  # a line per stage
+        self.operations.setTextFormat(Qt.TextFormat.RichText)
+        self.operations.setToolTip("What each stage computes, with this prompt's shapes")
+        self.formula = _monospace("color: #364fc7;")
         self.explanation = QLabel()
         self.explanation.setWordWrap(True)
         self.explanation.setStyleSheet("color: #495057; font-size: 11px;")
-        # On a laptop screen the paragraph costs the view a fifth of its height: it folds
-        # away there until the person opens it, and stays as they left it.
+        # On a laptop screen the formulas and the paragraph cost the view a fifth of its
+        # height: they fold away there (the shapes stay) until the person opens them, and
+        # stay as they left them.
         self.explain = QToolButton(text="What this computes", checkable=True, checked=True)
         self.explain.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.explain.setAutoRaise(True)
@@ -91,6 +99,12 @@ class StagePanel(QWidget):
         self.explain.clicked.connect(lambda: setattr(self, "_explain_chosen", True))
         self._explain_chosen = False
         self._fold_explanation(True)
+        self.weights = QToolButton(text="Weights…")
+        self.weights.setToolTip(
+            "This section's weight matrices as heatmaps, with their shapes, parameter counts "
+            "and norms"
+        )
+        self.weights.clicked.connect(lambda: show_weights(self.session, self))
         self.notice = QLabel()  # e.g. "this block is skipped"
         self.notice.setStyleSheet("color: #c92a2a; font-weight: 600;")
         self.notice.hide()
@@ -116,9 +130,10 @@ class StagePanel(QWidget):
         header_layout.setSpacing(2)
         title_row = QHBoxLayout()
         title_row.addWidget(self.title, 1)
+        title_row.addWidget(self.weights)
         title_row.addWidget(self.explain)
         header_layout.addLayout(title_row)
-        for widget in (self.formula, self.explanation, self.notice):
+        for widget in (self.operations, self.formula, self.explanation, self.notice):
             header_layout.addWidget(widget)
         content = QWidget()
         layout = QVBoxLayout(content)
@@ -132,6 +147,7 @@ class StagePanel(QWidget):
         size_by_current_page(self.stack)
 
     def _fold_explanation(self, shown: bool) -> None:
+        self.formula.setVisible(shown)
         self.explanation.setVisible(shown)
         self.explain.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
@@ -177,9 +193,12 @@ class StagePanel(QWidget):
         section, trace = self.session.section, self.session.trace
         if section is None:
             self.title.setText("No model yet")
+            self.weights.hide()
             return
         self.title.setText(section.title)
+        self.weights.setVisible(bool(section_matrices(section.name)))
         stages = [s for s in (trace.stages if trace else []) if s.key in section.keys]
+        self.operations.setText(operation_lines(s.operation for s in stages))
         self.formula.setText("\n".join(dict.fromkeys(s.formula for s in stages)))
         self.explanation.setText(" ".join(dict.fromkeys(s.explanation for s in stages)))
         self._show_notice()
@@ -191,3 +210,22 @@ class StagePanel(QWidget):
         view = self._by_name[section.spec.view]
         self.stack.setCurrentWidget(view)
         view.draw(section)
+
+
+def operation_lines(operations) -> str:
+    """The stages' operations as rich text, one paragraph each, that wrap only between
+    shapes (never inside "[14, 768]")."""
+    paragraphs = []
+    for text in dict.fromkeys(operations):
+        kept_whole = re.sub(r"\[[^\]]*\]", lambda m: m.group().replace(" ", "\u00a0"), text)
+        paragraphs.append(f"<div>{html.escape(kept_whole)}</div>")
+    return "".join(paragraphs)
+
+
+def _monospace(colour: str) -> QLabel:
+    """A header label of monospace lines that wrap where the panel is narrow."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(f"font-family: 'DejaVu Sans Mono', monospace; {colour}")
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
