@@ -157,9 +157,9 @@ def _module_window(qapp, request, tmp_path_factory):
 @pytest.fixture
 def shared_window(_module_window, qtbot):
     """The module's one window, put back where a test reads it from: the model loaded at
-    start-up, nothing switched off, the first section, head 0 and the last position selected.
-    What else a test changes (a view's choice, the prompt, a panel's settings) the next test
-    sees: use `window` where a test needs a fresh one."""
+    start-up, nothing switched off, the first section, head 0 and the last position selected,
+    the first tab shown, no message. What else a test changes (a view's choice, the prompt, a
+    panel's settings) the next test sees: use `window` where a test needs a fresh one."""
     from gpt_core import Interventions
 
     win, model = _module_window
@@ -172,5 +172,7 @@ def shared_window(_module_window, qtbot):
     session.select_section(0)
     session.select_head(0)
     session.select_position(None)
+    win.tabs.setCurrentIndex(0)
+    win.message_bar.clear()
     yield win
     wait_idle(qtbot, session)
