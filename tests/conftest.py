@@ -158,7 +158,7 @@ def _module_window(qapp, request, tmp_path_factory):
 def shared_window(_module_window, qtbot):
     """The module's one window, put back where a test reads it from: the model loaded at
     start-up, nothing switched off, the first section, head 0 and the last position selected,
-    the first tab shown, no message. What else a test changes (a view's choice, the prompt, a
+    the first tab shown, no message, its first size. What else a test changes (a view's choice, the prompt, a
     panel's settings) the next test sees: use `window` where a test needs a fresh one."""
     from gpt_core import Interventions
 
@@ -174,5 +174,6 @@ def shared_window(_module_window, qtbot):
     session.select_position(None)
     win.tabs.setCurrentIndex(0)
     win.message_bar.clear()
+    win.resize(1400, 900)
     yield win
     wait_idle(qtbot, session)
