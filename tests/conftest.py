@@ -124,8 +124,7 @@ def session(qtbot):
     s.shut_down(GUI_TIMEOUT_MS)
 
 
-@pytest.fixture
-def window(qtbot):
+def _open_window(qtbot):
     """The main window as `gpt-explorer --preset tiny` opens it, model loaded."""
     from explorer.app import build_window
     from explorer.commands.parser import gui_parser
@@ -133,10 +132,58 @@ def window(qtbot):
 
     args = gui_parser().parse_args(["--preset", "tiny", "--device", "cpu", "--seed", "1"])
     win, s = build_window(args, open_settings())
-    qtbot.addWidget(win)
     win.resize(1400, 900)
     win.show()
     qtbot.waitUntil(lambda: s.model is not None, timeout=GUI_TIMEOUT_MS)
     wait_idle(qtbot, s)
+    return win
+
+
+@pytest.fixture
+def window(qtbot):
+    """A fresh main window as `gpt-explorer --preset tiny` opens it, model loaded: for tests
+    of start-up, settings, loading, closing, or anything a used window may have changed."""
+    win = _open_window(qtbot)
+    qtbot.addWidget(win)
     yield win
     win.close()
+
+
+@pytest.fixture(scope="module")
+def _module_window(qapp, request, tmp_path_factory):
+    """One main window for a module's tests (see shared_window), with settings of its own;
+    building one costs seconds, mostly pyqtgraph's plots."""
+    from pytestqt.qtbot import QtBot
+
+    with pytest.MonkeyPatch.context() as patch:
+        settings = tmp_path_factory.mktemp("shared-window") / "settings.ini"
+        patch.setenv("GPT_EXPLORER_SETTINGS", str(settings))
+        win = _open_window(QtBot(request))
+    yield win, win.session.model
+    win.close()
+    win.deleteLater()
+
+
+@pytest.fixture
+def shared_window(_module_window, qtbot):
+    """The module's one window, put back where a test reads it from: the model loaded at
+    start-up, nothing switched off, the first section, head 0 and the last position selected,
+    the first tab shown, no message, its first size. What else a test changes (a view's choice, the prompt, a
+    panel's settings) the next test sees: use `window` where a test needs a fresh one."""
+    from gpt_core import Interventions
+
+    win, model = _module_window
+    session = win.session
+    wait_idle(qtbot, session)
+    assert session.model is model, "a test loaded other weights into the shared window"
+    if session.interventions != Interventions():
+        session.set_interventions(Interventions())
+        wait_idle(qtbot, session)
+    session.select_section(0)
+    session.select_head(0)
+    session.select_position(None)
+    win.tabs.setCurrentIndex(0)
+    win.message_bar.clear()
+    win.resize(1400, 900)
+    yield win
+    wait_idle(qtbot, session)

@@ -29,8 +29,12 @@ def _attribute(window, qtbot):
 
 
 @pytest.fixture
-def attributed(window, qtbot):
+def attributed(shared_window, qtbot):
+    """The module's window with PROMPT run and attributed at position 5, no foil (the other
+    settings as the last test left them; the test that changes the steps has its own window)."""
+    window = shared_window
     session = window.session
+    window.attribution.use_foil.setChecked(False)
     wait_for_run(qtbot, session, PROMPT)
     session.select_position(5)
     window.tabs.setCurrentWidget(window.attribution)

@@ -14,7 +14,11 @@ PROMPT = "The quick brown fox jumps over the lazy dog because it was in a hurry"
 
 
 @pytest.fixture
-def ran(window, qtbot):
+def ran(shared_window, qtbot):
+    """The module's window with PROMPT run and the backward step's loss the whole prompt's."""
+    window = shared_window
+    window.gradients.whole_prompt.setChecked(True)
+    window.gradients.sgd.setChecked(False)
     window.prompt.set_text(PROMPT)
     wait_for_run(qtbot, window.session)
     return window

@@ -3,6 +3,7 @@
 finite differences, and direct logit attribution against a numpy recomputation."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -18,17 +19,15 @@ from gpt_core.analysis.patching import (
 )
 from gpt_core.errors import Cancelled
 from tests.patching_reference import activations, patched_metric, reference_path, reference_sweep
-from tests.probe_helpers import assert_close, probe_model
+from tests.probe_helpers import CFG, assert_close, probe_model
 
 CLEAN = "When Mary and John went to the store, John gave a drink to"
 CORRUPTED = "When Mary and John went to the store, Mary gave a drink to"
 
 
-@pytest.fixture(scope="module")
-def model():
-    """Every parameter random (biases and LayerNorms included), attention sharpened and
-    the head scaled so that one changed word moves the metric by a visible amount."""
-    model = probe_model()
+def _sharpened(model):
+    """Attention sharpened and the head scaled so that one changed word moves the metric by
+    a visible amount."""
     with torch.no_grad():
         for block in model.trf_blocks:
             block.att.W_query.weight.mul_(4)
@@ -37,6 +36,21 @@ def model():
             block.att.out_proj.weight.mul_(3)
         model.out_head.weight.mul_(30)
     return model
+
+
+@pytest.fixture(scope="module")
+def model():
+    """Every parameter random (biases and LayerNorms included), sharpened: 3 blocks of 4
+    heads."""
+    return _sharpened(probe_model())
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    """The same, with 2 blocks of 3 heads, for the references that run the model once per
+    cell of every sweep: every layout still, and no two axes of a sweep (blocks, heads, 14
+    positions) of one length, so a transposed or misplaced axis cannot pass."""
+    return _sharpened(probe_model(dataclasses.replace(CFG, n_layers=2, n_heads=3)))
 
 
 def assert_same_effects(actual, expected, baseline, smallest_effect=1e-3):
@@ -62,15 +76,16 @@ def metric(tokenizer, pair):
 
 
 @pytest.fixture(scope="module", params=["denoise", "noise"])
-def result(request, model, pair, metric):
-    return patch(model, *pair, metric, tuple(SWEEPS), method="both", direction=request.param)
+def result(request, small_model, pair, metric):
+    """Every sweep of the small model, both methods."""
+    return patch(small_model, *pair, metric, tuple(SWEEPS), method="both", direction=request.param)
 
 
 @pytest.mark.parametrize("name", list(SWEEPS))
-def test_every_sweep_equals_one_full_run_per_cell(model, pair, metric, result, name):
+def test_every_sweep_equals_one_full_run_per_cell(small_model, pair, metric, result, name):
     clean, corrupted = pair
     base, source = (corrupted, clean) if result.direction == "denoise" else (clean, corrupted)
-    expected = reference_sweep(model, base, source, name, metric)
+    expected = reference_sweep(small_model, base, source, name, metric)
     assert result.exact[name].shape == expected.shape
     assert_same_effects(result.exact[name], expected, result.baseline)
 

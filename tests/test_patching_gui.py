@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from explorer.state.app_state import PatchSettings
 from gpt_core.analysis.patching import Metric, default_tokens, patch
 from tests.conftest import GUI_TIMEOUT_MS, wait_idle
 
@@ -14,10 +15,17 @@ CLEAN = "When Mary and John went to the store, John gave a drink to"
 CORRUPTED = "When Mary and John went to the store, Mary gave a drink to"
 
 
+@pytest.fixture
+def window(shared_window):
+    """This module's tests share one window (see conftest.shared_window)."""
+    return shared_window
+
+
 def _set_up(window, **changes):
+    """The default settings for CLEAN and CORRUPTED, with `changes`."""
     session = window.session
     texts = {"clean_text": CLEAN, "corrupted_text": CORRUPTED}
-    settings = replace(session.state.patching, **{**texts, **changes})
+    settings = replace(PatchSettings(), **{**texts, **changes})
     session.patching.set_settings(settings)
     window.tabs.setCurrentWidget(window.patching)
     return session
@@ -26,13 +34,19 @@ def _set_up(window, **changes):
 @pytest.fixture
 def patched(window, qtbot):
     session = _set_up(window, sweeps=("resid", "heads_by_pos"), method="both")
+    window.patching.open_in.setCurrentIndex(window.patching.open_in.findData("clean"))
     partial = []
-    session.patching.partial.connect(lambda name, values: partial.append(name))
+
+    def seen(name, values):
+        partial.append(name)
+
+    session.patching.partial.connect(seen)
     with qtbot.waitSignal(session.patchingChanged, timeout=GUI_TIMEOUT_MS):
         window.patching.setup.run_button.click()
     qtbot.waitUntil(lambda: session.state.patch_run is not None, timeout=GUI_TIMEOUT_MS)
     wait_idle(qtbot, session)
-    return window, partial
+    yield window, partial
+    session.patching.partial.disconnect(seen)
 
 
 def test_the_tab_shows_what_the_api_computes(patched):

@@ -15,7 +15,10 @@ PROMPT = "The cat sat on the mat and looked at the dog while the sun went down s
 
 
 @pytest.fixture
-def lens_tab(window, qtbot):
+def lens_tab(shared_window, qtbot):
+    """The module's window with PROMPT run and its grid complete. (The tests of how a grid
+    streams in have fresh windows: no grid of that run yet.)"""
+    window = shared_window
     session = window.session
     wait_for_run(qtbot, session, PROMPT)
     window.tabs.setCurrentWidget(window.sublayer_lens)

@@ -16,9 +16,11 @@ N_LAYERS = 2  # the tiny preset
 
 
 @pytest.fixture
-def ran(window, qtbot):
-    wait_for_run(qtbot, window.session, PROMPT)
-    return window
+def ran(shared_window, qtbot):
+    """The module's window with PROMPT run; the views' choices as the last test left them
+    (the defaults are checked on a fresh window)."""
+    wait_for_run(qtbot, shared_window.session, PROMPT)
+    return shared_window
 
 
 def _show(window, kind, layer=None):
@@ -50,8 +52,9 @@ EMBEDDING_KEYS = {
 }
 
 
-def test_embeddings_heatmap_shows_the_chosen_embedding(ran, qtbot):
-    session, view = _show(ran, "embeddings")
+def test_embeddings_heatmap_shows_the_chosen_embedding(window, qtbot):
+    wait_for_run(qtbot, window.session, PROMPT)  # a fresh window: its default choice
+    session, view = _show(window, "embeddings")
     trace = session.trace
     assert view.choice.chosen == "sum"  # the residual stream's start, by default
     assert np.array_equal(view.heatmap.matrix, trace["embeddings/sum"])

@@ -30,7 +30,8 @@ def _column(table, col, role=None):
 
 
 @pytest.fixture
-def ff_view(window, qtbot):
+def ff_view(shared_window, qtbot):
+    window = shared_window
     session = window.session
     wait_for_run(qtbot, session, PROMPT)
     session.select_section(_step_index(session, "ff", 1))
@@ -40,8 +41,9 @@ def ff_view(window, qtbot):
 
 
 @pytest.fixture
-def output_window(window, qtbot):
+def output_window(shared_window, qtbot):
     """The window showing the output head, its first logit lens in."""
+    window = shared_window
     session = window.session
     wait_for_run(qtbot, session, PROMPT)
     with qtbot.waitSignal(session.logitLensChanged, timeout=GUI_TIMEOUT_MS):
@@ -77,8 +79,11 @@ def test_ff_histograms_count_the_traced_values(ff_view):
         assert counts.sum() == values.size
 
 
-def test_ff_scatter_is_a_fixed_subsample_when_there_are_many_values(window, qtbot, monkeypatch):
+def test_ff_scatter_is_a_fixed_subsample_when_there_are_many_values(
+    shared_window, qtbot, monkeypatch
+):
     monkeypatch.setattr(feedforward, "MAX_POINTS", 500)
+    window = shared_window
     session = window.session
     wait_for_run(qtbot, session, PROMPT)
     session.select_section(_step_index(session, "ff", 0))

@@ -25,6 +25,10 @@ def _run_typed(qtbot, window, text=PROMPT):
     wait_idle(qtbot, window.session)
 
 
+# Tests that type, run and read share one window; those of start-up, bad input, loading,
+# generation and settings have fresh ones.
+
+
 def test_launch_says_the_weights_are_random(window):
     assert window.weights_banner.isVisible()
     assert "Random weights: they show how GPT-2 computes" in window.weights_banner.text.text()
@@ -33,7 +37,8 @@ def test_launch_says_the_weights_are_random(window):
     assert f"{window.session.state.model.counts.total:,}" in window.navigator.summary.text()
 
 
-def test_typed_prompt_runs_with_ctrl_enter_and_fills_the_token_strip(window, qtbot):
+def test_typed_prompt_runs_with_ctrl_enter_and_fills_the_token_strip(shared_window, qtbot):
+    window = shared_window
     _run_typed(qtbot, window)
     session = window.session
     ids = session.tokenizer.encode(PROMPT)
@@ -45,7 +50,8 @@ def test_typed_prompt_runs_with_ctrl_enter_and_fills_the_token_strip(window, qtb
     assert "ms on CPU" in window.status_text.text()
 
 
-def test_clicking_a_token_selects_that_position_everywhere(window, qtbot):
+def test_clicking_a_token_selects_that_position_everywhere(shared_window, qtbot):
+    window = shared_window
     _run_typed(qtbot, window)
     strip = window.prompt.strip
     qtbot.mouseClick(strip, Qt.MouseButton.LeftButton, pos=strip.chip_rect(3).center())
@@ -54,7 +60,8 @@ def test_clicking_a_token_selects_that_position_everywhere(window, qtbot):
     assert "position 3" in strip.describe(3) and "bytes" in strip.describe(3)
 
 
-def test_stepping_through_every_stage_with_the_keyboard(window, qtbot):
+def test_stepping_through_every_stage_with_the_keyboard(shared_window, qtbot):
+    window = shared_window
     _run_typed(qtbot, window)
     session = window.session
     window.stage_panel.setFocus()
@@ -78,7 +85,8 @@ def test_stepping_through_every_stage_with_the_keyboard(window, qtbot):
     assert seen.count("attention") == session.config.n_layers
 
 
-def test_page_keys_and_slider_jump_between_blocks(window, qtbot):
+def test_page_keys_and_slider_jump_between_blocks(shared_window, qtbot):
+    window = shared_window
     _run_typed(qtbot, window)
     session = window.session
     session.select_layer(0)
@@ -93,7 +101,8 @@ def test_page_keys_and_slider_jump_between_blocks(window, qtbot):
     assert window.layer_label.text().strip() == "1 / 1"
 
 
-def test_opening_a_head_from_the_grid(window, qtbot):
+def test_opening_a_head_from_the_grid(shared_window, qtbot):
+    window = shared_window
     _run_typed(qtbot, window)
     session = window.session
     session.select_layer(1)
@@ -108,7 +117,8 @@ def test_opening_a_head_from_the_grid(window, qtbot):
     assert np.array_equal(grid.images[3].image, session.trace.head_weights(1, 3))
 
 
-def test_attention_hover_names_query_key_and_weight(window, qtbot):
+def test_attention_hover_names_query_key_and_weight(shared_window, qtbot):
+    window = shared_window
     _run_typed(qtbot, window)
     window.session.select_layer(0)
     view = window.stage_panel.current_view()
