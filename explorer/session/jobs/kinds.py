@@ -24,6 +24,7 @@ JOB_KINDS = {
     "sublayer_lens": JobKind("Reading the lens at every sub-layer…", True),
     "attribution": JobKind("Attributing…", True),
     "repeated_sequence": JobKind("Running the repeated-sequence test…", False),
+    "out_proj": JobKind("Reading out_proj's weights…", False),
 }
 
 
