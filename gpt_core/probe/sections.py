@@ -59,7 +59,7 @@ _SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec(
         "attention_steps",
         "Attention, step by step",
-        "inside: q·k/√d → mask → softmax",
+        "↳ q·k/√d → softmax",
         "attention_steps",
         True,
         (),

@@ -1,0 +1,63 @@
+"""Bars over named places (a vector's components, or the tokens of a row): one or more series
+of bars, places that hold no number (the causal mask's -inf) marked in grey on the axis, a
+marker at the selected place; a click reports the nearest place. One BarGraphItem a series,
+so a row of 1,024 tokens redraws in a few milliseconds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+
+from explorer.ui.widgets.plots import LabelledPlot
+
+MISSING_COLOUR = "#adb5bd"
+
+
+class BarChart(LabelledPlot):
+    """add_bars() declares a series; set_bars() gives its heights."""
+
+    def __init__(self, title: str, x_label: str, y_label: str, parent=None):
+        super().__init__(title, x_label, y_label, parent=parent)
+        self.bars: dict[str, pg.BarGraphItem] = {}
+        self._offsets: dict[str, tuple[float, float]] = {}  # key -> (x offset, width)
+        self.missing = pg.ScatterPlotItem(
+            symbol="t", size=7, pen=None, brush=pg.mkBrush(MISSING_COLOUR)
+        )
+        self.addItem(self.missing)
+        self.missing_label = pg.TextItem("", color="#495057", anchor=(0.5, 1.0))
+        self.addItem(self.missing_label)
+        zero = pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen("#868e96", width=1))
+        self.addItem(zero)
+
+    def add_bars(
+        self, key: str, name: str, colour: str, offset: float = 0.0, width: float = 0.8
+    ) -> None:
+        """A series of bars; several share a place side by side through `offset`."""
+        item = pg.BarGraphItem(x=[], height=[], width=width, brush=colour, pen=None)
+        self.addItem(item)
+        self.bars[key] = item
+        self._offsets[key] = (offset, width)
+        self.legend.append(f"<span style='color:{colour}'>■</span>&nbsp;{name}")
+        self.set_title(self.caption)
+
+    def set_bars(self, key: str, heights: np.ndarray, first: int = 0) -> None:
+        """Series `key`'s bars at places first, first + 1, ..."""
+        offset, width = self._offsets[key]
+        x = np.arange(first, first + len(heights)) + offset
+        self.bars[key].setOpts(x=x, height=np.asarray(heights, dtype=np.float64), width=width)
+
+    def set_numbered(self, count: int) -> None:
+        """Places 0 .. count - 1 named by their numbers, with pyqtgraph's round ticks."""
+        self.names = []
+        self.getPlotItem().getAxis("bottom").setTicks(None)
+        self.setXRange(-0.5, count - 0.5, padding=0.02)
+
+    def set_missing(self, places: Sequence[int] | np.ndarray, label: str = "") -> None:
+        """Places with no bar (grey marks on the axis), `label` written above their middle."""
+        places = np.asarray(places)
+        self.missing.setData(places, np.zeros(len(places)))
+        self.missing_label.setText(label if len(places) else "")
+        if len(places):
+            self.missing_label.setPos(float(places.mean()), 0.0)
