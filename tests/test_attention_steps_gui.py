@@ -83,7 +83,8 @@ def test_a_click_on_a_cell_selects_the_pair_and_the_steps_show_the_apis_numbers(
     weights_row = trace[stage_key("attn/weights", LAYER)][HEAD, t]
     assert np.array_equal(_heights(steps.weights.bars["weights"]), weights_row[: t + 1])
     assert np.array_equal(_heights(steps.row.bars["scores"]), pair.row[: t + 1])
-    assert len(steps.row.missing.getData()[0]) == trace.n_tokens - t - 1  # masked: −∞
+    masked = steps.row.missing.getData()[0]  # marked −∞
+    assert np.array_equal(masked, np.arange(t + 1, trace.n_tokens))
     assert np.allclose(_heights(steps.context.bars["sum"]), pair.weighted_values.sum(0))
     assert np.array_equal(_heights(steps.out.bars["out"]), trace[stage_key("attn/out", LAYER)][t])
     assert np.allclose(_heights(steps.out.bars["share"]), pair.head_out)

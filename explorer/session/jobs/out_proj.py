@@ -38,7 +38,9 @@ class OutProjJobs(QObject):
         self._asked = (loaded, layer)
 
         def job(ctx) -> tuple[np.ndarray, np.ndarray]:
-            return out_proj_arrays(model, layer)
+            weight, bias = out_proj_arrays(model, layer)
+            # float64 once: attention_pair recomputes attn/out in float64 on every click.
+            return weight.astype(np.float64), bias
 
         def done(arrays: tuple[np.ndarray, np.ndarray]) -> None:
             if self._asked == (loaded, layer):

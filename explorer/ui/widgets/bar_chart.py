@@ -1,5 +1,5 @@
 """Bars over named places (a vector's components, or the tokens of a row): one or more series
-of bars, places that hold no number (the causal mask's -inf) marked in grey on the axis, a
+of bars, places that hold no number (the causal mask's -inf) marked grey along the axis, a
 marker at the selected place; a click reports the nearest place. One BarGraphItem a series,
 so a row of 1,024 tokens redraws in a few milliseconds."""
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 
-from explorer.ui.widgets.plots import LabelledPlot
+from explorer.ui.widgets.plots import MAX_SYMBOLS, LabelledPlot
 
 MISSING_COLOUR = "#adb5bd"
 
@@ -22,8 +22,10 @@ class BarChart(LabelledPlot):
         super().__init__(title, x_label, y_label, parent=parent)
         self.bars: dict[str, pg.BarGraphItem] = {}
         self._offsets: dict[str, tuple[float, float]] = {}  # key -> (x offset, width)
-        self.missing = pg.ScatterPlotItem(
-            symbol="t", size=7, pen=None, brush=pg.mkBrush(MISSING_COLOUR)
+        # A thick grey run along the axis, a mark at each place while there are few: cheap
+        # for the 1,000 masked keys of a long prompt's first rows.
+        self.missing = pg.PlotDataItem(
+            pen=pg.mkPen(MISSING_COLOUR, width=3), symbolBrush=MISSING_COLOUR, symbolPen=None
         )
         self.addItem(self.missing)
         self.missing_label = pg.TextItem("", color="#495057", anchor=(0.5, 1.0))
@@ -57,7 +59,8 @@ class BarChart(LabelledPlot):
     def set_missing(self, places: Sequence[int] | np.ndarray, label: str = "") -> None:
         """Places with no bar (grey marks on the axis), `label` written above their middle."""
         places = np.asarray(places)
-        self.missing.setData(places, np.zeros(len(places)))
+        symbol = "t" if len(places) <= MAX_SYMBOLS else None
+        self.missing.setData(places, np.zeros(len(places)), symbol=symbol, symbolSize=7)
         self.missing_label.setText(label if len(places) else "")
         if len(places):
             self.missing_label.setPos(float(places.mean()), 0.0)

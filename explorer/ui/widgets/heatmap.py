@@ -6,6 +6,7 @@ scale (see colour_scale)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cache
 
 import numpy as np
 import pyqtgraph as pg
@@ -25,6 +26,7 @@ CELL_MARK_PX = 11  # the marked cell's frame: visible however small the cells ar
 HoverFormatter = Callable[[int, int, float], str]
 
 
+@cache  # one of each: building one costs milliseconds, and a click may redraw a heatmap
 def colormap(signed: bool) -> pg.ColorMap:
     """The export's colour table as a pyqtgraph map: the window and the files agree."""
     table = lookup_table(signed)
