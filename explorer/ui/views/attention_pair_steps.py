@@ -82,12 +82,13 @@ class PairSteps(QWidget):
         self.products.add_bars("products", "q_i k_i", RESULT)
         for plot in (self.qk, self.products):
             two.add_plot(plot)
-        self.row = BarChart("row t of the scaled scores", "key position s", "score")
+        keys = "key position s"
+        self.row = BarChart("row t of the scaled scores · grey: −∞ (masked)", keys, "score")
         self.row.add_bars("scores", "score", RESULT)
         three.add_plot(self.row)
-        self.exps = BarChart("e^(score − row max), s ≤ t", "key position s", "exp")
+        self.exps = BarChart("e^(score − row max), s ≤ t", keys, "exp")
         self.exps.add_bars("exps", "e^(score − max)", RESULT)
-        self.weights = BarChart("weights w_ts = e^(…) / Σ e^(…)", "key position s", "weight")
+        self.weights = BarChart("weights w_ts = e^(…) / Σ e^(…) · grey: 0", keys, "weight")
         self.weights.add_bars("weights", "weight", RESULT)
         for plot in (self.exps, self.weights):
             four.add_plot(plot)
@@ -180,8 +181,8 @@ class PairSteps(QWidget):
         self.panels[0].set_numbers(
             f"q_t = y[t] @ W_query[:, {h * d}:{(h + 1) * d}]: row t of LayerNorm 1's output "
             f"({cfg.emb_dim} numbers) times head {h}'s {d} columns of W_query → {d} numbers "
-            f"(|q_t| = {_norm(pair.q)}). k_s and v_s: row s times the same columns of W_key "
-            f"and W_value (|k_s| = {_norm(pair.k)}). t = {labels[pair.query]}, "
+            f"(‖q_t‖ = {_norm(pair.q)}). k_s and v_s: row s times the same columns of W_key "
+            f"and W_value (‖k_s‖ = {_norm(pair.k)}). t = {labels[pair.query]}, "
             f"s = {labels[pair.key]}."
         )
 
@@ -204,7 +205,7 @@ class PairSteps(QWidget):
         visible = pair.row[: t + 1]
         self.row.set_bars("scores", visible)
         masked = np.arange(t + 1, n)
-        self.row.set_missing(masked, "−∞ (masked)")
+        self.row.set_missing(masked)
         text = f"Row t = {labels[t]} holds {t + 1} scores, s = 0 … {t}, from "
         text += f"{num(float(visible.min()))} to {num(float(visible.max()))}. "
         text += f"Key s = {labels[pair.key]}: <b>{num(float(pair.row[pair.key]))}</b>."
@@ -222,7 +223,7 @@ class PairSteps(QWidget):
         t = pair.query
         self.exps.set_bars("exps", pair.exps)
         self.weights.set_bars("weights", pair.weights_row[: t + 1])
-        self.weights.set_missing(np.arange(t + 1, len(pair.row)), "0 (masked)")
+        self.weights.set_missing(np.arange(t + 1, len(pair.row)))
         recomputed = pair.exps / pair.exp_sum  # [t + 1]
         difference = float(np.max(np.abs(recomputed - pair.weights_row[: t + 1])))
         if pair.masked:
@@ -256,8 +257,8 @@ class PairSteps(QWidget):
         share = "0 (masked)" if pair.masked else _norm(pair.weighted_values[s])
         text = (
             f"c_t = Σ_{{s ≤ t}} w_ts v_s: the {t + 1} weighted values above, summed feature "
-            f"by feature → {len(total)} numbers, |c_t| = <b>{_norm(total)}</b>. "
-            f"Key s = {labels[s]} adds |w_ts v_s| = {share}. "
+            f"by feature → {len(total)} numbers, ‖c_t‖ = <b>{_norm(total)}</b>. "
+            f"Key s = {labels[s]} adds ‖w_ts v_s‖ = {share}. "
         )
         if pair.ablated:
             what = "zeros" if run_mode == "zero" else "its mean over the positions"
@@ -287,8 +288,8 @@ class PairSteps(QWidget):
             f"(head {h}: features {h * d} … {(h + 1) * d - 1}, orange). @ out_proj.weightᵀ "
             f"[{E}, {E}] + bias [{E}] → attn/out[t], recomputed here: largest difference from "
             f"the run's {difference:.2g}. Head {h}'s share, c_t @ its {d} rows of "
-            f"out_proj.weightᵀ: |share| = <b>{_norm(pair.head_out)}</b> of "
-            f"|attn/out[t]| = {_norm(pair.attn_out_trace)}.<br>Switching head {h} off {off} "
+            f"out_proj.weightᵀ: ‖share‖ = <b>{_norm(pair.head_out)}</b> of "
+            f"‖attn/out[t]‖ = {_norm(pair.attn_out_trace)}.<br>Switching head {h} off {off} "
             "before out_proj, as the switches do (zeroing after out_proj would be the common "
             "bug): attn/out loses this share, the bias stays."
         )

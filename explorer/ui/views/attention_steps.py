@@ -12,10 +12,11 @@ only, so that a click stays fast at T = 1,024.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel
 
+from explorer.ui.views.attention import LOG_FROM_TOKENS
 from explorer.ui.views.attention_pair_steps import PairSteps
 from explorer.ui.views.base import StageView
 from explorer.ui.widgets.heatmap import Heatmap
@@ -70,6 +71,12 @@ class AttentionStepsView(StageView):
         self.row.setContentsMargins(0, 0, 0, 0)
         self.row.addWidget(self.steps_area, 3)
         self._arrange(wide=True)
+
+    def sizeHint(self) -> QSize:
+        # Ask for the least room: the steps scroll on their own, and the stage panel lays
+        # its page out at the page's preferred height (the heatmaps' 480 px each), which
+        # would push the lower heatmap below the window.
+        return self.minimumSizeHint()
 
     def resizeEvent(self, event) -> None:
         wide = event.size().width() >= WIDE_FROM
@@ -136,12 +143,15 @@ class AttentionStepsView(StageView):
             title=f"Head {head}: scores q·k/√d",
             hover=hover("score"),
         )
+        # Past LOG_FROM_TOKENS most weights are near 1/T: dark on a linear scale.
+        log = trace.n_tokens >= LOG_FROM_TOKENS
+        self.weights.colour_scale = "log" if log else None
         self.weights.set_matrix(
             trace.head_weights(layer, head),
             labels,
             labels,
             signed=False,
-            title=f"Head {head}: weights, softmax of each row",
+            title=f"Head {head}: weights, softmax of each row" + (" · log₁₀" if log else ""),
             hover=hover("weight"),
         )
         self.show_position()

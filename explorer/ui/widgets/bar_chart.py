@@ -28,8 +28,6 @@ class BarChart(LabelledPlot):
             pen=pg.mkPen(MISSING_COLOUR, width=3), symbolBrush=MISSING_COLOUR, symbolPen=None
         )
         self.addItem(self.missing)
-        self.missing_label = pg.TextItem("", color="#495057", anchor=(0.5, 1.0))
-        self.addItem(self.missing_label)
         zero = pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen("#868e96", width=1))
         self.addItem(zero)
 
@@ -56,11 +54,8 @@ class BarChart(LabelledPlot):
         self.getPlotItem().getAxis("bottom").setTicks(None)
         self.setXRange(-0.5, count - 0.5, padding=0.02)
 
-    def set_missing(self, places: Sequence[int] | np.ndarray, label: str = "") -> None:
-        """Places with no bar (grey marks on the axis), `label` written above their middle."""
+    def set_missing(self, places: Sequence[int] | np.ndarray) -> None:
+        """Places with no bar, marked grey along the axis (the title says what they are)."""
         places = np.asarray(places)
         symbol = "t" if len(places) <= MAX_SYMBOLS else None
         self.missing.setData(places, np.zeros(len(places)), symbol=symbol, symbolSize=7)
-        self.missing_label.setText(label if len(places) else "")
-        if len(places):
-            self.missing_label.setPos(float(places.mean()), 0.0)
