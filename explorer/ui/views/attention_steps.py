@@ -28,7 +28,9 @@ HEATMAP_MIN_PX = 160  # each of the two heatmaps: the issue's floor for a plot i
 NARROW_MAPS_PX = 300  # the head picker and the heatmaps side by side, above the steps
 QT_MAX_SIZE = (1 << 24) - 1  # Qt's QWIDGETSIZE_MAX: no maximum
 LEFT_MIN_PX = 240
-WIDE_FROM = 900  # narrower: the heatmaps side by side above the steps, scrolled with them
+# Narrower or lower: the heatmaps side by side above the steps, scrolled with them (one
+# above the other they would get under 150 px each).
+BESIDE_FROM = QSize(900, 560)
 WINDOW = Qt.ShortcutContext.WindowShortcut
 # key, (change of t, change of s)
 MOVES = {"Up": (-1, 0), "Down": (1, 0), "Shift+Left": (0, -1), "Shift+Right": (0, 1)}
@@ -79,7 +81,8 @@ class AttentionStepsView(StageView):
         return self.minimumSizeHint()
 
     def resizeEvent(self, event) -> None:
-        wide = event.size().width() >= WIDE_FROM
+        size = event.size()
+        wide = size.width() >= BESIDE_FROM.width() and size.height() >= BESIDE_FROM.height()
         if wide != self.wide:
             self._arrange(wide)
         super().resizeEvent(event)
