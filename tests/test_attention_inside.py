@@ -124,12 +124,11 @@ def test_scores_are_derived_listed_in_order_and_never_stored(trace, tmp_path):
         "attn/context",
         "attn/out",
     ]
-    attention_section = next(s for s in build_sections(CFG) if s.name == "attention")
-    assert attention_section.keys[:5] == tuple(
-        f"blocks/0/attn/{n}" for n in (*QKV, "scores", "weights")
-    )
-    assert attention_section.key("scores") == "blocks/0/attn/scores"
-    assert "attention" in SECTIONS
+    sections = {s.name: s for s in build_sections(CFG) if s.layer == 0}
+    assert sections["attention_steps"].keys == tuple(f"blocks/0/attn/{n}" for n in (*QKV, "scores"))
+    assert sections["attention_steps"].key("scores") == "blocks/0/attn/scores"
+    assert sections["attention"].keys[0] == "blocks/0/attn/weights"
+    assert "attention" in SECTIONS and "attention_steps" in SECTIONS
     for layer in range(CFG.n_layers):
         key = stage_key("attn/scores", layer)
         assert key in trace and key not in trace.store
@@ -148,6 +147,15 @@ def test_scores_softmax_to_the_weights_and_each_head_alone_agrees(trace):
         for head in range(CFG.n_heads):
             assert np.array_equal(trace.head_scores(layer, head), scores[head])
     assert not trace[stage_key("attn/scores", 0)].flags.writeable
+
+
+def test_one_heads_scores_and_weights_are_made_once_and_kept_read_only(trace):
+    """A view reads them on every click: the second read is the first one's array."""
+    fresh = replace(trace)  # nothing unpacked or derived yet
+    for read, name in ((fresh.head_scores, "scores"), (fresh.head_weights, "weights")):
+        first = read(1, 2)
+        assert read(1, 2) is first and not first.flags.writeable
+        assert np.array_equal(first, trace[stage_key(f"attn/{name}", 1)][2])
 
 
 def test_scores_are_what_the_model_computes_bit_for_bit(model, trace):

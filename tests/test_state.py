@@ -32,7 +32,7 @@ def _where(state):
 
 def test_sections_run_in_data_flow_order(state):
     names = [(s.name, s.layer) for s in state.sections]
-    block = ["ln1", "attention", "resid_mid", "ln2", "ff", "block_out"]
+    block = ["ln1", "attention", "attention_steps", "resid_mid", "ln2", "ff", "block_out"]
     expected = [("embeddings", None)]
     expected += [(name, layer) for layer in range(CFG.n_layers) for name in block]
     expected += [("final_norm", None), ("output", None)]

@@ -26,6 +26,7 @@ from explorer.session.jobs.model_work import (
     non_finite_warning,
     run_job,
 )
+from explorer.session.jobs.out_proj import OutProjJobs
 from explorer.session.jobs.patching import PatchingJobs
 from explorer.session.jobs.repeated_sequence import RepeatedSequenceJobs
 from explorer.session.jobs.sublayer_lens import SublayerLensJobs
@@ -85,6 +86,7 @@ class Session(GenerationMixin, PartSignals):
         self.attribution = InputAttributionJobs(self)  # the Attribution tab's scores
         self.repeated_sequence = RepeatedSequenceJobs(self)  # a head on the repeated sequence
         self.weight_matrices = WeightMatricesJobs(self)  # the Weights dialog's matrices
+        self.out_proj = OutProjJobs(self)  # a block's out_proj weights, for the attention steps
 
     # ------------------------------------------------------------------ reading
     # Shortcuts to the state: session.trace is session.state.trace.

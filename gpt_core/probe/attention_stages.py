@@ -1,6 +1,7 @@
-"""The attention section's stages, in data-flow order: queries, keys and values split into
-heads, the scaled and masked scores, the weights, each head's context vector and the output
-that out_proj writes into the residual stream. Part of the registry (stages.py)."""
+"""The attention's stages, in data-flow order: queries, keys and values split into heads,
+the scaled and masked scores (the "attention_steps" section, which explains one query and
+key pair), then the weights, each head's context vector and the output that out_proj writes
+into the residual stream (the "attention" section). Part of the registry (stages.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ def _projection(role: str, matrix: str, symbol: str, explanation: str) -> StageS
     """The queries, keys or values: the normalised tokens times one matrix, split into heads."""
     return StageSpec(
         f"attn/{role}",
-        "attention",
+        "attention_steps",
         role,
         f"trf_blocks.{{layer}}.att.{role}_point",
         TOKENS_HEADS_DIMS,
@@ -48,7 +49,7 @@ ATTENTION_STAGES: tuple[StageSpec, ...] = (
     ),
     StageSpec(
         "attn/scores",
-        "attention",
+        "attention_steps",
         "scores",
         "trf_blocks.{layer}.att",
         CAUSAL_SCORES,

@@ -54,6 +54,18 @@ _SECTIONS: tuple[SectionSpec, ...] = (
         "attn/weights",
         "attn/weights",
     ),
+    # One (query, key) pair of one head followed through the attention, on the run's own
+    # numbers. Its parameters are the attention's, counted there once.
+    SectionSpec(
+        "attention_steps",
+        "Attention, step by step",
+        "↳ q·k/√d → softmax",
+        "attention_steps",
+        True,
+        (),
+        "attn/scores",
+        "attn/weights",
+    ),
     SectionSpec(
         "resid_mid", "+ residual", "+ residual", "residual", True, (), "resid_mid", "resid_mid"
     ),

@@ -117,7 +117,8 @@ class Trace:
         object.__setattr__(self, "store", MappingProxyType(store))
         derived = frozenset(s.key for s in self.stages if parse_key(s.key)[0].derived)
         object.__setattr__(self, "_derived", derived)  # keys recomputed on access
-        # The last few unpacked attention arrays, so a view redrawn twice unpacks once.
+        # The last few unpacked or derived attention arrays (whole stages by key, single heads
+        # by (key, head)), so a view redrawn twice unpacks once.
         object.__setattr__(self, "_dense", OrderedDict())
 
     # --- reading ---
@@ -127,21 +128,14 @@ class Trace:
             return value
         if value is None and key not in self._derived:
             raise TraceError(f"this trace has no {key!r}{_why_missing(key)}")
-        dense = self._dense.get(key)
-        if dense is None:
-            dense = value.unpack() if value is not None else self._derive(key)
-            dense.flags.writeable = False
-            self._dense[key] = dense
-            while len(self._dense) > _DENSE_CACHE_SIZE:
-                self._dense.popitem(last=False)
-        return dense
+        return self._kept(key, lambda: value.unpack() if value is not None else self._derive(key))
 
     def head_weights(self, layer: int, head: int) -> np.ndarray:
         """One head's attention weights [T, T], without unpacking the other heads."""
         key = stage_key("attn/weights", layer)
         value = self.store.get(key)
         if isinstance(value, PackedCausal) and key not in self._dense:
-            return value.unpack(head)
+            return self._kept((key, head), lambda: value.unpack(head))
         return self[key][head]
 
     def head_scores(self, layer: int, head: int) -> np.ndarray:
@@ -149,7 +143,22 @@ class Trace:
         key = stage_key("attn/scores", layer)
         if key in self._dense or key not in self._derived:  # cached, or a clear TraceError
             return self[key][head]
-        return causal_scores(*self._derive_sources(key), head)
+        return self._kept((key, head), lambda: causal_scores(*self._derive_sources(key), head))
+
+    def _kept(self, name, make) -> np.ndarray:
+        """`make()`, kept read-only among the last few arrays made: a view that reads one
+        head's weights and scores on every click makes them once (at T = 1,024 one head's
+        scores take tens of ms)."""
+        dense = self._dense.get(name)
+        if dense is None:
+            dense = make()
+            dense.flags.writeable = False
+            self._dense[name] = dense
+            while len(self._dense) > _DENSE_CACHE_SIZE:
+                self._dense.popitem(last=False)
+        else:
+            self._dense.move_to_end(name)
+        return dense
 
     def __contains__(self, key: str) -> bool:
         return key in self.store or key in self._derived

@@ -25,6 +25,7 @@ JOB_KINDS = {
     "attribution": JobKind("Attributing…", True),
     "repeated_sequence": JobKind("Running the repeated-sequence test…", False),
     "weight_matrices": JobKind("Reading weight matrices…", False),
+    "out_proj": JobKind("Reading out_proj's weights…", False),
 }
 
 

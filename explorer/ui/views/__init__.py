@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from explorer.session.session import Session
 from explorer.ui.views.attention import AttentionView
+from explorer.ui.views.attention_steps import AttentionStepsView
 from explorer.ui.views.base import StageView
 from explorer.ui.views.embeddings import EmbeddingsView
 from explorer.ui.views.feedforward import FeedForwardView
@@ -16,6 +17,7 @@ VIEW_CLASSES: tuple[type[StageView], ...] = (
     EmbeddingsView,
     LayerNormView,
     AttentionView,
+    AttentionStepsView,
     ResidualView,
     FeedForwardView,
     OutputView,

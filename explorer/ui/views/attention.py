@@ -71,7 +71,7 @@ class AttentionView(StageView):
 
     def _wire(self) -> None:
         session = self.session
-        self.heatmap.clicked.connect(lambda row, col: session.select_position(row))
+        self.heatmap.clicked.connect(session.select_pair)  # the step view explains that pair
         self.heatmap.add_menu_action(
             "Export this head (PNG, SVG, CSV, NPY)…", lambda: self.exportRequested.emit("head")
         )

@@ -1,9 +1,9 @@
 """What every stage view shares, and the panel that stacks them under one header.
 
 A view draws the Session's current trace for the selected section. Only the visible view
-draws. A change of trace or section redraws it in full; a change of head, position or
-switches goes to `show_head`, `show_position` and `show_switches`, which a view makes
-cheaper than a full draw where it can.
+draws. A change of trace or section redraws it in full; a change of head, position, key
+position or switches goes to `show_head`, `show_position`, `show_key` and `show_switches`,
+which a view makes cheaper than a full draw where it can.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ class StageView(QWidget):
 
     def show_head(self) -> None:
         self.redraw()
+
+    def show_key(self) -> None:
+        """The key position attention is explained for changed (only one view shows it)."""
 
     def show_switches(self) -> None:
         """The switches changed; the new run's trace follows with a full draw."""
@@ -178,6 +181,8 @@ class StagePanel(QWidget):
             view.show_head()
         if "position" in parts:
             view.show_position()
+        elif "key" in parts:  # a new position redraws with the key already
+            view.show_key()
 
     def _show_notice(self) -> None:
         section = self.session.section

@@ -1,10 +1,12 @@
 """A heatmap: a row-major pyqtgraph ImageItem with a colour bar, token labels on the axes
 (thinned to what fits the cells in view) and a hover read-out of the exact value under the
-pointer; optionally zoom and pan, and a choice of colour scale (see colour_scale)."""
+pointer; a highlighted row and a marked cell; optionally zoom and pan, and a choice of colour
+scale (see colour_scale)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cache
 
 import numpy as np
 import pyqtgraph as pg
@@ -18,10 +20,13 @@ from explorer.ui.widgets.colour_scale import scaled
 from explorer.ui.widgets.labels import FittingLabel
 
 LABEL_GAP_PX = 6  # free space between two axis labels
+MASKED_RGBA = (206, 212, 218, 255)  # light grey: the causal mask's -inf, expected, not an error
+CELL_MARK_PX = 11  # the marked cell's frame: visible however small the cells are
 
 HoverFormatter = Callable[[int, int, float], str]
 
 
+@cache  # one of each: building one costs milliseconds, and a click may redraw a heatmap
 def colormap(signed: bool) -> pg.ColorMap:
     """The export's colour table as a pyqtgraph map: the window and the files agree."""
     table = lookup_table(signed)
@@ -60,6 +65,10 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self._highlight = pg.InfiniteLine(angle=0, pen=pg.mkPen("#e8590c", width=2))
         self._highlight.setVisible(False)
         self.plot.addItem(self._highlight)
+        self._cell_mark = pg.ScatterPlotItem(
+            symbol="s", size=CELL_MARK_PX, pen=pg.mkPen("#212529", width=2), brush=None
+        )
+        self.plot.addItem(self._cell_mark)
         self.matrix = np.zeros((0, 0), dtype=np.float32)
         self._shape: tuple[int, int] = (0, 0)
         self.row_labels: list[str] = []
@@ -86,8 +95,10 @@ class Heatmap(pg.GraphicsLayoutWidget):
         signed: bool | None = None,
         hover: HoverFormatter | None = None,
         missing: str = "NaN/Inf",
+        masked: bool = False,
     ) -> None:
-        """Draw `matrix`; its NaN/Inf cells in magenta, which the title counts as `missing`."""
+        """Draw `matrix`; its NaN/Inf cells in magenta, which the title counts as `missing`.
+        masked: they are the causal mask's -inf (scores before the softmax), light grey."""
         matrix = np.asarray(matrix, dtype=np.float32)
         if matrix.ndim != 2:
             raise ValueError(f"a heatmap needs a 2-D array, got shape {matrix.shape}")
@@ -107,10 +118,11 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self.non_finite.setVisible(bool(bad.any()))
         if bad.any():  # an overlay only where there is something to mark
             overlay = np.zeros((*matrix.shape, 4), dtype=np.uint8)
-            overlay[bad] = NON_FINITE_RGBA
+            overlay[bad] = MASKED_RGBA if masked else NON_FINITE_RGBA
             self.non_finite.setImage(overlay, autoLevels=False, levels=(0, 255))
             self.non_finite.setRect(0, 0, cols, rows)
-            title = f"{title} · magenta: {int(bad.sum()):,} {missing}"
+            note = "grey: masked (−∞)" if masked else f"magenta: {int(bad.sum()):,} {missing}"
+            title = f"{title} · {note}"
         self.colorbar.setColorMap(colormap(self.signed))
         self.title_label.setText(title)
         self.hover_label.setText("")
@@ -174,6 +186,18 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self._highlight.setVisible(row is not None)
         if row is not None:
             self._highlight.setPos(row + 0.5)
+
+    def mark_cell(self, cell: tuple[int, int] | None) -> None:
+        """Frame the cell (row, column), or none."""
+        if cell is None:
+            self._cell_mark.setData([], [])
+        else:
+            self._cell_mark.setData([cell[1] + 0.5], [cell[0] + 0.5])
+
+    @property
+    def marked_cell(self) -> tuple[int, int] | None:
+        x, y = self._cell_mark.getData()
+        return (int(y[0] - 0.5), int(x[0] - 0.5)) if len(x) else None
 
     @property
     def highlighted_row(self) -> int | None:

@@ -129,6 +129,8 @@ class TokenStrip(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         label_h = QFontMetrics(self._label_font).height()
         for i, rect in enumerate(self._rects):
+            if not rect.intersects(event.rect()):  # in its scroll area, most chips are out of view
+                continue
             fill = self.chip_fill(i)
             pen = QPen(QColor("#adb5bd"))
             if i in self.marked:
