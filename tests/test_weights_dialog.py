@@ -36,7 +36,7 @@ def test_the_header_states_each_stages_operation_with_this_prompts_shapes(window
         )
         assert len(lines) == 3  # pre-GELU, GELU, output: one line each
         assert panel.operations.isVisible()
-    session.select_section(_index(session, "attention", 0))
+    session.select_section(_index(session, "attention_steps", 0))  # where q, k, v are made
     d, h = session.config.head_dim, session.config.n_heads
     assert (
         f"[{t}, {e}] @ W_query [{e}, {e}] → [{t}, {e}] → view [{t}, {h}, {d}]"
