@@ -187,3 +187,40 @@ def shared_window(_module_window, qtbot):
     win.resize(1400, 900)
     yield win
     wait_idle(qtbot, session)
+
+
+@pytest.fixture
+def open_sized_window(qtbot):
+    """open_sized_window(config, width, height, prompt): the window on a screen of that size,
+    with every dock open, `config`'s random model loaded and `prompt` run."""
+    from PySide6.QtCore import QSize
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.app import build_window
+    from explorer.commands.parser import gui_parser
+    from explorer.ui.settings import open_settings
+
+    opened = []
+
+    def open_(config, width: int, height: int, prompt: str):
+        args = gui_parser().parse_args(["--preset", "tiny", "--device", "cpu", "--seed", "1"])
+        window, session = build_window(args, open_settings())
+        qtbot.addWidget(window)
+        opened.append(window)
+        window.fit_screen(QSize(width, height))
+        window.show()
+        qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+        wait_idle(qtbot, session)
+        with qtbot.waitSignal(session.modelChanged, timeout=GUI_TIMEOUT_MS):
+            session.load_weights(None, config, seed=1)
+        wait_idle(qtbot, session)
+        window.resize(width, height)
+        wait_for_run(qtbot, session, prompt)
+        QApplication.processEvents()
+        qtbot.wait(50)
+        QApplication.processEvents()
+        return window
+
+    yield open_
+    for window in opened:
+        window.close()

@@ -7,10 +7,10 @@ heads and 1,024 tokens."""
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QPointF, QSize, Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QApplication, QLabel
 
-from gpt_core import GPTConfig, stage_key
+from gpt_core import GPTConfig, get_tokenizer, stage_key
 from gpt_core.analysis import attention_pair, out_proj_arrays
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
 
@@ -177,24 +177,10 @@ def _labels_whole(view) -> list[str]:
 
 
 @pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
-def test_the_view_holds_with_25_heads_and_1024_tokens(qtbot, size):
-    from explorer.app import build_window
-    from explorer.commands.parser import gui_parser
-    from explorer.ui.settings import open_settings
-
-    args = gui_parser().parse_args(["--preset", "tiny", "--device", "cpu", "--seed", "1"])
-    window, session = build_window(args, open_settings())
-    qtbot.addWidget(window)
-    window.fit_screen(QSize(*size))
-    window.show()
-    qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
-    wait_idle(qtbot, session)
-    with qtbot.waitSignal(session.modelChanged, timeout=GUI_TIMEOUT_MS):
-        session.load_weights(None, TWENTY_FIVE_HEADS, seed=1)
-    wait_idle(qtbot, session)
-    window.resize(*size)
-    ids = (session.tokenizer.encode(" the cat sat on the mat") * 200)[:1024]
-    wait_for_run(qtbot, session, session.tokenizer.decode(ids))
+def test_the_view_holds_with_25_heads_and_1024_tokens(qtbot, open_sized_window, size):
+    ids = (get_tokenizer().encode(" the cat sat on the mat") * 200)[:1024]
+    window = open_sized_window(TWENTY_FIVE_HEADS, *size, get_tokenizer().decode(ids))
+    session = window.session
     assert session.trace.n_tokens == 1024
     view = _open(window, qtbot, layer=1, head=24)
     session.select_pair(1000, 998)

@@ -25,36 +25,10 @@ def _settle(qtbot, window) -> None:
 
 
 @pytest.fixture
-def open_window(qtbot):
+def open_window(open_sized_window):
     """open_window(config, width, height): the window on a screen of that size, with every
     dock open, `config`'s random model loaded and PROMPT run."""
-    from explorer.app import build_window
-    from explorer.commands.parser import gui_parser
-    from explorer.ui.settings import open_settings
-
-    opened = []
-
-    def open_(config: GPTConfig, width: int, height: int):
-        args = gui_parser().parse_args(["--preset", "tiny", "--device", "cpu", "--seed", "1"])
-        window, session = build_window(args, open_settings())
-        qtbot.addWidget(window)
-        opened.append(window)
-        if hasattr(window, "fit_screen"):
-            window.fit_screen(QSize(width, height))
-        window.show()
-        qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
-        wait_idle(qtbot, session)
-        with qtbot.waitSignal(session.modelChanged, timeout=GUI_TIMEOUT_MS):
-            session.load_weights(None, config, seed=1)
-        wait_idle(qtbot, session)
-        window.resize(width, height)
-        wait_for_run(qtbot, session, PROMPT)
-        _settle(qtbot, window)
-        return window
-
-    yield open_
-    for window in opened:
-        window.close()
+    return lambda config, width, height: open_sized_window(config, width, height, PROMPT)
 
 
 def _show(qtbot, window, name, layer=None):
