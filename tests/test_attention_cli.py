@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gpt_core import capture, get_tokenizer, load_model, stage_key
-from tests.test_cli_messages import assert_one_error_line, run_cli
+from tests.cli_helpers import assert_one_error_line, run_cli
 
 PROMPT = "The cat sat on the mat because it was tired of the rain"
 MODEL = ("--preset", "tiny", "--seed", "3")

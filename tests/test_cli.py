@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from gpt_core import Interventions, Trace, capture, get_tokenizer, load_model
+from tests.cli_helpers import run_cli
 from tests.conftest import run_main
 
 
@@ -156,7 +157,7 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path, args, message):
 
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
-    result = run_main(*[a.replace("{tmp}", str(tmp_path)) for a in args], check=False)
+    result = run_cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])  # in-process
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert "Traceback" not in result.stderr

@@ -3,52 +3,22 @@ status 2 for bad arguments of every subcommand, nothing created before everythin
 checked; --prompt-file, trace --target and trace --out FOLDER; and the one rule for a
 prompt with no text, shared by the command line, the API and the window."""
 
-import contextlib
-import io
 import subprocess
 import sys
 from types import SimpleNamespace
-from unittest import mock
 
 import numpy as np
 import pytest
 
-from explorer.app import main
 from explorer.commands.parser import SUBCOMMANDS
 from gpt_core import PromptError, Trace, backward_step, capture, get_tokenizer, load_model
 from gpt_core.model.tokenizer import EMPTY_PROMPT
+from tests.cli_helpers import assert_one_error_line, run_cli
 from tests.conftest import ROOT
 from tests.test_window import _run_typed
 
 TINY = ("--preset", "tiny")
 pytestmark = pytest.mark.usefixtures("qapp")  # the image writers paint text
-
-
-def run_cli(*args: str, cwd=None, stdin: str | None = None) -> SimpleNamespace:
-    """main(ARGS) in this process (quicker than a subprocess per case), from the folder
-    `cwd`, with its stdout, stderr and exit status."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(contextlib.redirect_stdout(out))
-        stack.enter_context(contextlib.redirect_stderr(err))
-        if cwd is not None:
-            stack.enter_context(contextlib.chdir(cwd))
-        if stdin is not None:
-            stack.enter_context(mock.patch("sys.stdin", io.StringIO(stdin)))
-        try:
-            status = main(list(args))
-        except SystemExit as exit_:
-            status = exit_.code
-    return SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
-
-
-def assert_one_error_line(result, *fragments: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert result.stdout == ""
 
 
 # ---- argparse's usage blocks become one line, for every subcommand ----

@@ -8,6 +8,7 @@ import pytest
 
 from gpt_core import get_tokenizer, load_model
 from gpt_core.analysis.patching import Metric, Receiver, default_tokens, patch
+from tests.cli_helpers import run_cli
 from tests.conftest import run_main
 
 CLEAN = "When Mary and John went to the store, John gave a drink to"
@@ -63,7 +64,7 @@ def test_patch_writes_every_sweep_and_the_summary(tmp_path):
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(tmp_path, args, message):
-    result = run_main("patch", "--preset", "tiny", "--out", str(tmp_path), *args, check=False)
+    result = run_cli("patch", "--preset", "tiny", "--out", str(tmp_path), *args)  # in-process
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
