@@ -4,7 +4,6 @@ summary.json with what was explained."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from explorer.export.render import HeatmapFigure, save_figure
 from gpt_core import ExportError
 from gpt_core.analysis.input_attribution import Explained, InputAttribution
 from gpt_core.util.atomic import atomic_path
-from gpt_core.util.files import write_matrix_csv, write_npy
+from gpt_core.util.files import json_text, write_matrix_csv, write_npy
 
 
 def export_attribution(
@@ -40,6 +39,6 @@ def export_attribution(
         "methods": list(result.scores),
     }
     with atomic_path(folder / "summary.json", ExportError) as tmp:
-        tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        tmp.write_text(json_text(summary), encoding="utf-8")
     written.append(folder / "summary.json")
     return written

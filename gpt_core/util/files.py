@@ -6,6 +6,8 @@ files is written by write_all, which says exactly which files were written and w
 from __future__ import annotations
 
 import csv
+import json
+import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -42,6 +44,22 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     with atomic_path(path, ExportError) as tmp, open(tmp, "wb") as f:
         np.save(f, np.asarray(array), allow_pickle=False)
     return Path(path)
+
+
+def json_text(data) -> str:
+    """`data` as JSON, indented; JSON has no NaN or Infinity, so a non-finite number (from
+    broken weights) is written as null."""
+    return json.dumps(_finite_or_none(data), indent=1, allow_nan=False) + "\n"
+
+
+def _finite_or_none(data):
+    if isinstance(data, (float, np.floating)):
+        return float(data) if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite_or_none(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite_or_none(value) for value in data]
+    return data
 
 
 class PartialExport(ExportError):

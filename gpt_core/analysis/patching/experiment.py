@@ -127,12 +127,16 @@ def default_tokens(
     was_training = model.training
     model.eval()
     try:
-        tops = [
-            torch.topk(model(torch.as_tensor([list(ids)], device=device))[0, position], 2).indices
-            for ids in (clean_ids, corrupted_ids)
-        ]
+        logits = [model(torch.as_tensor([list(ids)], device=device))[0, position] for ids in
+                  (clean_ids, corrupted_ids)]  # fmt: skip
     finally:
         model.train(was_training)
+    if not all(bool(torch.isfinite(row).all()) for row in logits):
+        raise PatchError(
+            "the logits are not finite (NaN or Inf: the weights hold non-finite values), so "
+            "no default answer or distractor can be picked; name both"
+        )
+    tops = [torch.topk(row, 2).indices for row in logits]
     answer = int(tops[0][0])
     distractor = int(tops[1][0]) if int(tops[1][0]) != answer else int(tops[1][1])
     return answer, distractor
@@ -157,11 +161,12 @@ def metric_from_text(
         raise PatchError("a prompt is empty: type a clean and a corrupted prompt first")
     position = len(clean) - 1 if position is None else position
     model.to(resolve_device(device))
-    answer_id, distractor_id = default_tokens(model, clean, corrupted, position)
-    if answer:
-        answer_id = tokenizer.single_id(answer, "the answer")
-    if distractor:
-        distractor_id = tokenizer.single_id(distractor, "the distractor")
+    answer_id = tokenizer.single_id(answer, "the answer") if answer else None
+    distractor_id = tokenizer.single_id(distractor, "the distractor") if distractor else None
+    if answer_id is None or distractor_id is None:  # defaults only where asked for
+        defaults = default_tokens(model, clean, corrupted, position)
+        answer_id = defaults[0] if answer_id is None else answer_id
+        distractor_id = defaults[1] if distractor_id is None else distractor_id
     return clean, corrupted, Metric(kind, answer_id, distractor_id, position)
 
 
