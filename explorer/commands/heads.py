@@ -30,15 +30,15 @@ HELP = "induction, duplicate-token and other head scores on a repeated sequence"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--repeat-length", type=int, default=REPEAT_LENGTH, help="random tokens per copy"
+        "--repeat-length",
+        type=int,
+        help=f"random tokens per copy (default: {REPEAT_LENGTH}, or as many as the context fits)",
     )
     parser.add_argument("--sequence-seed", type=seed, default=0, help="seed of the random tokens")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
 
 
 def run(args, model) -> int:
-    if args.repeat_length < 2:
-        raise ExportError("--repeat-length must be at least 2")
     scores = head_type_scores(model, args.repeat_length, args.sequence_seed)
     args.out.mkdir(parents=True, exist_ok=True)
     arrays = {file: scores[score].astype(np.float32) for score, file, _ in FILES}

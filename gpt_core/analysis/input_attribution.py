@@ -76,16 +76,9 @@ def attribute(
     `baseline_token` at every position. `should_stop` is asked between batches; when it
     says yes, Cancelled is raised. `progress(done, total)` counts the runs through the model
     (the rollout's capture counts as one)."""
-    unknown = [m for m in methods if m not in INPUT_ATTRIBUTION_METHODS]
-    if unknown:
-        choices = ", ".join(INPUT_ATTRIBUTION_METHODS)
-        raise ValueError(f"unknown method {unknown[0]!r}; choose from {choices}")
-    if steps < 1:
-        raise ValueError(f"integrated gradients needs at least one step, got {steps}")
+    _check_request(ids, explained, methods, steps)
     interventions = interventions or Interventions()
     device = next(model.parameters()).device
-    if not 0 <= explained.position < len(ids):
-        raise ValueError(f"position {explained.position} is outside the prompt")
     read = explained.position + 1  # the tokens that can reach the position
     ids_t = torch.as_tensor(list(ids)[:read], device=device)  # [T']
     embeddings = model.tok_emb.weight[ids_t].detach()  # [T', E]
@@ -114,6 +107,22 @@ def attribute(
         scores["rollout"] = rollout(model, ids, explained.position, interventions)
         progress(total, total)
     return InputAttribution(scores, float(value[0]), baseline_value, gap)
+
+
+def _check_request(ids: Sequence[int], explained: Explained, methods, steps: int) -> None:
+    """ValueError, with what to change, for a request that cannot give useful scores."""
+    choices = ", ".join(INPUT_ATTRIBUTION_METHODS)
+    unknown = [m for m in methods if m not in INPUT_ATTRIBUTION_METHODS]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; choose from {choices}")
+    if not methods:
+        raise ValueError(f"no method chosen; choose from {choices}")
+    if steps < 1:
+        raise ValueError(f"integrated gradients needs at least one step, got {steps}")
+    if explained.foil == explained.target:
+        raise ValueError("the foil is the target: their difference is always 0; choose another")
+    if not 0 <= explained.position < len(ids):
+        raise ValueError(f"position {explained.position} is outside the prompt")
 
 
 class _Quantity:

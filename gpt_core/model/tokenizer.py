@@ -93,9 +93,10 @@ class Tokenizer:
         return [self.display(i) for i in ids]
 
     def single_id(self, text: str, role: str = "token") -> int:
-        """The id of text that must be exactly one token; PromptError otherwise. `role`
-        names it in the message ("the target", "the answer")."""
-        ids = self.encode(text)
+        """The id of text that must be exactly one token, as typed or in its display form
+        (␣ for a space, as the window shows it); PromptError otherwise. `role` names it in
+        the message ("the target", "the answer")."""
+        ids = self.encode(self.from_display(text))
         if len(ids) != 1:
             raise PromptError(f"“{text}” is {len(ids)} tokens; {role} must be exactly one")
         return ids[0]

@@ -69,7 +69,8 @@ class PartialExport(ExportError):
     def __init__(self, written: list[Path], failures: list[ExportError]):
         self.written, self.failures = written, failures
         done = f"written: {', '.join(p.name for p in written)}" if written else "nothing written"
-        super().__init__(f"{'; '.join(map(str, failures))}; {done}")
+        reasons = dict.fromkeys(map(str, failures))  # a folder that refuses all says it once
+        super().__init__(f"{'; '.join(reasons)}; {done}")
 
 
 def write_all(files: Iterable[tuple[Path, Callable[[Path], object]]]) -> list[Path]:

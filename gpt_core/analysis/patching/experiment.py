@@ -56,7 +56,7 @@ def patch(
     progress(done, total) follows the exact cells; on_partial(sweep, array) gets each
     sweep as its blocks arrive; should_stop() is polled between batches (Cancelled).
     """
-    _check_options(sweeps, method, direction, metric)
+    _check_options(sweeps, method, direction, metric, receiver)
     dev = resolve_device(device)
     if next(model.parameters()).device != dev:
         model.to(dev)
@@ -174,7 +174,9 @@ class PatchError(PromptError):
     """Prompts, tokens or options a patching experiment cannot use."""
 
 
-def _check_options(sweeps, method: str, direction: str, metric: Metric) -> None:
+def _check_options(sweeps, method: str, direction: str, metric: Metric, receiver) -> None:
+    if not sweeps and receiver is None:
+        raise PatchError(f"no sweep chosen; choose from {', '.join(SWEEPS)} (or a receiver)")
     unknown = [name for name in sweeps if name not in SWEEPS]
     if unknown:
         raise PatchError(f"unknown sweep {unknown[0]!r}; choose from {', '.join(SWEEPS)}")
