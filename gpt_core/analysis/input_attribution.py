@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ..errors import Cancelled
-from ..model import GPTModel
+from ..model import GPTModel, check_in_vocabulary, check_token_ids
 from ..probe import Interventions, capture, stage_key
 from ..probe.hook_points import hooked
 
@@ -77,6 +77,8 @@ def attribute(
     says yes, Cancelled is raised. `progress(done, total)` counts the runs through the model
     (the rollout's capture counts as one)."""
     _check_request(ids, explained, methods, steps)
+    check_token_ids(torch.as_tensor([list(ids)]), model.cfg)
+    check_in_vocabulary((explained.target, explained.foil, baseline_token), model.cfg)
     interventions = interventions or Interventions()
     device = next(model.parameters()).device
     read = explained.position + 1  # the tokens that can reach the position

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..model import GPTModel
+from ..model import GPTModel, check_in_vocabulary
 from ..probe import Trace
 from ..probe.stages import residual_stream
 
@@ -47,6 +47,7 @@ def sublayer_lens(
     """Every point of the residual stream of `trace` through final_norm and out_head, at
     `positions` (default: all). One point's [T', vocab] logits at a time, so memory stays
     at one such matrix."""
+    check_in_vocabulary((target,), model.cfg)
     device = next(model.parameters()).device
     columns_read = np.arange(trace.n_tokens) if positions is None else np.asarray(positions)
     if columns_read.size and not 0 <= columns_read.min() <= columns_read.max() < trace.n_tokens:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ...errors import Cancelled, PromptError
-from ...model import GPTModel, check_token_ids, get_tokenizer
+from ...model import GPTModel, check_in_vocabulary, check_token_ids, get_tokenizer
 from ...util.devices import resolve_device
 from ._attribution_patching import attribution_estimate
 from ._exact import exact_layer, path_estimate, path_layer
@@ -203,9 +203,7 @@ def _checked_ids(model: GPTModel, clean_ids, corrupted_ids, metric, receiver, de
         raise PatchError(
             f"the metric position {metric.position} is outside the prompt (0..{len(clean) - 1})"
         )
-    for token in (metric.answer, metric.distractor):
-        if token is not None and not 0 <= token < model.cfg.vocab_size:
-            raise PatchError(f"token id {token} is outside the vocabulary")
+    check_in_vocabulary((metric.answer, metric.distractor), model.cfg)
     if receiver is not None and receiver.layer is not None:
         cfg = model.cfg
         if not (0 <= receiver.layer < cfg.n_layers and 0 <= receiver.head < cfg.n_heads):
