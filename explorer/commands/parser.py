@@ -27,6 +27,7 @@ from explorer.commands.options import (
     prompt_text,
 )
 from gpt_core import GPTCoreError, Interventions, get_tokenizer, keep_freed_memory, load_model
+from gpt_core.model.tokenizer import vocabulary_note
 from gpt_core.util.devices import resolve_device
 from gpt_core.weights import non_finite_parameters
 
@@ -108,6 +109,9 @@ def _run_command(command: Command, args) -> int:
     if bad:
         names = ", ".join(f"{name} ({count:,})" for name, count in bad.items())
         print(f"warning: the weights hold NaN or Inf values in {names}", file=sys.stderr)
+    note = vocabulary_note(cfg.vocab_size)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     args.device = str(resolve_device(args.device or "auto"))
     if command.switches:
         args.interventions = Interventions.parse(args.ablate, args.skip, args.ablation_mode)

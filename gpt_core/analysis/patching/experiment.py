@@ -121,7 +121,8 @@ def default_tokens(
     model: GPTModel, clean_ids: Sequence[int], corrupted_ids: Sequence[int], position: int
 ) -> tuple[int, int]:
     """(answer, distractor): the clean run's most likely next token at `position`, and the
-    corrupted run's (its second if the two agree)."""
+    corrupted run's (its second if the two agree); only tokens the tokenizer has a string
+    for are picked."""
     device = next(model.parameters()).device
     _checked_ids(model, clean_ids, corrupted_ids, Metric("prob", 0, None, position), None, device)
     was_training = model.training
@@ -136,7 +137,8 @@ def default_tokens(
             "the logits are not finite (NaN or Inf: the weights hold non-finite values), so "
             "no default answer or distractor can be picked; name both"
         )
-    tops = [torch.topk(row, 2).indices for row in logits]
+    nameable = get_tokenizer().size  # ids past it (a padded vocabulary) have no text
+    tops = [torch.topk(row[:nameable], 2).indices for row in logits]
     answer = int(tops[0][0])
     distractor = int(tops[1][0]) if int(tops[1][0]) != answer else int(tops[1][1])
     return answer, distractor
