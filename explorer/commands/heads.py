@@ -13,6 +13,7 @@ from explorer.export.render import HeatmapFigure, save_figure
 from gpt_core import ExportError
 from gpt_core.analysis import REPEAT_LENGTH, head_type_scores
 from gpt_core.util.atomic import atomic_path
+from gpt_core.util.files import write_all
 
 # (score in head_type_scores, its name in head_scores.npz, what its image says)
 FILES = (
@@ -43,14 +44,18 @@ def run(args, model) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     arrays = {file: scores[score].astype(np.float32) for score, file, _ in FILES}
     arrays["ids"] = scores["ids"]
-    path = args.out / "head_scores.npz"
-    with atomic_path(path, ExportError) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
     n_layers, n_heads = arrays["induction"].shape
     rows = tuple(f"L{layer}" for layer in range(n_layers))
     cols = tuple(f"H{head}" for head in range(n_heads))
+    files = [(args.out / "head_scores.npz", lambda path: _write_npz(path, arrays))]
     for score, file, title in FILES:
         figure = HeatmapFigure(scores[score], rows, cols, title, "layer", "head")
-        save_figure(args.out / f"{file}.png", [figure])
+        files.append((args.out / f"{file}.png", lambda path, f=figure: save_figure(path, [f])))
+    write_all(files)
     print(f"wrote head_scores.npz and {len(FILES)} images to {args.out}")
     return 0
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with atomic_path(path, ExportError) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)

@@ -11,7 +11,7 @@ import numpy as np
 from explorer.commands.options import given
 from gpt_core import capture, get_tokenizer
 from gpt_core.analysis import sublayer_lens
-from gpt_core.util.files import write_npy
+from gpt_core.util.files import write_all, write_npy
 
 HELP = "the logit lens at every sub-layer of the residual stream, every position"
 
@@ -36,8 +36,10 @@ def run(args, model) -> int:
     }
     if lens.target_rank is not None:
         arrays["lens_target_rank"] = lens.target_rank.astype(np.int64)
-    for name, values in arrays.items():
-        write_npy(args.out / f"{name}.npy", values)
+    write_all(
+        (args.out / f"{name}.npy", lambda path, a=values: write_npy(path, a))
+        for name, values in arrays.items()
+    )
     rows = ", ".join(lens.labels)
     print(f"wrote {len(arrays)} arrays [{len(lens.labels)} points x {len(ids)} tokens] "
           f"to {args.out} (points: {rows})")  # fmt: skip
