@@ -85,3 +85,19 @@ def test_metric_refuses_the_answer_as_its_own_distractor():
     with pytest.raises(ValueError, match="the distractor is the answer"):
         Metric("logit_diff", 5, 5, 0)
     Metric("prob", 5, 5, 0)  # a probability reads the answer alone
+
+
+@pytest.mark.parametrize("steps", ["100000000000", "10000000", "1025", "0", "-3"])
+def test_attribute_refuses_steps_it_cannot_run_before_loading(steps, tmp_path):
+    out = tmp_path / "out"
+    with mock.patch("explorer.commands.parser.load_model") as load:
+        result = _attribute(out, "--target", " mat", "--steps", steps)
+    assert_one_error_line(result, "integrated gradients takes 1 to 1,024 steps")
+    assert not load.called and not out.exists()
+
+
+def test_the_api_refuses_steps_past_the_maximum(tiny_model):
+    from gpt_core.analysis.input_attribution import Explained, attribute
+
+    with pytest.raises(ValueError, match="1 to 1,024 steps"):
+        attribute(tiny_model, [464, 3797], Explained(5, None, 1), steps=1025)

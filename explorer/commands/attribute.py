@@ -9,7 +9,13 @@ from pathlib import Path
 from explorer.commands.options import given
 from explorer.export.input_attribution import export_attribution
 from gpt_core import get_tokenizer
-from gpt_core.analysis.input_attribution import INPUT_ATTRIBUTION_METHODS, Explained, attribute
+from gpt_core.analysis.input_attribution import (
+    INPUT_ATTRIBUTION_METHODS,
+    MAX_STEPS,
+    Explained,
+    attribute,
+    check_steps,
+)
 
 HELP = "input-token attributions of a prediction"
 
@@ -27,11 +33,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=",".join(INPUT_ATTRIBUTION_METHODS),
         help=f"from {','.join(INPUT_ATTRIBUTION_METHODS)}",
     )
-    parser.add_argument("--steps", type=int, default=32, help="integrated-gradients steps")
+    parser.add_argument(
+        "--steps", type=int, default=32, help=f"integrated-gradients steps (1 to {MAX_STEPS:,})"
+    )
     parser.add_argument(
         "--baseline", type=given, default="zero", help="zero, or a token (IG, occlusion)"
     )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
+
+
+def check(args) -> None:
+    check_steps(args.steps)
 
 
 def run(args, model) -> int:
