@@ -76,13 +76,16 @@ class PartialExport(ExportError):
 def write_all(files: Iterable[tuple[Path, Callable[[Path], object]]]) -> list[Path]:
     """Call each writer with its path, going on past a failed file (one file's trouble,
     such as a name taken by a folder, should not cost the others); PartialExport if any
-    failed, else the paths written."""
+    failed, else the paths written. An interruption carries the paths written as `.written`."""
     written, failures = [], []
     for path, write in files:
         try:
             write(path)
         except ExportError as exc:
             failures.append(exc)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what is already there
+            exc.written = written
+            raise
         else:
             written.append(Path(path))
     if failures:
