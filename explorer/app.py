@@ -51,16 +51,16 @@ def build_window(args, settings):
     """The session and window the command line asks for (the tests build them this way)."""
     from explorer.session.session import Session
     from explorer.ui.main_window import MainWindow
+    from explorer.ui.settings import read_choice, read_text
     from gpt_core import ABLATION_MODES
+    from gpt_core.util.devices import DEVICE_CHOICES
 
     session = Session()
     window = MainWindow(session, settings)
     window.restore_settings()
-    prompt = args.prompt if args.prompt is not None else str(settings.value("prompt/text", ""))
+    prompt = args.prompt if args.prompt is not None else read_text(settings, "prompt/text")
     window.prompt.set_text(prompt)
-    device = args.device or str(settings.value("model/device", "auto"))
-    mode = str(settings.value("model/ablation_mode", "zero"))
-    if mode in ABLATION_MODES:  # a settings file edited by hand may hold anything
-        session.set_ablation_mode(mode)
+    device = args.device or read_choice(settings, "model/device", DEVICE_CHOICES, "auto")
+    session.set_ablation_mode(read_choice(settings, "model/ablation_mode", ABLATION_MODES, "zero"))
     session.start(device, args.weights, args.preset, args.seed, run=args.prompt is not None)
     return window, session

@@ -27,3 +27,8 @@ class TraceError(GPTCoreError):
 
 class ExportError(GPTCoreError):
     """An export path that cannot be written (missing folder, no permission, disk full)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like SIGINT's KeyboardInterrupt so that a write in progress removes
+    its temporary file and keeps the old one."""

@@ -6,32 +6,51 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from explorer.commands.options import given
 from explorer.export.input_attribution import export_attribution
 from gpt_core import get_tokenizer
-from gpt_core.analysis.input_attribution import INPUT_ATTRIBUTION_METHODS, Explained, attribute
+from gpt_core.analysis.input_attribution import (
+    INPUT_ATTRIBUTION_METHODS,
+    MAX_STEPS,
+    Explained,
+    attribute,
+    check_steps,
+)
 
 HELP = "input-token attributions of a prediction"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", required=True, help="one token whose logit is explained")
-    parser.add_argument("--foil", help="one token whose logit is subtracted (contrastive)")
+    parser.add_argument(
+        "--target", required=True, type=given, help="one token whose logit is explained"
+    )
+    parser.add_argument(
+        "--foil", type=given, help="one token whose logit is subtracted (contrastive)"
+    )
     parser.add_argument("--position", type=int, help="the prediction read (default: last)")
     parser.add_argument(
         "--method",
         default=",".join(INPUT_ATTRIBUTION_METHODS),
         help=f"from {','.join(INPUT_ATTRIBUTION_METHODS)}",
     )
-    parser.add_argument("--steps", type=int, default=32, help="integrated-gradients steps")
-    parser.add_argument("--baseline", default="zero", help="zero, or a token (IG, occlusion)")
+    parser.add_argument(
+        "--steps", type=int, default=32, help=f"integrated-gradients steps (1 to {MAX_STEPS:,})"
+    )
+    parser.add_argument(
+        "--baseline", type=given, default="zero", help="zero, or a token (IG, occlusion)"
+    )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
+
+
+def check(args) -> None:
+    check_steps(args.steps)
 
 
 def run(args, model) -> int:
     tokenizer, ids = get_tokenizer(), args.ids
     position = len(ids) - 1 if args.position is None else args.position
     target = tokenizer.single_id(args.target, "the target")
-    foil = tokenizer.single_id(args.foil, "the foil") if args.foil else None
+    foil = None if args.foil is None else tokenizer.single_id(args.foil, "the foil")
     baseline = (
         None if args.baseline == "zero" else tokenizer.single_id(args.baseline, "the baseline")
     )

@@ -22,6 +22,27 @@ class OneLineErrors(argparse.ArgumentParser):
         line = " ".join(message.split())
         self.exit(2, f"error: {line} (see `{self.prog} --help`)\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        argv = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args(self._dash_values_glued(argv), namespace)
+
+    def _dash_values_glued(self, argv: list[str]) -> list[str]:
+        """argv with `--option VALUE` as `--option=VALUE` where VALUE starts with "-" but is
+        no option (a receiver -1.0.q), which argparse would take for a missing value."""
+        known = {name for action in self._actions for name in action.option_strings}
+        takes_value = {
+            name for action in self._actions if action.nargs is None
+            for name in action.option_strings
+        }  # fmt: skip
+        glued, rest = [], iter(argv)
+        for arg in rest:
+            value = next(rest, None) if arg in takes_value else None
+            if value is not None and value.startswith("-") and value not in known:
+                glued.append(f"{arg}={value}")
+            else:
+                glued.extend(a for a in (arg, value) if a is not None)
+        return glued
+
 
 def seed(text: str) -> int:
     """An argparse type: a whole number that seeds torch and numpy alike."""
@@ -31,6 +52,13 @@ def seed(text: str) -> int:
             f"a seed is a whole number from 0 to 2**64 - 1, got {text!r}"
         )
     return int(digits)
+
+
+def given(text: str) -> str:
+    """An argparse type for an option whose empty value would silently mean "not given"."""
+    if not text:
+        raise argparse.ArgumentTypeError("is empty; give a value or leave the option out")
+    return text
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ module and a row of COMMANDS."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from dataclasses import dataclass
 from types import ModuleType
@@ -27,6 +28,8 @@ from explorer.commands.options import (
     prompt_text,
 )
 from gpt_core import GPTCoreError, Interventions, get_tokenizer, keep_freed_memory, load_model
+from gpt_core.errors import Terminated
+from gpt_core.model.tokenizer import vocabulary_note
 from gpt_core.util.devices import resolve_device
 from gpt_core.weights import non_finite_parameters
 
@@ -88,14 +91,26 @@ def headless_parser() -> argparse.ArgumentParser:
 def run_headless(argv: list[str]) -> int:
     args = headless_parser().parse_args(argv)
     keep_freed_memory()
+    on_terminate = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return _run_command(_BY_NAME[args.command], args)
+    except KeyboardInterrupt as exc:  # the write in progress has removed its temporary file
+        written = getattr(exc, "written", [])
+        done = f"written: {', '.join(p.name for p in written)}" if written else "nothing written"
+        print(f"interrupted; {done}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
     except (GPTCoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, on_terminate)
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated("terminated")
 
 
 def _run_command(command: Command, args) -> int:
@@ -108,6 +123,9 @@ def _run_command(command: Command, args) -> int:
     if bad:
         names = ", ".join(f"{name} ({count:,})" for name, count in bad.items())
         print(f"warning: the weights hold NaN or Inf values in {names}", file=sys.stderr)
+    note = vocabulary_note(cfg.vocab_size)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     args.device = str(resolve_device(args.device or "auto"))
     if command.switches:
         args.interventions = Interventions.parse(args.ablate, args.skip, args.ablation_mode)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from explorer.commands.options import given
 from explorer.export.patching import export_patching
 from gpt_core import get_tokenizer
 from gpt_core.analysis import patching
@@ -16,9 +17,11 @@ HELP = "activation patching between a clean and a corrupted prompt"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clean", required=True, help="the prompt whose answer is studied")
     parser.add_argument("--corrupted", required=True, help="the same length, a word changed")
-    parser.add_argument("--answer", help="one token (default: the clean run's top-1)")
+    parser.add_argument("--answer", type=given, help="one token (default: the clean run's top-1)")
     parser.add_argument(
-        "--distractor", help="one token (default: the corrupted run's top-1, or its second)"
+        "--distractor",
+        type=given,
+        help="one token (default: the corrupted run's top-1, or its second)",
     )
     parser.add_argument("--metric", choices=list(patching.METRICS), default="logit_diff")
     parser.add_argument("--position", type=int, help="the metric's position (default: last)")
@@ -34,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="exact",
         help="one patched run per cell, the first-order estimate, or both",
     )
-    parser.add_argument("--receiver", metavar="L.H.q|k|v|logits", help="also path-patch into it")
+    parser.add_argument(
+        "--receiver", type=given, metavar="L.H.q|k|v|logits", help="also path-patch into it"
+    )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
 
 
@@ -55,7 +60,7 @@ def run(args, model) -> int:
         args.position,
         args.device,
     )
-    receiver = patching.Receiver.parse(args.receiver) if args.receiver else None
+    receiver = None if args.receiver is None else patching.Receiver.parse(args.receiver)
     sweeps = [name.strip() for name in args.sweep.split(",") if name.strip()]
     result = patching.patch(
         model,

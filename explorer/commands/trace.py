@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from explorer.commands.options import given
 from gpt_core import GPTCoreError, backward_step, capture, get_tokenizer
 
 HELP = "every stage of one run, as an .npz file"
@@ -20,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--target",
+        type=given,
         metavar="TOKEN",
         help="with --backward: the loss is -log p(TOKEN) after the prompt's last token "
         "(exactly one token; a leading space counts), else the mean next-token loss",

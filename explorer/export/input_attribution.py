@@ -4,7 +4,6 @@ summary.json with what was explained."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,23 +11,25 @@ import numpy as np
 from explorer.export.render import HeatmapFigure, save_figure
 from gpt_core import ExportError
 from gpt_core.analysis.input_attribution import Explained, InputAttribution
-from gpt_core.util.atomic import atomic_path
-from gpt_core.util.files import write_matrix_csv, write_npy
+from gpt_core.util.atomic import write_bytes_atomic
+from gpt_core.util.files import json_text, write_all, write_matrix_csv, write_npy
 
 
 def export_attribution(
     result: InputAttribution, explained: Explained, ids: list[int], labels: list[str], folder: Path
 ) -> list[Path]:
-    """Write every method's scores into `folder` (which must exist); the paths written."""
-    written = []
+    """Write every method's scores into `folder` (which must exist); the paths written, or
+    PartialExport naming what was and was not."""
+    files = []
     for method, scores in result.scores.items():
-        written.append(write_npy(folder / f"{method}.npy", scores.astype(np.float32)))
-        written.append(
-            write_matrix_csv(folder / f"{method}.csv", scores[None], [method], labels, "method")
-        )
         signed = bool((scores < 0).any())
         figure = HeatmapFigure(scores[None], (method,), tuple(labels), method, "", "token", signed)
-        written.append(save_figure(folder / f"{method}.png", [figure]))
+        files += [
+            (folder / f"{method}.npy", lambda p, s=scores: write_npy(p, s.astype(np.float32))),
+            (folder / f"{method}.csv",
+             lambda p, m=method, s=scores: write_matrix_csv(p, s[None], [m], labels, "method")),
+            (folder / f"{method}.png", lambda p, f=figure: save_figure(p, [f])),
+        ]  # fmt: skip
     summary = {
         "ids": list(ids),
         "target_id": explained.target,
@@ -39,7 +40,6 @@ def export_attribution(
         "integrated_gradients_completeness_gap": result.completeness_gap,
         "methods": list(result.scores),
     }
-    with atomic_path(folder / "summary.json", ExportError) as tmp:
-        tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    written.append(folder / "summary.json")
-    return written
+    text = json_text(summary).encode()
+    files.append((folder / "summary.json", lambda p: write_bytes_atomic(p, text, ExportError)))
+    return write_all(files)

@@ -5,7 +5,6 @@ and corrupted metric and the direct logit attribution. Every write is atomic."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from gpt_core import ExportError, get_tokenizer
 from gpt_core.analysis.patching import PATH_SWEEP, SWEEPS, PatchResult, Sweep
 from gpt_core.analysis.patching.sweeps import LAYER_HEAD_POSITION
 from gpt_core.util.atomic import atomic_path
-from gpt_core.util.files import write_all, write_matrix_csv, write_npy
+from gpt_core.util.files import json_text, write_all, write_matrix_csv, write_npy
 
 FORMATS = ("npy", "csv", "png", "svg")
 
@@ -105,5 +104,5 @@ def _write_summary(result: PatchResult, path: Path) -> Path:
         "direct_logit_attribution": dict(result.logit_attribution),
     }
     with atomic_path(path, ExportError) as tmp:
-        tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        tmp.write_text(json_text(summary), encoding="utf-8")
     return path

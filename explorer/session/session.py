@@ -23,7 +23,7 @@ from explorer.session.jobs.model_work import (
     backward_job,
     backward_summary,
     load_job,
-    non_finite_warning,
+    load_messages,
     run_job,
 )
 from explorer.session.jobs.out_proj import OutProjJobs
@@ -181,8 +181,8 @@ class Session(GenerationMixin, PartSignals):
             )
             self.run_after_load = False
             self._apply(st.with_model(self.state, loaded))
-            if non_finite_warning(loaded):
-                self.report("warning", non_finite_warning(loaded))
+            for kind, text in load_messages(loaded):
+                self.report(kind, text)
             if rerun:
                 self.run()
 

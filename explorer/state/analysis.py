@@ -19,7 +19,7 @@ from gpt_core.analysis.input_attribution import (
     Explained,
     InputAttribution,
 )
-from gpt_core.analysis.sublayer_lens import LENS_TOP_COUNT
+from gpt_core.analysis.sublayer_lens import LENS_TOP_COUNT, NOT_FINITE
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,7 +34,7 @@ class SublayerLensGrid:
     top1_probs: np.ndarray  # [P, T] float32
     entropy: np.ndarray  # [P, T] float32, nats
     kl: np.ndarray  # [P, T] float32, KL(final ‖ lens), nats
-    target_rank: np.ndarray  # [P, T] float32 (NaN without a target), 0 = top
+    target_rank: np.ndarray  # [P, T] float32 (NaN: no target, or logits not finite), 0 = top
     topk_ids: np.ndarray  # [P, T, LENS_TOP_COUNT] int64, most likely first
     topk_probs: np.ndarray  # [P, T, LENS_TOP_COUNT] float32
 
@@ -64,6 +64,8 @@ class SublayerLensGrid:
         for name in ("top1_probs", "entropy", "kl", "topk_ids", "topk_probs", "target_rank"):
             array = getattr(self, name).copy()
             value = getattr(part, name)
+            if name == "target_rank" and value is not None:  # no rank where logits broke
+                value = np.where(value == NOT_FINITE, np.nan, value)
             if value is not None:
                 array[:, columns] = value
             array.flags.writeable = False

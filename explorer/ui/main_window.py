@@ -32,6 +32,7 @@ from explorer.ui.panels.generation import GenerationPanel
 from explorer.ui.panels.navigator import Navigator
 from explorer.ui.panels.prompt import PromptPanel
 from explorer.ui.panels.weights_menus import WeightsBanner, WeightsMenus
+from explorer.ui.settings import read_text
 from explorer.ui.tabs.backward import GradientsView
 from explorer.ui.tabs.input_attribution import AttributionView
 from explorer.ui.tabs.patching import PatchingView
@@ -348,7 +349,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ exporting
     def export_folder(self, key: str = _EXPORT_FOLDER) -> str:
         """The folder last written to by Export (or, with _TRACE_FOLDER, by Save trace)."""
-        return str(self.settings.value(key, str(Path.home())))
+        return read_text(self.settings, key, str(Path.home()))
 
     def export(self, request: ExportRequest, folder_key: str = _EXPORT_FOLDER) -> list[Path]:
         """Write what the request asks for; a failure is a message, never a crash. The folder

@@ -38,13 +38,22 @@ def repeat_scores(weights: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 
 def head_type_scores(
-    model: GPTModel, length: int = REPEAT_LENGTH, seed: int = 0
+    model: GPTModel, length: int | None = None, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """Every head's induction and duplicate-token score [L, H], its other scores on the
-    same probe (entropy, previous, first, self), and the probe's ids."""
-    length = min(length, (model.cfg.context_length - 1) // 2)
-    if length < 2:
+    same probe (entropy, previous, first, self), and the probe's ids. `length` random
+    tokens per copy must fit the context twice after the start token; None is
+    REPEAT_LENGTH, or as many as fit."""
+    fits = (model.cfg.context_length - 1) // 2
+    if fits < 2:
         raise ValueError("the model's context is too short for a repeated probe")
+    if length is None:
+        length = min(REPEAT_LENGTH, fits)
+    if not 2 <= length <= fits:
+        raise ValueError(
+            f"a repeat length of {length:,} does not fit: two copies and a start token must fit "
+            f"the context of {model.cfg.context_length:,} tokens, so it is 2 to {fits:,}"
+        )
     ids = probe_ids(length, seed, model.cfg.vocab_size)
     trace = capture(model, ids, device=next(model.parameters()).device)
     rows = [

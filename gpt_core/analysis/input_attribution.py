@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ..errors import Cancelled
-from ..model import GPTModel
+from ..model import GPTModel, check_in_vocabulary, check_token_ids
 from ..probe import Interventions, capture, stage_key
 from ..probe.hook_points import hooked
 
@@ -38,6 +38,9 @@ INPUT_ATTRIBUTION_METHODS = (
     "rollout",
 )
 MAX_BATCH = 16  # runs per forward
+# Integrated gradients' most steps: 1,024 runs take minutes on a CPU for gpt2-small, and
+# the completeness gap of a few dozen steps is usually already small.
+MAX_STEPS = 1024
 # The attention weights of one batch, forward and backward, stay under this many bytes: a
 # long prompt runs fewer variants at a time instead of running out of memory.
 ATTENTION_BUDGET_BYTES = 1 << 30
@@ -76,16 +79,11 @@ def attribute(
     `baseline_token` at every position. `should_stop` is asked between batches; when it
     says yes, Cancelled is raised. `progress(done, total)` counts the runs through the model
     (the rollout's capture counts as one)."""
-    unknown = [m for m in methods if m not in INPUT_ATTRIBUTION_METHODS]
-    if unknown:
-        choices = ", ".join(INPUT_ATTRIBUTION_METHODS)
-        raise ValueError(f"unknown method {unknown[0]!r}; choose from {choices}")
-    if steps < 1:
-        raise ValueError(f"integrated gradients needs at least one step, got {steps}")
+    _check_request(ids, explained, methods, steps)
+    check_token_ids(torch.as_tensor([list(ids)]), model.cfg)
+    check_in_vocabulary((explained.target, explained.foil, baseline_token), model.cfg)
     interventions = interventions or Interventions()
     device = next(model.parameters()).device
-    if not 0 <= explained.position < len(ids):
-        raise ValueError(f"position {explained.position} is outside the prompt")
     read = explained.position + 1  # the tokens that can reach the position
     ids_t = torch.as_tensor(list(ids)[:read], device=device)  # [T']
     embeddings = model.tok_emb.weight[ids_t].detach()  # [T', E]
@@ -114,6 +112,30 @@ def attribute(
         scores["rollout"] = rollout(model, ids, explained.position, interventions)
         progress(total, total)
     return InputAttribution(scores, float(value[0]), baseline_value, gap)
+
+
+def check_steps(steps: int) -> None:
+    """ValueError for a number of integrated-gradients steps that cannot or should not run."""
+    if not 1 <= steps <= MAX_STEPS:
+        raise ValueError(
+            f"integrated gradients takes 1 to {MAX_STEPS:,} steps, got {steps:,} (the "
+            "completeness gap says whether the steps were enough)"
+        )
+
+
+def _check_request(ids: Sequence[int], explained: Explained, methods, steps: int) -> None:
+    """ValueError, with what to change, for a request that cannot give useful scores."""
+    choices = ", ".join(INPUT_ATTRIBUTION_METHODS)
+    unknown = [m for m in methods if m not in INPUT_ATTRIBUTION_METHODS]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; choose from {choices}")
+    if not methods:
+        raise ValueError(f"no method chosen; choose from {choices}")
+    check_steps(steps)
+    if explained.foil == explained.target:
+        raise ValueError("the foil is the target: their difference is always 0; choose another")
+    if not 0 <= explained.position < len(ids):
+        raise ValueError(f"position {explained.position} is outside the prompt")
 
 
 class _Quantity:

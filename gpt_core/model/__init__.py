@@ -6,7 +6,7 @@ from .config import PRESETS, GPTConfig
 from .feed_forward import FeedForward
 from .gelu import GELU
 from .generation import generate, pick_next_token
-from .gpt_model import GPTModel, check_token_ids
+from .gpt_model import GPTModel, check_in_vocabulary, check_token_ids
 from .layer_norm import LayerNorm
 from .probe_point import ProbePoint
 from .tokenizer import Tokenizer, get_tokenizer
@@ -23,6 +23,7 @@ __all__ = [
     "ProbePoint",
     "Tokenizer",
     "TransformerBlock",
+    "check_in_vocabulary",
     "check_token_ids",
     "generate",
     "get_tokenizer",

@@ -2,6 +2,8 @@
 a linear head onto the vocabulary. Names follow the from-scratch book's GPTModel, so its
 state_dicts load with no renaming."""
 
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor, nn
 
@@ -46,7 +48,14 @@ def check_token_ids(in_idx: Tensor, cfg: GPTConfig) -> None:
         )
     if in_idx.dtype not in (torch.int64, torch.int32):
         raise PromptError(f"token ids must be integers, got {in_idx.dtype}")
-    low, high = int(in_idx.min()), int(in_idx.max())
-    if low < 0 or high >= cfg.vocab_size:
-        bad = low if low < 0 else high
-        raise PromptError(f"token id {bad} is outside the vocabulary (0..{cfg.vocab_size - 1})")
+    check_in_vocabulary((int(in_idx.min()), int(in_idx.max())), cfg)
+
+
+def check_in_vocabulary(token_ids: Iterable[int | None], cfg: GPTConfig) -> None:
+    """PromptError, the one message for it, for a token id (a prompt's, a target's, a
+    baseline's) the model has no row for; None stands for "no token" and passes."""
+    for token in token_ids:
+        if token is not None and not 0 <= token < cfg.vocab_size:
+            raise PromptError(
+                f"token id {token} is outside the vocabulary (0..{cfg.vocab_size - 1})"
+            )

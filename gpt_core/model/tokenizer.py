@@ -56,19 +56,34 @@ class Tokenizer:
     def __init__(self, encoding: tiktoken.Encoding):
         self._enc = encoding
         self.eot_id = ENDOFTEXT_ID
+        self.size = encoding.n_vocab  # ids 0 .. size - 1 have a string
+
+    def has_string(self, token_id: int) -> bool:
+        """False for an id past GPT-2's vocabulary (a model padded to 50,304 ids has some)."""
+        return 0 <= int(token_id) < self.size
 
     def encode(self, text: str) -> list[int]:
         # "<|endoftext|>" typed in a prompt is the special token, not an error.
         return self._enc.encode(text, allowed_special={ENDOFTEXT})
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self._enc.decode(list(ids))
+        """The text of `ids`; an id with no string reads as its display, #56857."""
+        data = b"".join(
+            self.token_bytes(i) if self.has_string(i) else self.display(i).encode() for i in ids
+        )
+        return data.decode("utf-8", errors="replace")
 
     def token_bytes(self, token_id: int) -> bytes:
+        """The token's bytes; none for an id with no string."""
+        if not self.has_string(token_id):
+            return b""
         return self._enc.decode_single_token_bytes(int(token_id))
 
     def display(self, token_id: int) -> str:
-        """The token as a label: spaces and newlines visible, broken UTF-8 as \\x escapes."""
+        """The token as a label: spaces and newlines visible, broken UTF-8 as \\x escapes,
+        an id with no string (past GPT-2's vocabulary) as #56857."""
+        if not self.has_string(token_id):
+            return f"#{int(token_id)}"
         if int(token_id) == self.eot_id:
             return ENDOFTEXT
         text = self.token_bytes(token_id).decode("utf-8", errors="backslashreplace")
@@ -93,12 +108,24 @@ class Tokenizer:
         return [self.display(i) for i in ids]
 
     def single_id(self, text: str, role: str = "token") -> int:
-        """The id of text that must be exactly one token; PromptError otherwise. `role`
-        names it in the message ("the target", "the answer")."""
-        ids = self.encode(text)
+        """The id of text that must be exactly one token, as typed or in its display form
+        (␣ for a space, as the window shows it); PromptError otherwise. `role` names it in
+        the message ("the target", "the answer")."""
+        ids = self.encode(self.from_display(text))
         if len(ids) != 1:
             raise PromptError(f"“{text}” is {len(ids)} tokens; {role} must be exactly one")
         return ids[0]
+
+
+def vocabulary_note(vocab_size: int) -> str | None:
+    """One line for a model with more ids than the tokenizer has strings, else None."""
+    size = get_tokenizer().size
+    if vocab_size <= size:
+        return None
+    return (
+        f"the model has {vocab_size:,} token ids, the tokenizer strings for {size:,}: the "
+        f"others show as #{size} … #{vocab_size - 1} and are never picked as a default token"
+    )
 
 
 def check_prompt_text(text: str) -> str:

@@ -6,6 +6,8 @@ files is written by write_all, which says exactly which files were written and w
 from __future__ import annotations
 
 import csv
+import json
+import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -44,6 +46,22 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     return Path(path)
 
 
+def json_text(data) -> str:
+    """`data` as JSON, indented; JSON has no NaN or Infinity, so a non-finite number (from
+    broken weights) is written as null."""
+    return json.dumps(_finite_or_none(data), indent=1, allow_nan=False) + "\n"
+
+
+def _finite_or_none(data):
+    if isinstance(data, (float, np.floating)):
+        return float(data) if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite_or_none(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite_or_none(value) for value in data]
+    return data
+
+
 class PartialExport(ExportError):
     """Some files of an export could not be written; the message names every file that
     failed, with why, and every file that was written."""
@@ -51,19 +69,23 @@ class PartialExport(ExportError):
     def __init__(self, written: list[Path], failures: list[ExportError]):
         self.written, self.failures = written, failures
         done = f"written: {', '.join(p.name for p in written)}" if written else "nothing written"
-        super().__init__(f"{'; '.join(map(str, failures))}; {done}")
+        reasons = dict.fromkeys(map(str, failures))  # a folder that refuses all says it once
+        super().__init__(f"{'; '.join(reasons)}; {done}")
 
 
 def write_all(files: Iterable[tuple[Path, Callable[[Path], object]]]) -> list[Path]:
     """Call each writer with its path, going on past a failed file (one file's trouble,
     such as a name taken by a folder, should not cost the others); PartialExport if any
-    failed, else the paths written."""
+    failed, else the paths written. An interruption carries the paths written as `.written`."""
     written, failures = [], []
     for path, write in files:
         try:
             write(path)
         except ExportError as exc:
             failures.append(exc)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what is already there
+            exc.written = written
+            raise
         else:
             written.append(Path(path))
     if failures:

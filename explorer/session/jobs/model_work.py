@@ -22,6 +22,7 @@ from gpt_core import (
 )
 from gpt_core.analysis import HEAD_TYPES, head_type_scores, pca_2d
 from gpt_core.model import GPTModel
+from gpt_core.model.tokenizer import vocabulary_note
 from gpt_core.weights import non_finite_parameters
 
 
@@ -82,6 +83,14 @@ def next_token(trace: Trace, settings: GenerationSettings, n_generated: int) -> 
     logits = torch.from_numpy(np.array(trace["logits/last"]))
     generator = torch.Generator().manual_seed(settings.seed + n_generated)
     return pick_next_token(logits, settings.temperature, settings.top_k, generator)
+
+
+def load_messages(loaded: LoadedModel) -> list[tuple[str, str]]:
+    """(kind, text) of what to tell a person about the model just loaded."""
+    messages = [("warning", non_finite_warning(loaded))]
+    note = vocabulary_note(loaded.config.vocab_size)
+    messages.append(("info", note and f"Note: {note}."))
+    return [(kind, text) for kind, text in messages if text]
 
 
 def non_finite_warning(loaded: LoadedModel) -> str | None:

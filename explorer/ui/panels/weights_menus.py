@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
+from explorer.ui.settings import read_text, read_texts
 from gpt_core.weights.hub import HUB_MODELS, is_cached
 
 RECENT_KEY = "weights/recent"
@@ -29,7 +30,7 @@ class WeightsMenus(QObject):
 
     def pick_file(self, parent) -> None:
         """Ask for a weights file (or a Hugging Face folder's config.json) and load it."""
-        start = self.settings.value("weights/folder", str(Path.home()))
+        start = read_text(self.settings, "weights/folder", str(Path.home()))
         path, _ = QFileDialog.getOpenFileName(
             parent,
             "Load GPT-2 weights",
@@ -56,8 +57,7 @@ class WeightsMenus(QObject):
             self.hub_menu.addAction(action)
 
     def recent(self) -> list[str]:
-        value = self.settings.value(RECENT_KEY, [])
-        return [value] if isinstance(value, str) else list(value or [])
+        return read_texts(self.settings, RECENT_KEY)
 
     def remember(self) -> None:
         model = self.session.state.model

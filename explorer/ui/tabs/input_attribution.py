@@ -31,7 +31,7 @@ from explorer.ui.widgets.tables import NumberItem, caption, read_only_table
 from explorer.ui.widgets.token_picker import TokenPicker
 from explorer.ui.widgets.token_strip import TokenStrip, scrolled
 from gpt_core import GPTCoreError
-from gpt_core.analysis.input_attribution import INPUT_ATTRIBUTION_METHODS
+from gpt_core.analysis.input_attribution import INPUT_ATTRIBUTION_METHODS, MAX_STEPS
 from gpt_core.model.tokenizer import ENDOFTEXT_ID
 
 METHOD_TEXTS = {
@@ -57,7 +57,7 @@ class AttributionView(QWidget):
         self.baseline.addItems(["zero vector", "a token's embedding:"])
         self.baseline_token = TokenPicker(tokenizer, "the baseline token")
         self.steps = QSpinBox()
-        self.steps.setRange(1, 1024)
+        self.steps.setRange(1, MAX_STEPS)
         self.steps.setValue(AttributionSettings().steps)
         self.steps.setToolTip("Integrated-gradients steps (midpoint rule)")
         self.run_button = QPushButton("Attribute")

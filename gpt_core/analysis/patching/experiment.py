@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ...errors import Cancelled, PromptError
-from ...model import GPTModel, check_token_ids, get_tokenizer
+from ...model import GPTModel, check_in_vocabulary, check_token_ids, get_tokenizer
 from ...util.devices import resolve_device
 from ._attribution_patching import attribution_estimate
 from ._exact import exact_layer, path_estimate, path_layer
@@ -56,7 +56,7 @@ def patch(
     progress(done, total) follows the exact cells; on_partial(sweep, array) gets each
     sweep as its blocks arrive; should_stop() is polled between batches (Cancelled).
     """
-    _check_options(sweeps, method, direction, metric)
+    _check_options(sweeps, method, direction, metric, receiver)
     dev = resolve_device(device)
     if next(model.parameters()).device != dev:
         model.to(dev)
@@ -121,18 +121,24 @@ def default_tokens(
     model: GPTModel, clean_ids: Sequence[int], corrupted_ids: Sequence[int], position: int
 ) -> tuple[int, int]:
     """(answer, distractor): the clean run's most likely next token at `position`, and the
-    corrupted run's (its second if the two agree)."""
+    corrupted run's (its second if the two agree); only tokens the tokenizer has a string
+    for are picked."""
     device = next(model.parameters()).device
     _checked_ids(model, clean_ids, corrupted_ids, Metric("prob", 0, None, position), None, device)
     was_training = model.training
     model.eval()
     try:
-        tops = [
-            torch.topk(model(torch.as_tensor([list(ids)], device=device))[0, position], 2).indices
-            for ids in (clean_ids, corrupted_ids)
-        ]
+        logits = [model(torch.as_tensor([list(ids)], device=device))[0, position] for ids in
+                  (clean_ids, corrupted_ids)]  # fmt: skip
     finally:
         model.train(was_training)
+    if not all(bool(torch.isfinite(row).all()) for row in logits):
+        raise PatchError(
+            "the logits are not finite (NaN or Inf: the weights hold non-finite values), so "
+            "no default answer or distractor can be picked; name both"
+        )
+    nameable = get_tokenizer().size  # ids past it (a padded vocabulary) have no text
+    tops = [torch.topk(row[:nameable], 2).indices for row in logits]
     answer = int(tops[0][0])
     distractor = int(tops[1][0]) if int(tops[1][0]) != answer else int(tops[1][1])
     return answer, distractor
@@ -157,11 +163,12 @@ def metric_from_text(
         raise PatchError("a prompt is empty: type a clean and a corrupted prompt first")
     position = len(clean) - 1 if position is None else position
     model.to(resolve_device(device))
-    answer_id, distractor_id = default_tokens(model, clean, corrupted, position)
-    if answer:
-        answer_id = tokenizer.single_id(answer, "the answer")
-    if distractor:
-        distractor_id = tokenizer.single_id(distractor, "the distractor")
+    answer_id = tokenizer.single_id(answer, "the answer") if answer else None
+    distractor_id = tokenizer.single_id(distractor, "the distractor") if distractor else None
+    if answer_id is None or distractor_id is None:  # defaults only where asked for
+        defaults = default_tokens(model, clean, corrupted, position)
+        answer_id = defaults[0] if answer_id is None else answer_id
+        distractor_id = defaults[1] if distractor_id is None else distractor_id
     return clean, corrupted, Metric(kind, answer_id, distractor_id, position)
 
 
@@ -169,7 +176,9 @@ class PatchError(PromptError):
     """Prompts, tokens or options a patching experiment cannot use."""
 
 
-def _check_options(sweeps, method: str, direction: str, metric: Metric) -> None:
+def _check_options(sweeps, method: str, direction: str, metric: Metric, receiver) -> None:
+    if not sweeps and receiver is None:
+        raise PatchError(f"no sweep chosen; choose from {', '.join(SWEEPS)} (or a receiver)")
     unknown = [name for name in sweeps if name not in SWEEPS]
     if unknown:
         raise PatchError(f"unknown sweep {unknown[0]!r}; choose from {', '.join(SWEEPS)}")
@@ -196,9 +205,7 @@ def _checked_ids(model: GPTModel, clean_ids, corrupted_ids, metric, receiver, de
         raise PatchError(
             f"the metric position {metric.position} is outside the prompt (0..{len(clean) - 1})"
         )
-    for token in (metric.answer, metric.distractor):
-        if token is not None and not 0 <= token < model.cfg.vocab_size:
-            raise PatchError(f"token id {token} is outside the vocabulary")
+    check_in_vocabulary((metric.answer, metric.distractor), model.cfg)
     if receiver is not None and receiver.layer is not None:
         cfg = model.cfg
         if not (0 <= receiver.layer < cfg.n_layers and 0 <= receiver.head < cfg.n_heads):

@@ -36,6 +36,11 @@ class Metric:
             raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {self.kind!r}")
         if self.kind == "logit_diff" and self.distractor is None:
             raise ValueError("the logit difference needs a distractor token")
+        if self.kind == "logit_diff" and self.distractor == self.answer:
+            raise ValueError(
+                "the distractor is the answer: their logit difference is always 0; "
+                "choose another distractor"
+            )
 
     def __call__(self, logits: Tensor) -> Tensor:
         """logits [B, vocab] at the metric position -> [B]."""
