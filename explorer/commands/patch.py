@@ -46,6 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check(args) -> None:
     check_prompt_text(args.clean)
     check_prompt_text(args.corrupted)
+    if not _sweeps(args) and not args.receiver:  # (the API's no sweep is logit attribution alone)
+        raise patching.PatchError(
+            f"no sweep chosen; choose from {', '.join(patching.SWEEPS)} (or a --receiver)"
+        )
+
+
+def _sweeps(args) -> list[str]:
+    return [name.strip() for name in args.sweep.split(",") if name.strip()]
 
 
 def run(args, model) -> int:
@@ -61,7 +69,7 @@ def run(args, model) -> int:
         args.device,
     )
     receiver = None if args.receiver is None else patching.Receiver.parse(args.receiver)
-    sweeps = [name.strip() for name in args.sweep.split(",") if name.strip()]
+    sweeps = _sweeps(args)
     result = patching.patch(
         model,
         clean,

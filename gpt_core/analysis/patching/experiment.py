@@ -177,8 +177,6 @@ class PatchError(PromptError):
 
 
 def _check_options(sweeps, method: str, direction: str, metric: Metric, receiver) -> None:
-    if not sweeps and receiver is None:
-        raise PatchError(f"no sweep chosen; choose from {', '.join(SWEEPS)} (or a receiver)")
     unknown = [name for name in sweeps if name not in SWEEPS]
     if unknown:
         raise PatchError(f"unknown sweep {unknown[0]!r}; choose from {', '.join(SWEEPS)}")
