@@ -48,10 +48,11 @@ class StageSpec:
 def operation(spec: StageSpec, cfg: GPTConfig, n_tokens: int) -> str:
     """What the stage computes for a prompt of n_tokens, with the shapes written out:
     "[14, 768] @ W_query [768, 768] -> ...". The placeholders of StageSpec.operation are
-    {T} tokens, {E} emb_dim, {H} heads, {d} head_dim, {F} the feed-forward's hidden width,
-    {V} vocab_size and {C} context_length."""
+    {T} tokens, {last} the last position (T - 1), {E} emb_dim, {H} heads, {d} head_dim,
+    {F} the feed-forward's hidden width, {V} vocab_size and {C} context_length."""
     return spec.operation.format(
         T=n_tokens,
+        last=n_tokens - 1,
         E=cfg.emb_dim,
         H=cfg.n_heads,
         d=cfg.head_dim,

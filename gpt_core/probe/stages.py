@@ -97,7 +97,7 @@ _STAGES: tuple[StageSpec, ...] = (
         "E_pos[t]",
         "Attention by itself cannot tell token order, so GPT-2 adds a learned vector per "
         "position 0, 1, 2, ... The same row is used for position t whatever the token.",
-        "positions 0..{T} − 1 pick rows of pos_emb [{C}, {E}] → [{T}, {E}]",
+        "positions 0..{last} pick rows of pos_emb [{C}, {E}] → [{T}, {E}]",
     ),
     StageSpec(
         "embeddings/sum",
