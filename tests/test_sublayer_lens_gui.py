@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from explorer.state import analysis as an
 from gpt_core import Interventions, capture
 from gpt_core.analysis import sublayer_lens
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
@@ -160,3 +161,40 @@ def test_a_hidden_grid_stops_streaming_and_resumes_when_shown(window, qtbot, mon
     assert sorted(again) == np.flatnonzero(~kept).tolist()  # each missing column read once
     expected = _api_lens(session)
     assert np.allclose(session.state.sublayer_lens.kl, expected.kl, atol=1e-6)
+
+
+def test_asking_again_while_the_rest_streams_reads_no_column_twice(window, qtbot, monkeypatch):
+    """A scroll or resize asks for the visible columns again; once they are read, the job
+    streaming the rest goes on rather than starting over (which read its chunk twice)."""
+    import explorer.session.jobs.sublayer_lens as jobs
+
+    session, view = window.session, window.sublayer_lens
+    window.resize(700, 900)
+    window.tabs.setCurrentWidget(view)  # laid out before the run: the visible range holds
+    qtbot.wait(100)
+    monkeypatch.setattr(jobs, "CHUNK", 1)
+    reader, read, gate = jobs.sublayer_lens, [], threading.Event()
+
+    def gated_reader(*args):
+        read.append(list(args[3]))
+        if len(read) == 2:  # the first chunk of the rest waits for the test
+            gate.wait(GUI_TIMEOUT_MS / 1000)
+        return reader(*args)
+
+    monkeypatch.setattr(jobs, "sublayer_lens", gated_reader)
+    try:
+        session.set_prompt(PROMPT)
+        session.run()
+        qtbot.waitUntil(lambda: len(read) == 2, timeout=GUI_TIMEOUT_MS)
+        visible = read[0]  # what the view asked for first
+        qtbot.waitUntil(  # the visible columns are in: the job now streams the rest
+            lambda: not an.sublayer_lens_columns_missing(session.state)[visible].any(),
+            timeout=GUI_TIMEOUT_MS,
+        )
+        session.sublayer_lens.request(visible)  # all of them read: nothing to start over
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: session.state.sublayer_lens.complete, timeout=GUI_TIMEOUT_MS)
+    wait_idle(qtbot, session)
+    columns = [p for chunk in read for p in chunk]
+    assert sorted(columns) == list(range(session.trace.n_tokens)), read  # each once
