@@ -1,8 +1,13 @@
 """Real GPT-2 first: models in the Hugging Face cache load offline at once (found by
 huggingface_hub's own cache lookup), the others download with progress in bytes and a
 Cancel that stops the transfer, the window opens on a cached GPT-2 small, and File ▸
-Recent remembers what was loaded. The network is never touched: the cache is built in
-the layout huggingface_hub writes, and downloads go through a fake hf_hub_download."""
+Recent remembers what was loaded; with no network and an empty cache, one line says what
+to download, at once. The network is never touched: the cache is built in the layout
+huggingface_hub writes, downloads go through a fake hf_hub_download, and an unreachable hub
+is a client that refuses every request."""
+
+import logging
+import time
 
 import pytest
 
@@ -11,8 +16,29 @@ from explorer.commands.parser import gui_parser
 from explorer.ui.settings import open_settings
 from gpt_core import load_model
 from gpt_core.weights.hub import cached_folder
+from tests.cli_helpers import assert_one_error_line, run_cli
 from tests.conftest import GUI_TIMEOUT_MS, wait_idle
 from tests.hf_reference import build_hf_gpt2, save_hf_folder
+
+
+@pytest.fixture
+def no_network(monkeypatch, hub_cache):
+    """HF_HUB_OFFLINE unset, an empty cache, and every request huggingface_hub sends refused
+    the way a machine without a network refuses it; the requests for the model's files are
+    counted (huggingface_hub also asks, once a process, for its list of agent harnesses)."""
+    import httpx2
+    import huggingface_hub.constants
+
+    requests = []
+
+    def refuse(client, request, **_):
+        if "/resolve/" in request.url.path:
+            requests.append(f"{request.method} {request.url}")
+        raise httpx2.ConnectError("[Errno -2] Name or service not known", request=request)
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(httpx2.Client, "send", refuse)
+    return requests
 
 
 def put_in_cache(cache, repo_id, tmp_path):
@@ -82,6 +108,7 @@ def test_a_download_shows_bytes_and_can_be_cancelled(window, qtbot, monkeypatch,
         raise AssertionError("the download went on after Cancel")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda *a, **k: None)
     session.progress.connect(lambda fraction, message: progress.append(message))
     window.weights_menus.fill_hub()
     window.weights_menus.hub_menu.actions()[2].trigger()  # GPT-2 medium
@@ -97,3 +124,33 @@ def test_the_command_line_loads_a_cached_hub_name(hub_cache, tmp_path, source):
     put_in_cache(hub_cache, "openai-community/gpt2", tmp_path)
     model, cfg = load_model(source)
     assert cfg.vocab_size == 50257
+
+
+WHAT_TO_DOWNLOAD = "hf download openai-community/gpt2-medium (≈ 1,520 MB)"
+
+
+def test_no_network_is_one_line_at_once_saying_what_to_download(no_network, tmp_path, caplog):
+    out = tmp_path / "t.npz"
+    start = time.perf_counter()
+    result = run_cli("trace", "--weights", "gpt2-medium", "--prompt", "x", "--out", str(out))
+    assert time.perf_counter() - start < 5
+    assert_one_error_line(result, "not in the Hugging Face cache", WHAT_TO_DOWNLOAD)
+    assert "Name or service not known" in result.stderr
+    assert len(no_network) == 1  # one look at the hub, no retries
+    assert not [r.message for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not out.exists()
+
+
+def test_no_network_in_the_window_is_one_message_at_once(window, no_network, qtbot):
+    session = window.session
+    before = session.state.model
+    window.weights_menus.fill_hub()
+    start = time.perf_counter()
+    window.weights_menus.hub_menu.actions()[2].trigger()  # GPT-2 medium
+    wait_idle(qtbot, session)
+    assert time.perf_counter() - start < 5
+    text = window.message_bar.text()
+    assert text.startswith("Could not load gpt2-medium") and WHAT_TO_DOWNLOAD in text
+    assert "previous model stays loaded" in text
+    assert len(no_network) == 1
+    assert session.state.model is before

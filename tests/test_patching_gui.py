@@ -216,3 +216,47 @@ def test_a_click_can_open_the_corrupted_run(patched, qtbot):
     assert session.trace.token_ids.tolist() == session.tokenizer.encode(CORRUPTED)
     assert (session.section.name, session.section.layer) == ("ln1", 1)
     assert session.position == 9
+
+
+def test_new_settings_stop_the_running_sweep_and_draw_none_of_its_rows(
+    window, qtbot, monkeypatch, request
+):
+    """A 48-token sweep is held after its first row; a new 14-token pair is typed (no Run):
+    the sweep is cancelled, its panels cleared, and none of its later rows drawn."""
+    import threading
+
+    from explorer.session.jobs import patching as patching_jobs
+
+    first_row, release = threading.Event(), threading.Event()
+    request.addfinalizer(release.set)  # never leave the worker held
+
+    def held_patch(*args, on_partial, **kwargs):
+        def report(name, values):
+            on_partial(name, values)
+            first_row.set()
+            release.wait(GUI_TIMEOUT_MS / 1000)
+
+        return patch(*args, on_partial=report, **kwargs)
+
+    monkeypatch.setattr(patching_jobs, "patch", held_patch)
+    prefix = "After a long and busy day at the market in the old town by the river, " * 2
+    session = _set_up(
+        window, clean_text=prefix + CLEAN, corrupted_text=prefix + CORRUPTED,
+        sweeps=("resid", "heads_by_pos"),
+    )  # fmt: skip
+    assert len(session.tokenizer.encode(prefix + CLEAN)) == 48
+    drawn = []
+    session.patching.partial.connect(lambda name, values: drawn.append(values.shape))
+    window.patching.setup.run_button.click()
+    qtbot.waitUntil(lambda: "resid" in window.patching.panels, timeout=GUI_TIMEOUT_MS)
+    assert first_row.is_set() and drawn == [(2, 48)]
+
+    _set_up(window)  # the 14-token pair, Run not pressed
+    assert session.runner.in_flight("patch") is None  # the sweep was cancelled
+    assert not window.patching.panels and window.patching.results.count() == 0
+    release.set()
+    wait_idle(qtbot, session)
+    assert drawn == [(2, 48)]  # no row of the old sweep after the change
+    assert not window.patching.panels and window.patching.results.count() == 0
+    assert session.state.patch_run is None
+    assert window.patching.setup.run_button.isEnabled()

@@ -239,7 +239,7 @@ def test_unknown_hub_id_while_offline_is_a_clear_error(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(WeightsError, match="could not download 'nobody/no-such-gpt2'"):
+    with pytest.raises(WeightsError, match="'nobody/no-such-gpt2' is not in the Hugging Face"):
         load_model("nobody/no-such-gpt2")
 
 
@@ -264,6 +264,7 @@ def test_hub_download_reports_progress_and_loads(tmp_path, monkeypatch):
         return str(cache / filename)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda *a, **k: None)
     reports = []
     model, cfg = load_model("gpt2", progress=lambda f, m: reports.append((f, m)))
     assert asked == [
@@ -287,6 +288,7 @@ def test_hub_download_can_be_cancelled(tmp_path, monkeypatch):
         raise AssertionError("the bar should have stopped the download")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda *a, **k: None)
     with pytest.raises(Cancelled):
         load_model("gpt2", cancel=lambda: True)
 

@@ -32,6 +32,7 @@ HUB_MODELS = (
 # Short names people type, and the hub repositories that hold them.
 HUB_ALIASES = {model.name: model.repo_id for model in HUB_MODELS}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+HUB_TIMEOUT_S = 5  # the one look at the hub before a download: no network fails this fast
 
 
 def cached_folder(model_id: str) -> Path | None:
@@ -85,6 +86,9 @@ def download_gpt2(
     cached = cached_folder(model_id)
     if cached is not None:  # offline at once, as every Hugging Face tool would
         return cached
+    if progress is not None:
+        progress(None, f"asking the Hugging Face hub for {repo_id}")
+    check_hub_reachable(model_id)
     bar = _progress_bar_class(progress, cancel)
     try:
         config_path = hf_hub_download(repo_id, "config.json", tqdm_class=bar)
@@ -103,6 +107,39 @@ def download_gpt2(
             "(config.json + model.safetensors)"
         ) from exc
     return Path(config_path).parent
+
+
+def check_hub_reachable(model_id: str) -> None:
+    """Ask the hub once for the model's config.json, with a short timeout and no retries:
+    without a network this fails in seconds, not after hf_hub_download's half a minute of
+    retries; WeightsError then says what to download where there is a network."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    repo_id = HUB_ALIASES.get(model_id, model_id)
+    try:
+        get_hf_file_metadata(hf_hub_url(repo_id, "config.json"), timeout=HUB_TIMEOUT_S)
+    except RepositoryNotFoundError as exc:
+        raise WeightsError(f"the Hugging Face hub has no model {repo_id!r}") from exc
+    except HfHubHTTPError:
+        return  # the hub answered: the download says what went wrong
+    except Exception as exc:  # offline mode, no network, DNS, refused, timed out
+        why = (
+            "HF_HUB_OFFLINE is set"
+            if isinstance(exc, OfflineModeIsEnabled)
+            else f"{type(exc).__name__}: {str(exc)[:120]}"
+        )
+        raise WeightsError(
+            f"{model_id!r} is not in the Hugging Face cache and the hub cannot be reached "
+            f"({why}). Download it where there is a network: hf download {repo_id}"
+            f"{_size_note(repo_id)}, then copy the cache (~/.cache/huggingface/hub) here, or "
+            "load a folder holding its config.json and model.safetensors"
+        ) from exc
+
+
+def _size_note(repo_id: str) -> str:
+    sizes = {model.repo_id: model.megabytes for model in HUB_MODELS}
+    return f" (≈ {sizes[repo_id]:,} MB)" if repo_id in sizes else ""
 
 
 def _transfer(bar) -> str:

@@ -40,6 +40,10 @@ class PatchingJobs(QObject):
             self.partial.emit(name, values)
 
     def set_settings(self, settings: PatchSettings) -> None:
+        """New settings; a sweep running for the old ones is stopped, so none of its rows
+        is drawn under the new prompts."""
+        if settings != self.session.state.patching:
+            self.session.cancel("patch")
         self.session.update(st.with_patch_settings, settings)
 
     def use_prompt_as_clean(self) -> None:
