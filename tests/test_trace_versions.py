@@ -52,3 +52,13 @@ def test_queries_keys_and_values_of_the_wrong_shape_are_refused(good, saved, tmp
         "holds 'blocks/0/attn/queries', which no trace of its model holds",
     )
     refused(edited(saved, tmp_path, drop=["blocks/1/attn/values"]), "lacks 'blocks/1/attn/values'")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_file_saved_again_loads_again(good, saved, tmp_path, version):
+    path = version_1(good, saved, tmp_path) if version == 1 else older(saved, tmp_path, 2)
+    loaded = Trace.load(path)
+    again = Trace.load(loaded.save(tmp_path / "again.npz"))  # as version 2: no q, k, v
+    assert list(again.keys()) == list(loaded.keys())
+    for key in again:
+        assert np.array_equal(again[key], loaded[key]), key

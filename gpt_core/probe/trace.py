@@ -32,7 +32,7 @@ from ..util.atomic import atomic_path
 from ._causal_pack import PackedCausal, pack_causal
 from ._scores import causal_scores, scores_shape
 from ._trace_file import META_KEY, is_causal_weights, read_trace_file
-from ._trace_meta import FORMAT_NAME, FORMAT_VERSION
+from ._trace_meta import FORMAT_NAME, FORMAT_VERSION, STAGES_ADDED
 from .interventions import Interventions
 from .stage_spec import operation
 from .stages import grad_key, module_path, parse_key, stage_key, stage_specs
@@ -228,10 +228,18 @@ class Trace:
             backward=BackwardInfo.from_dict(meta.backward) if meta.backward else None,
         )
 
+    def _file_version(self) -> int:
+        """The newest format whose stages this trace holds: a trace loaded from an older
+        file (no queries, keys or values) is saved as that format, so it loads again."""
+        for version in sorted(STAGES_ADDED):
+            if any(stage_key(name, 0) not in self.store for name in STAGES_ADDED[version]):
+                return version - 1
+        return FORMAT_VERSION
+
     def _meta(self) -> dict:
         return {
             "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
+            "version": self._file_version(),
             "config": self.config.to_dict(),
             "device": self.device,
             "interventions": self.interventions.to_dict(),
