@@ -310,3 +310,27 @@ def test_loading_keeps_the_new_stages(trace, tmp_path):
     for key in ("blocks/2/attn/keys", "blocks/2/attn/scores"):
         assert np.array_equal(loaded[key], trace[key])
     assert loaded.stages == trace.stages
+
+
+def test_the_default_key_is_the_heaviest_finite_weight_of_the_row(trace):
+    from types import SimpleNamespace
+
+    from gpt_core.analysis import default_key
+
+    weights = trace.head_weights(1, 2)
+    for t in (0, 3, trace.n_tokens - 1):
+        assert default_key(trace, 1, 2, t) == int(np.argmax(weights[t, : t + 1]))
+    row = np.tile([0.2, np.nan, 0.5, 0.3], (4, 1))  # a non-finite weight never wins, nor raises
+    broken = SimpleNamespace(head_weights=lambda layer, head: row)
+    assert default_key(broken, 0, 0, 0) == 0 and default_key(broken, 0, 0, 3) == 2
+    assert default_key(SimpleNamespace(head_weights=lambda *_: row * np.nan), 0, 0, 3) == 0
+
+
+def test_a_derived_stage_has_no_module_to_hook(model):
+    from gpt_core.probe.hook_points import stage_module
+
+    assert (
+        stage_module(model, stage_key("attn/queries", 1)) is model.trf_blocks[1].att.queries_point
+    )
+    with pytest.raises(ValueError, match="derived from attn/queries, attn/keys"):
+        stage_module(model, stage_key("attn/scores", 1))

@@ -7,11 +7,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from explorer.export.attention_steps import export_attention_steps
 from gpt_core import GPTCoreError, capture
-from gpt_core.analysis import attention_pair
+from gpt_core.analysis import attention_pair, default_key
 
 HELP = "one head's queries, keys, values, scores and weights, and one pair step by step"
 
@@ -38,8 +36,7 @@ def run(args, model) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise GPTCoreError(f"--out {args.out} is a file, not a folder")
     trace = capture(model, args.ids, args.interventions, device=args.device)
-    weights_row = trace.head_weights(args.layer, args.head)[query]  # [T]
-    key = int(np.nanargmax(weights_row)) if args.key is None else args.key
+    key = default_key(trace, args.layer, args.head, query) if args.key is None else args.key
     pair = attention_pair(trace, args.layer, args.head, query, key)
     args.out.mkdir(parents=True, exist_ok=True)
     written = export_attention_steps(trace, args.layer, args.head, pair, args.out)

@@ -3,7 +3,7 @@ attention statistics, head types, one attention pair step by step and the source
 each step, a lens at every sub-layer, input attributions (in .input_attribution), embedding
 projections, parameter counts."""
 
-from .attention_pair import AttentionPair, attention_pair, out_proj_arrays
+from .attention_pair import AttentionPair, attention_pair, default_key, out_proj_arrays
 from .attention_source import ATTENTION_STEPS, SourceLine, attention_source_lines
 from .compare import Comparison, compare
 from .head_stats import HEAD_METRICS, head_metrics, head_summary
@@ -26,6 +26,7 @@ __all__ = [
     "SourceLine",
     "SublayerLens",
     "attention_pair",
+    "default_key",
     "attention_source_lines",
     "compare",
     "count_parameters",

@@ -157,6 +157,14 @@ def _with_out_proj(pair: AttentionPair, trace: Trace, weight, bias) -> Attention
     )
 
 
+def default_key(trace: Trace, layer: int, head: int, query: int) -> int:
+    """The key a query weights most: the pair shown when no key is chosen (the first of
+    equals; 0 for a row with no finite weight, as from non-finite weights)."""
+    row = trace.head_weights(layer, head)[query]  # [T]
+    finite = np.where(np.isfinite(row), row, -np.inf)
+    return int(np.argmax(finite[: query + 1]))
+
+
 def out_proj_arrays(model: GPTModel, layer: int) -> tuple[np.ndarray, np.ndarray]:
     """Block `layer`'s out_proj weight [E, E] ([out, in]) and bias [E], float32 numpy."""
     out_proj = model.trf_blocks[_checked_index("block", layer, model.cfg.n_layers)].att.out_proj

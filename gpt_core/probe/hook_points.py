@@ -23,6 +23,8 @@ Edit = Callable[[Tensor], Tensor]  # a stage's output -> what the model carries 
 def stage_module(model: GPTModel, key: str) -> nn.Module:
     """The module whose forward output is stage `key` ("blocks/3/attn/context")."""
     spec, layer = parse_key(key)
+    if spec.derived:  # no module outputs it: it is recomputed from other stages when read
+        raise ValueError(f"{key} is derived from {', '.join(spec.derived_from)}: hook those")
     return model.get_submodule(module_path(spec, layer))
 
 

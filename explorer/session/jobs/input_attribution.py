@@ -36,7 +36,8 @@ class InputAttributionJobs(QObject):
         if settings.foil == settings.target:
             session.report("warning", "The foil is the target: their difference is always 0.")
             return
-        trace, interventions = state.trace, state.interventions
+        trace = state.trace
+        interventions = trace.interventions  # the run explained, even while a rerun is due
         explained = Explained(settings.target, settings.foil, state.position)
         ids = trace.token_ids.tolist()
 

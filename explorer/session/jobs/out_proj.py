@@ -19,7 +19,6 @@ class OutProjJobs(QObject):
         # (the LoadedModel they were read from, block) -> (weight [E, E], bias [E]); one block
         # only: gpt2-xl's out_proj is 10 MB a block.
         self._held: tuple[object, int, tuple[np.ndarray, np.ndarray]] | None = None
-        self._asked: tuple[object, int] | None = None
 
     def arrays(self, layer: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Block `layer`'s out_proj weight [E, E] ([out, in]) and bias [E] of the current
@@ -29,13 +28,12 @@ class OutProjJobs(QObject):
             return None
         if self._held is not None and self._held[:2] == (loaded, layer):
             return self._held[2]
-        if self._asked != (loaded, layer):
-            self._read(loaded, layer)
+        if self.session.runner.in_flight("out_proj") != (loaded, layer):
+            self._read(loaded, layer)  # (again after a failed read)
         return None
 
     def _read(self, loaded, layer: int) -> None:
         session, model = self.session, self.session.model
-        self._asked = (loaded, layer)
 
         def job(ctx) -> tuple[np.ndarray, np.ndarray]:
             weight, bias = out_proj_arrays(model, layer)
@@ -43,11 +41,9 @@ class OutProjJobs(QObject):
             return weight.astype(np.float64), bias
 
         def done(arrays: tuple[np.ndarray, np.ndarray]) -> None:
-            if self._asked == (loaded, layer):
-                self._asked = None
             if session.state.model is not loaded:
                 return  # read from a model that is gone
             self._held = (loaded, layer, arrays)
             self.ready.emit()
 
-        session.submit("out_proj", job, done)
+        session.submit("out_proj", job, done, tag=(loaded, layer))

@@ -283,6 +283,11 @@ class PairSteps(QWidget):
             if switch_mode == "zero"
             else f"replaces its {d} numbers of the concatenation by its mean context vector"
         )
+        result = (
+            "attn/out loses this share, the bias stays."
+            if switch_mode == "zero"
+            else "attn/out gets the share of the head's mean context vector instead of this one."
+        )
         self.panels[5].set_numbers(
             f"concat: the {cfg.n_heads} heads' context vectors side by side → {E} numbers "
             f"(head {h}: features {h * d} … {(h + 1) * d - 1}, orange). @ out_proj.weightᵀ "
@@ -291,5 +296,5 @@ class PairSteps(QWidget):
             f"out_proj.weightᵀ: ‖share‖ = <b>{_norm(pair.head_out)}</b> of "
             f"‖attn/out[t]‖ = {_norm(pair.attn_out_trace)}.<br>Switching head {h} off {off} "
             "before out_proj, as the switches do (zeroing after out_proj would be the common "
-            "bug): attn/out loses this share, the bias stays."
+            f"bug): {result}"
         )

@@ -21,7 +21,7 @@ from explorer.ui.views.attention_pair_steps import PairSteps
 from explorer.ui.views.base import StageView
 from explorer.ui.widgets.heatmap import Heatmap
 from explorer.ui.widgets.layout import scrolled, stack
-from gpt_core.analysis import AttentionPair, attention_pair
+from gpt_core.analysis import AttentionPair, attention_pair, default_key
 from gpt_core.probe.sections import Section
 
 HEATMAP_MIN_PX = 160  # each of the two heatmaps: the issue's floor for a plot is 150
@@ -179,12 +179,13 @@ class AttentionStepsView(StageView):
         chosen = self.session.state.key_position
         if chosen is not None:
             return chosen
-        t = self.session.position
-        return int(np.argmax(self.trace.head_weights(self._layer, self.session.selection.head)[t]))
+        return default_key(
+            self.trace, self._layer, self.session.selection.head, self.session.position
+        )
 
     def show_switches(self) -> None:
         """The picker names the heads switched off (the numbers change with the new run)."""
-        off = set(self.session.interventions.heads_in(self._layer))
+        off = set(self.trace.interventions.heads_in(self._layer))  # the run's, as its numbers
         n_heads = self.trace.config.n_heads
         names = [f"{h} · switched off" if h in off else str(h) for h in range(n_heads)]
         if [self.head_picker.itemText(i) for i in range(self.head_picker.count())] != names:
