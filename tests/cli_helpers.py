@@ -8,6 +8,8 @@ from unittest import mock
 
 from explorer.app import main
 
+TINY = ("--preset", "tiny")  # the tests' model: a seeded random tiny GPT
+
 
 def run_cli(*args: str, cwd=None, stdin: str | None = None) -> SimpleNamespace:
     """main(ARGS) in this process (quicker than a subprocess per case), from the folder

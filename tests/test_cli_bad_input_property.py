@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 
 from gpt_core import GPTConfig, save_model
 from gpt_core.weights import random_model
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import TINY, run_cli
 
-TINY = ("--preset", "tiny")  # 2 blocks of 4 heads, 64 tokens of context
 PROMPT = "The cat sat on the"
 CLEAN = "When Mary and John went, John gave it to"
 CORRUPTED = "When Mary and John went, Mary gave it to"

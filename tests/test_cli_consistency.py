@@ -9,7 +9,7 @@ import pytest
 
 from gpt_core import get_tokenizer
 from gpt_core.analysis.patching import Metric
-from tests.test_cli_messages import TINY, assert_one_error_line, run_cli
+from tests.cli_helpers import TINY, assert_one_error_line, run_cli
 
 CLEAN = ("--clean", "When Mary and John went, John gave it to")
 CORRUPTED = ("--corrupted", "When Mary and John went, Mary gave it to")

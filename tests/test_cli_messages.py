@@ -13,11 +13,10 @@ import pytest
 from explorer.commands.parser import SUBCOMMANDS
 from gpt_core import PromptError, Trace, backward_step, capture, get_tokenizer, load_model
 from gpt_core.model.tokenizer import EMPTY_PROMPT
-from tests.cli_helpers import assert_one_error_line, run_cli
+from tests.cli_helpers import TINY, assert_one_error_line, run_cli
 from tests.conftest import ROOT
 from tests.test_window import _run_typed
 
-TINY = ("--preset", "tiny")
 pytestmark = pytest.mark.usefixtures("qapp")  # the image writers paint text
 
 

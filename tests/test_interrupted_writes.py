@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from tests.cli_helpers import TINY, run_cli
 from tests.conftest import ROOT
-from tests.test_cli_messages import TINY, run_cli
 
 # The first .npy write puts half its bytes down, then the signal arrives mid-write.
 INTERRUPTING_SAVE = """

@@ -12,7 +12,7 @@ from gpt_core import capture, get_tokenizer, load_model, save_model
 from gpt_core.analysis import sublayer_lens
 from gpt_core.analysis.patching import PatchError, default_tokens
 from gpt_core.analysis.sublayer_lens import NOT_FINITE
-from tests.test_cli_messages import assert_one_error_line, run_cli
+from tests.cli_helpers import assert_one_error_line, run_cli
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"
 CORRUPTED = "When Mary and John went to the store, Mary gave a drink to"

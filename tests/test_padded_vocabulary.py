@@ -10,8 +10,8 @@ import torch
 
 from gpt_core import GPTConfig, get_tokenizer, load_model, save_model
 from gpt_core.analysis.patching import default_tokens
+from tests.cli_helpers import run_cli
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
-from tests.test_cli_messages import run_cli
 from tests.test_patching_gui import CLEAN, CORRUPTED, _set_up
 
 PADDED = 50_300  # the most likely next token at every position, and it has no string
@@ -81,3 +81,16 @@ def test_the_window_shows_and_patches_a_padded_model(window, qtbot, padded_weigh
     qtbot.waitUntil(lambda: session.state.patch_run is not None, timeout=GUI_TIMEOUT_MS)
     wait_idle(qtbot, session)
     assert session.state.patch_run.result.metric.answer < 50_257
+
+
+def test_generation_never_picks_an_id_without_a_string():
+    from explorer.session.jobs.model_work import next_token
+    from explorer.state.app_state import GenerationSettings
+
+    logits = np.zeros(50_304, dtype=np.float32)
+    logits[50_300] = 100.0  # a padded id the model likes best
+    logits[262] = 1.0
+    trace = {"logits/last": logits}  # what next_token reads of a trace
+    assert next_token(trace, GenerationSettings(), 0) == 262
+    sampled = GenerationSettings(temperature=1.0, top_k=5, seed=3)
+    assert all(next_token(trace, sampled, n) < 50_257 for n in range(20))

@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 
-from tests.test_cli_messages import TINY, assert_one_error_line, run_cli
+from tests.cli_helpers import TINY, assert_one_error_line, run_cli
 
 PROMPT = ("--prompt", "The cat sat on the")
 COMMANDS = {

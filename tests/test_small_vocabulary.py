@@ -7,7 +7,7 @@ import pytest
 from gpt_core import GPTConfig, PromptError, capture, load_model, save_model
 from gpt_core.analysis import sublayer_lens
 from gpt_core.analysis.input_attribution import Explained, attribute
-from tests.test_cli_messages import assert_one_error_line, run_cli
+from tests.cli_helpers import assert_one_error_line, run_cli
 
 IN_VOCAB = "a+b"  # ids 64, 10, 65
 PAST = "The cat"  # ids 464, 3797

@@ -16,6 +16,7 @@ from gpt_core import (
     capture,
     compare,
     count_parameters,
+    get_tokenizer,
     head_summary,
     load_model,
     pick_next_token,
@@ -79,8 +80,10 @@ def backward_job(model: GPTModel, key: RunKey, target, sgd_lr, ctx: JobContext) 
 
 
 def next_token(trace: Trace, settings: GenerationSettings, n_generated: int) -> int:
-    """The token to append: greedy, or sampled with the n-th seed of the settings."""
-    logits = torch.from_numpy(np.array(trace["logits/last"]))
+    """The token to append: greedy, or sampled with the n-th seed of the settings. Only ids
+    the tokenizer has a string for (a padded vocabulary's others would become "#50300" text
+    in the prompt)."""
+    logits = torch.from_numpy(np.array(trace["logits/last"][: get_tokenizer().size]))
     generator = torch.Generator().manual_seed(settings.seed + n_generated)
     return pick_next_token(logits, settings.temperature, settings.top_k, generator)
 
