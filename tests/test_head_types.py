@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gpt_core import capture, load_model, stage_key
-from gpt_core.analysis import head_type_scores, probe_ids, repeat_scores
+from gpt_core.analysis import head_type_scores, repeat_scores, repeated_sequence_ids
 
 N = 6  # tokens per copy
 T = 2 * N + 1
@@ -36,16 +36,16 @@ def test_known_patterns():
 
 
 def test_the_probe_repeats_seeded_random_tokens():
-    ids = probe_ids(N, seed=4)
+    ids = repeated_sequence_ids(N, seed=4)
     assert len(ids) == T and ids[0] == 50256 and ids[1 : N + 1] == ids[N + 1 :]
-    assert ids == probe_ids(N, seed=4) and ids != probe_ids(N, seed=5)
+    assert ids == repeated_sequence_ids(N, seed=4) and ids != repeated_sequence_ids(N, seed=5)
     assert 50256 not in ids[1:]
 
 
 def test_every_head_recomputed_with_loops():
     model, cfg = load_model(None, "tiny", seed=2)
     scores = head_type_scores(model, length=20, seed=1)
-    ids = probe_ids(20, seed=1)
+    ids = repeated_sequence_ids(20, seed=1)
     assert scores["ids"].tolist() == ids
     trace = capture(model, ids)
     for layer in range(cfg.n_layers):
@@ -88,7 +88,7 @@ def test_the_heads_command_writes_every_score(tmp_path):
         }  # fmt: skip
         assert np.allclose(files["induction"], expected["induction"], atol=1e-6)
         assert np.allclose(files["previous_token"], expected["previous"], atol=1e-6)
-        assert files["ids"].tolist() == probe_ids(20, seed=1)
+        assert files["ids"].tolist() == repeated_sequence_ids(20, seed=1)
     assert (tmp_path / "induction.png").stat().st_size > 0
     bad = run_main("heads", "--preset", "tiny", "--repeat-length", "1", "--out", str(tmp_path),
                    check=False)  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gpt_core import GPTConfig, GPTModel
-from gpt_core.analysis import head_type_scores, probe_ids
+from gpt_core.analysis import head_type_scores, repeated_sequence_ids
 
 LENGTH, SEED = 20, 3
 E = 256  # residual width: token one-hots in [0, 64), positions in [64, 128), the previous
@@ -23,7 +23,7 @@ def induction_model() -> GPTModel:
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             parameter.fill_(1.0 if name.endswith(".scale") else 0.0)  # LayerNorms: identity
-        tokens = sorted(set(probe_ids(LENGTH, SEED, cfg.vocab_size)))
+        tokens = sorted(set(repeated_sequence_ids(LENGTH, SEED, cfg.vocab_size)))
         for k, token in enumerate(tokens):  # each probe token its own one-hot
             model.tok_emb.weight[token, TOKEN + k] = 1.0
         for p in range(SLOT):
@@ -44,7 +44,7 @@ def induction_model() -> GPTModel:
 
 def test_the_hand_built_induction_head_scores_near_one(induction_model):
     scores = head_type_scores(induction_model, length=LENGTH, seed=SEED)
-    assert scores["ids"].tolist() == probe_ids(LENGTH, SEED, 50257)
+    assert scores["ids"].tolist() == repeated_sequence_ids(LENGTH, SEED, 50257)
     assert scores["induction"][1, 0] > 0.95
     assert scores["duplicate_token"][1, 0] < 0.05
     assert scores["previous"][0, 0] > 0.95  # block 0's head 0 is a previous-token head

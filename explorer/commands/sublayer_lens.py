@@ -1,5 +1,5 @@
 """`gpt-explorer sublayer-lens` (also `lens`): the logit lens read at every sub-layer of
-the residual stream, at every position (the Lens tab's grid), written as .npy arrays."""
+the residual stream, at every position (the Sub-layer lens tab's grid), written as .npy arrays."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ class GenerationMixin:
         return "" if trace is None else self.tokenizer.decode(trace.token_ids.tolist())
 
     def set_generation(self, settings: GenerationSettings) -> None:
-        self._apply(st.with_generation_settings(self.state, settings))
+        self.update(st.with_generation_settings, settings)
 
     def generate_next(self) -> None:
         """Append the next token (greedy, or sampled with the settings) and run again."""
@@ -45,14 +45,14 @@ class GenerationMixin:
         except ValueError as exc:
             self.report("error", str(exc))
             return
-        self._apply(st.with_generated(self.state, (*generated, next_id)))
+        self.update(st.with_generated, (*generated, next_id))
         self.run(crop=True)  # at the context the run slides on to the last tokens
 
     def undo_generation(self) -> None:
         if self.state.generated:
-            self._apply(st.with_generated(self.state, self.state.generated[:-1]))
+            self.update(st.with_generated, self.state.generated[:-1])
             self.run(crop=True)
 
     def adopt_generated(self) -> None:
         """Make the generated text part of the prompt."""
-        self._apply(st.adopt_generated(self.state, self.generated_text()))
+        self.update(st.adopt_generated, self.generated_text())

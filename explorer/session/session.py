@@ -1,6 +1,6 @@
 """The Session: the thin Qt layer over the app state. It owns the torch model, runs jobs
 through the Runner (never on the GUI thread), replaces its AppState through the pure
-transitions of state.py and says what changed with one signal per part of the state.
+transitions of state/app_state.py and says what changed with one signal per part of the state.
 
 Widgets read `session.state` (and the shortcuts below) and call the setters; they never
 write the state, emit these signals or touch the model. A job's result is applied only if
@@ -82,7 +82,7 @@ class Session(GenerationMixin, PartSignals):
         self._model: GPTModel | None = None
         self.logit_lens = LogitLensJobs(self)  # the logit lens the output view shows
         self.patching = PatchingJobs(self)  # the Patching tab's experiments
-        self.sublayer_lens = SublayerLensJobs(self)  # the Lens tab's grid, read in chunks
+        self.sublayer_lens = SublayerLensJobs(self)  # the Sub-layer lens tab's grid, in chunks
         self.attribution = InputAttributionJobs(self)  # the Attribution tab's scores
         self.repeated_sequence = RepeatedSequenceJobs(self)  # a head on the repeated sequence
         self.weight_matrices = WeightMatricesJobs(self)  # the Weights dialog's matrices

@@ -1,5 +1,5 @@
-"""The state of the Lens and Attribution tabs, as plain data with pure transitions (part of
-the AppState in state.py; nothing here imports Qt or runs the model).
+"""The state of the Sub-layer lens and Attribution tabs, as plain data with pure transitions
+(part of the AppState in app_state.py; nothing here imports Qt or runs the model).
 
 The lens grid fills column by column as the worker reads positions (the visible ones
 first); the attribution run keeps every method's scores for one explained quantity. Both

@@ -120,7 +120,7 @@ class MainWindow(QMainWindow):
             (self.stage_panel, "Stage"),
             (self.gradients, "Backward step"),
             (self.patching, "Patching"),
-            (self.sublayer_lens, "Lens"),
+            (self.sublayer_lens, "Sub-layer lens"),
             (self.attribution, "Attribution"),
         ):
             self.tabs.addTab(page, title)

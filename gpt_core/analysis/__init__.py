@@ -7,7 +7,13 @@ from .attention_pair import AttentionPair, attention_pair, default_key, out_proj
 from .attention_source import ATTENTION_STEPS, SourceLine, attention_source_lines
 from .compare import Comparison, compare
 from .head_stats import HEAD_METRICS, head_metrics, head_summary
-from .head_types import HEAD_TYPES, REPEAT_LENGTH, head_type_scores, probe_ids, repeat_scores
+from .head_types import (
+    HEAD_TYPES,
+    REPEAT_LENGTH,
+    head_type_scores,
+    repeat_scores,
+    repeated_sequence_ids,
+)
 from .lens import LogitLens, logit_lens
 from .parameters import ParameterCount, count_parameters
 from .projection import Projection, pca_2d
@@ -36,7 +42,7 @@ __all__ = [
     "logit_lens",
     "out_proj_arrays",
     "pca_2d",
-    "probe_ids",
+    "repeated_sequence_ids",
     "repeat_scores",
     "sublayer_lens",
 ]

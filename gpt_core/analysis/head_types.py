@@ -1,5 +1,5 @@
-"""Induction and duplicate-token heads, found on a standard probe: <|endoftext|> followed
-by n random tokens repeated twice. In the second copy every token has occurred before, n
+"""Induction and duplicate-token heads, found on a standard repeated sequence: <|endoftext|>
+followed by n random tokens repeated twice. In the second copy every token has occurred before, n
 positions back; a duplicate-token head attends to that earlier occurrence, an induction
 head to the token right after it (what came next last time)."""
 
@@ -14,12 +14,14 @@ from .head_stats import head_summary
 
 REPEAT_LENGTH = 50  # random tokens per copy
 HEAD_TYPES = {
-    "induction": "Induction: weight on the token after the previous occurrence (repeated probe)",
-    "duplicate_token": "Duplicate token: weight on the previous occurrence (repeated probe)",
+    "induction": "Induction: weight on the token after the previous occurrence (repeated sequence)",
+    "duplicate_token": "Duplicate token: weight on the previous occurrence (repeated sequence)",
 }
 
 
-def probe_ids(length: int = REPEAT_LENGTH, seed: int = 0, vocab_size: int = 50257) -> list[int]:
+def repeated_sequence_ids(
+    length: int = REPEAT_LENGTH, seed: int = 0, vocab_size: int = 50257
+) -> list[int]:
     """<|endoftext|>, then `length` seeded random tokens, then the same tokens again."""
     high = min(vocab_size, ENDOFTEXT_ID)  # never the special token itself
     tokens = np.random.default_rng(seed).integers(0, high, size=length).tolist()
@@ -27,7 +29,7 @@ def probe_ids(length: int = REPEAT_LENGTH, seed: int = 0, vocab_size: int = 5025
 
 
 def repeat_scores(weights: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    """weights [H, T, T] over a probe of two copies of `length` tokens after one start
+    """weights [H, T, T] over a sequence of two copies of `length` tokens after one start
     token -> each score per head [H], averaged over the second copy's positions."""
     second = np.arange(length + 1, 2 * length + 1)  # destinations t in the second copy
     weights = weights.astype(np.float64)
@@ -41,12 +43,12 @@ def head_type_scores(
     model: GPTModel, length: int | None = None, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """Every head's induction and duplicate-token score [L, H], its other scores on the
-    same probe (entropy, previous, first, self), and the probe's ids. `length` random
+    same sequence (entropy, previous, first, self), and the sequence's ids. `length` random
     tokens per copy must fit the context twice after the start token; None is
     REPEAT_LENGTH, or as many as fit."""
     fits = (model.cfg.context_length - 1) // 2
     if fits < 2:
-        raise ValueError("the model's context is too short for a repeated probe")
+        raise ValueError("the model's context is too short for a repeated sequence")
     if length is None:
         length = min(REPEAT_LENGTH, fits)
     if not 2 <= length <= fits:
@@ -54,7 +56,7 @@ def head_type_scores(
             f"a repeat length of {length:,} does not fit: two copies and a start token must fit "
             f"the context of {model.cfg.context_length:,} tokens, so it is 2 to {fits:,}"
         )
-    ids = probe_ids(length, seed, model.cfg.vocab_size)
+    ids = repeated_sequence_ids(length, seed, model.cfg.vocab_size)
     trace = capture(model, ids, device=next(model.parameters()).device)
     rows = [
         repeat_scores(trace[stage_key("attn/weights", layer)], length)

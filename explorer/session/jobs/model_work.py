@@ -1,4 +1,5 @@
-"""The model work the Session hands to the worker, and the job kinds it knows."""
+"""The model work the Session itself hands to the worker: load a model, run a prompt (with
+its unswitched baseline), one backward step, the next generated token."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Lens tab's model work: the lens at every sub-layer of the run on screen, read off
+"""The Sub-layer lens tab's model work: the lens at every sub-layer of the run on screen, read off
 the GUI thread in chunks of positions, the visible ones first, each chunk applied to the
 state as it arrives (the grid fills in while the rest is read)."""
 

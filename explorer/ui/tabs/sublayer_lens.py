@@ -1,4 +1,4 @@
-"""The Lens tab: the residual stream of the run on screen read through the final LayerNorm
+"""The Sub-layer lens tab: the residual stream of the run on screen read through the final LayerNorm
 and the output head at every sub-layer (rows: the embeddings, then each block after
 attention and after its feed-forward) and every position (columns). Each cell names the
 top-1 token and is coloured by the chosen quantity; hovering shows the top five. The

@@ -5,7 +5,7 @@ import numpy as np
 
 from explorer.state.app_state import find_section
 from gpt_core import capture, stage_key
-from gpt_core.analysis import head_type_scores, pca_2d, probe_ids
+from gpt_core.analysis import head_type_scores, pca_2d, repeated_sequence_ids
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
 
 PROMPT = "The cat sat on the mat and the dog sat on the log"
@@ -48,7 +48,7 @@ def test_a_click_on_an_induction_score_opens_the_head_on_the_probe(window, qtbot
     )
     wait_idle(qtbot, session)
     n = (session.config.context_length - 1) // 2  # the tiny model's probe is shorter
-    ids = probe_ids(n, vocab_size=session.config.vocab_size)
+    ids = repeated_sequence_ids(n, vocab_size=session.config.vocab_size)
     assert list(session.state.model.repeated_sequence_ids) == ids
     weights = capture(session.model, ids)[stage_key("attn/weights", 1)][2]
     assert np.allclose(view.repeated_sequence_dialog.heatmap.matrix, weights, atol=1e-6)
