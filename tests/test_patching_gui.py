@@ -260,3 +260,19 @@ def test_new_settings_stop_the_running_sweep_and_draw_none_of_its_rows(
     assert not window.patching.panels and window.patching.results.count() == 0
     assert session.state.patch_run is None
     assert window.patching.setup.run_button.isEnabled()
+
+
+def test_a_path_patching_cell_names_its_path_and_opens_its_sender_head(window, qtbot):
+    session = _set_up(window, sweeps=(), receiver="1.0.q")  # path patching alone
+    window.patching.open_in.setCurrentIndex(window.patching.open_in.findData("clean"))
+    with qtbot.waitSignal(session.patchingChanged, timeout=GUI_TIMEOUT_MS):
+        window.patching.setup.run_button.click()
+    qtbot.waitUntil(lambda: session.state.patch_run is not None, timeout=GUI_TIMEOUT_MS)
+    wait_idle(qtbot, session)
+    panel = window.patching.panels["path"]
+    assert panel.sweep.name == "path" and "into the receiver" in panel.sweep.patches
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        panel.exact.clicked.emit(0, 3)  # sender block 0, head 3
+    wait_idle(qtbot, session)
+    assert (session.section.name, session.section.layer) == ("attention", 0)
+    assert session.selection.head == 3

@@ -238,7 +238,7 @@ class PatchingView(QWidget):
         run = self.session.state.patch_run
         if run is None:
             return
-        sweep = SWEEPS[name]
+        sweep = PATH_SWEEP if name == PATH_SWEEP.name else SWEEPS[name]
         if sweep.layout == LAYER_HEAD_POSITION:  # drawn one row per head
             (layer, head), position = divmod(row, self.session.config.n_heads), col
         else:

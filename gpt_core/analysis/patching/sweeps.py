@@ -8,7 +8,7 @@ files all read this table; a new sweep is one row here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from ...model import GPTModel
@@ -115,5 +115,10 @@ SWEEPS: dict[str, Sweep] = {
         ),
     )
 }
-# Path patching (into a receiver) is drawn like the heads sweep: one cell per sender head.
-PATH_SWEEP = SWEEPS["heads"]
+# Path patching (into a receiver) is laid out like the heads sweep, one cell per sender head,
+# but patches only that head's path into the receiver.
+PATH_SWEEP = replace(
+    SWEEPS["heads"],
+    name="path",
+    patches="head h's context vector on its way into the receiver only (every other route clean)",
+)
