@@ -4,8 +4,6 @@ pair.json. Written by the `attention` command."""
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import numpy as np
 from gpt_core import ExportError, Trace, stage_key
 from gpt_core.analysis import AttentionPair
 from gpt_core.util.atomic import write_bytes_atomic
-from gpt_core.util.files import write_all, write_npy
+from gpt_core.util.files import json_text, write_all, write_npy
 
 
 def head_arrays(trace: Trace, layer: int, head: int) -> dict[str, np.ndarray]:
@@ -39,17 +37,17 @@ def pair_record(pair: AttentionPair) -> dict:
         "head": pair.head,
         "query": pair.query,
         "key": pair.key,
-        "q": _numbers(pair.q),
-        "k": _numbers(pair.k),
-        "products": _numbers(pair.products),
-        "dot": _number(pair.dot),
-        "scale": _number(pair.scale),
-        "score": _number(pair.score),
+        "q": pair.q.tolist(),
+        "k": pair.k.tolist(),
+        "products": pair.products.tolist(),
+        "dot": pair.dot,
+        "scale": pair.scale,
+        "score": pair.score,
         "masked": pair.masked,
-        "row_max": _number(pair.row_max),
-        "exp_sum": _number(pair.exp_sum),
-        "weight": 0.0 if pair.masked else _number(pair.weight),
-        "context": _numbers(pair.context),
+        "row_max": pair.row_max,
+        "exp_sum": pair.exp_sum,
+        "weight": 0.0 if pair.masked else pair.weight,
+        "context": pair.context.tolist(),
         "head_switched_off": pair.ablated,
     }
 
@@ -62,18 +60,8 @@ def export_attention_steps(
         (folder / f"{stem}.npy", lambda path, a=array: write_npy(path, a.astype(np.float32)))
         for stem, array in head_arrays(trace, layer, head).items()
     ]
-    text = json.dumps(pair_record(pair), indent=1, allow_nan=False) + "\n"
+    text = json_text(pair_record(pair))  # non-finite numbers (broken weights) as null
     files.append(
         (folder / "pair.json", lambda path: write_bytes_atomic(path, text.encode(), ExportError))
     )
     return write_all(files)
-
-
-def _number(value: float) -> float | None:
-    """JSON has no NaN or Infinity: a non-finite number (from broken weights) is null."""
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _numbers(values: np.ndarray) -> list[float | None]:
-    return [_number(v) for v in np.asarray(values, dtype=np.float64).tolist()]
