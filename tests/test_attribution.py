@@ -208,11 +208,12 @@ def test_bad_requests(model, ids):
 def test_the_attribute_command_writes_every_method(tmp_path):
     import json
 
-    from tests.conftest import run_main
+    from tests.cli_helpers import run_cli  # in-process: test_cli runs the entry point
 
-    run_main("attribute", "--preset", "tiny", "--seed", "7", "--prompt", PROMPT,
-             "--target", " dog", "--foil", " cat", "--method", "input_x_grad,rollout",
-             "--out", str(tmp_path))  # fmt: skip
+    done = run_cli("attribute", "--preset", "tiny", "--seed", "7", "--prompt", PROMPT,
+                   "--target", " dog", "--foil", " cat", "--method", "input_x_grad,rollout",
+                   "--out", str(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr
     model, _ = load_model(None, "tiny", seed=7)
     tokenizer = get_tokenizer()
     ids = tokenizer.encode(PROMPT)
@@ -228,8 +229,9 @@ def test_the_attribute_command_writes_every_method(tmp_path):
     assert summary["value"] == pytest.approx(expected.value, abs=1e-5)
     # every method, an earlier position, a token baseline and fewer steps
     out = tmp_path / "all"
-    run_main("attribute", "--preset", "tiny", "--seed", "7", "--prompt", PROMPT, "--target",
-             " dog", "--position", "4", "--steps", "8", "--baseline", " the", "--out", str(out))  # fmt: skip
+    done = run_cli("attribute", "--preset", "tiny", "--seed", "7", "--prompt", PROMPT, "--target",
+                   " dog", "--position", "4", "--steps", "8", "--baseline", " the", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
     explained = Explained(tokenizer.encode(" dog")[0], None, 4)
     every = attribute(model, ids, explained, INPUT_ATTRIBUTION_METHODS, steps=8, baseline_token=262)
     for method in INPUT_ATTRIBUTION_METHODS:
@@ -245,6 +247,6 @@ def test_the_attribute_command_writes_every_method(tmp_path):
         every.completeness_gap, abs=1e-5
     )
     assert summary["baseline_value"] == pytest.approx(every.baseline_value, abs=1e-5)
-    bad = run_main("attribute", "--preset", "tiny", "--prompt", "x", "--target", " a b",
-                   "--out", str(tmp_path / "bad"), check=False)  # fmt: skip
+    bad = run_cli("attribute", "--preset", "tiny", "--prompt", "x", "--target", " a b",
+                  "--out", str(tmp_path / "bad"))  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")

@@ -75,10 +75,11 @@ def test_the_overview_offers_the_head_types(window, qtbot):
 
 
 def test_the_heads_command_writes_every_score(tmp_path):
-    from tests.conftest import run_main
+    from tests.cli_helpers import run_cli  # in-process: test_cli runs the entry point
 
-    run_main("heads", "--preset", "tiny", "--seed", "2", "--repeat-length", "20",
-             "--sequence-seed", "1", "--out", str(tmp_path))  # fmt: skip
+    done = run_cli("heads", "--preset", "tiny", "--seed", "2", "--repeat-length", "20",
+                   "--sequence-seed", "1", "--out", str(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr
     model, _ = load_model(None, "tiny", seed=2)
     expected = head_type_scores(model, length=20, seed=1)
     with np.load(tmp_path / "head_scores.npz") as files:
@@ -90,6 +91,5 @@ def test_the_heads_command_writes_every_score(tmp_path):
         assert np.allclose(files["previous_token"], expected["previous"], atol=1e-6)
         assert files["ids"].tolist() == repeated_sequence_ids(20, seed=1)
     assert (tmp_path / "induction.png").stat().st_size > 0
-    bad = run_main("heads", "--preset", "tiny", "--repeat-length", "1", "--out", str(tmp_path),
-                   check=False)  # fmt: skip
+    bad = run_cli("heads", "--preset", "tiny", "--repeat-length", "1", "--out", str(tmp_path))
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")

@@ -7,7 +7,7 @@ import torch
 
 from gpt_core import Interventions, capture, get_tokenizer, load_model, stage_key
 from gpt_core.analysis import sublayer_lens
-from tests.conftest import run_main
+from tests.cli_helpers import run_cli  # in-process: test_cli runs the entry point
 
 PROMPT = "The cat sat on the mat and looked at the dog"
 
@@ -81,8 +81,9 @@ def test_a_subset_of_positions_equals_those_columns_of_the_whole(sharp):
 
 
 def test_the_lens_command_writes_its_arrays(tmp_path):
-    run_main("lens", "--preset", "tiny", "--seed", "5", "--prompt", PROMPT, "--target", " the",
-             "--ablate", "0.1", "--out", str(tmp_path))  # fmt: skip
+    done = run_cli("lens", "--preset", "tiny", "--seed", "5", "--prompt", PROMPT,
+                   "--target", " the", "--ablate", "0.1", "--out", str(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr
     model, _ = load_model(None, "tiny", seed=5)
     tokenizer = get_tokenizer()
     trace = capture(model, tokenizer.encode(PROMPT), Interventions.parse("0.1"))
@@ -93,6 +94,6 @@ def test_the_lens_command_writes_its_arrays(tmp_path):
     assert np.allclose(np.load(tmp_path / "lens_kl.npy"), expected.kl, atol=1e-6)
     assert np.array_equal(np.load(tmp_path / "lens_target_rank.npy"), expected.target_rank)
     assert np.load(tmp_path / "lens_entropy.npy").dtype == np.float32
-    bad = run_main("lens", "--preset", "tiny", "--prompt", "x", "--target", " two words",
-                   "--out", str(tmp_path), check=False)  # fmt: skip
+    bad = run_cli("lens", "--preset", "tiny", "--prompt", "x", "--target", " two words",
+                  "--out", str(tmp_path))  # fmt: skip
     assert bad.returncode == 2 and "exactly one" in bad.stderr
