@@ -136,3 +136,18 @@ def test_a_new_model_drops_the_matrices_read(session, qtbot):
     new_weight = session.model.trf_blocks[0].att.W_query.weight.detach().numpy().T
     assert np.array_equal(again[0].cells, new_weight)
     assert not np.array_equal(again[0].cells, first[0].cells)
+
+
+def test_a_closed_dialog_reads_and_draws_nothing_until_opened_again(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, SHORT)
+    dialog = _open_from_header(window, qtbot, "attention", 1)
+    dialog.close()
+    asked = []
+    real = session.weight_matrices.matrices
+    session.weight_matrices.matrices = lambda *a: asked.append(a) or real(*a)
+    session.select_section(_index(session, "ff", 0))  # followed, not read: nobody sees it
+    session.select_head(1)
+    assert asked == [] and dialog.shown == ("ff", 0)
+    window.stage_panel.weights.click()  # opened again: the section shown now is read
+    assert asked and asked[0] == ("ff", 0)

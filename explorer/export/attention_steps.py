@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gpt_core import ExportError, Trace, stage_key
+from gpt_core import Trace, stage_key
 from gpt_core.analysis import AttentionPair
-from gpt_core.util.atomic import write_bytes_atomic
-from gpt_core.util.files import json_text, write_all, write_npy
+from gpt_core.util.files import write_all, write_json, write_npy
 
 
 def head_arrays(trace: Trace, layer: int, head: int) -> dict[str, np.ndarray]:
@@ -60,8 +59,5 @@ def export_attention_steps(
         (folder / f"{stem}.npy", lambda path, a=array: write_npy(path, a.astype(np.float32)))
         for stem, array in head_arrays(trace, layer, head).items()
     ]
-    text = json_text(pair_record(pair))  # non-finite numbers (broken weights) as null
-    files.append(
-        (folder / "pair.json", lambda path: write_bytes_atomic(path, text.encode(), ExportError))
-    )
+    files.append((folder / "pair.json", lambda path: write_json(path, pair_record(pair))))
     return write_all(files)

@@ -9,10 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from explorer.export.render import HeatmapFigure, save_figure
-from gpt_core import ExportError
 from gpt_core.analysis.input_attribution import Explained, InputAttribution
-from gpt_core.util.atomic import write_bytes_atomic
-from gpt_core.util.files import json_text, write_all, write_matrix_csv, write_npy
+from gpt_core.util.files import write_all, write_json, write_matrix_csv, write_npy
 
 
 def export_attribution(
@@ -40,6 +38,5 @@ def export_attribution(
         "integrated_gradients_completeness_gap": result.completeness_gap,
         "methods": list(result.scores),
     }
-    text = json_text(summary).encode()
-    files.append((folder / "summary.json", lambda p: write_bytes_atomic(p, text, ExportError)))
+    files.append((folder / "summary.json", lambda path: write_json(path, summary)))
     return write_all(files)

@@ -13,8 +13,7 @@ from explorer.export.render import HeatmapFigure, save_figure
 from gpt_core import ExportError, get_tokenizer
 from gpt_core.analysis.patching import PATH_SWEEP, SWEEPS, PatchResult, Sweep
 from gpt_core.analysis.patching.sweeps import LAYER_HEAD_POSITION
-from gpt_core.util.atomic import atomic_path
-from gpt_core.util.files import json_text, write_all, write_matrix_csv, write_npy
+from gpt_core.util.files import write_all, write_json, write_matrix_csv, write_npy
 
 FORMATS = ("npy", "csv", "png", "svg")
 
@@ -103,6 +102,4 @@ def _write_summary(result: PatchResult, path: Path) -> Path:
         "receiver": result.receiver.describe() if result.receiver else None,
         "direct_logit_attribution": dict(result.logit_attribution),
     }
-    with atomic_path(path, ExportError) as tmp:
-        tmp.write_text(json_text(summary), encoding="utf-8")
-    return path
+    return write_json(path, summary)

@@ -115,12 +115,10 @@ class Session(GenerationMixin, PartSignals):
     # ------------------------------------------------------------------ state changes
     def update(self, transition: Callable[..., AppState], *args) -> None:
         """Apply a pure transition of the state (`transition(state, *args)`): the one way
-        the state changes, for the session and its job modules alike."""
-        self._apply(transition(self.state, *args))
-
-    def _apply(self, new: AppState) -> None:
-        """Take the new state, announce what changed, start the work it asks for."""
-        old, self.state = self.state, new
+        the state changes, for the session and its job modules alike. Announces each part
+        that changed, then starts the work the new state asks for."""
+        old = self.state
+        self.state = new = transition(old, *args)
         parts = changed_parts(old, new)
         for name in PARTS:
             if name in parts:
@@ -180,7 +178,7 @@ class Session(GenerationMixin, PartSignals):
                 self.state.prompt_text.strip()
             )
             self.run_after_load = False
-            self._apply(st.with_model(self.state, loaded))
+            self.update(st.with_model, loaded)
             for kind, text in load_messages(loaded):
                 self.report(kind, text)
             if rerun:
@@ -221,7 +219,7 @@ class Session(GenerationMixin, PartSignals):
             return device
 
         def done(device) -> None:
-            self._apply(st.with_device(self.state, str(device)))
+            self.update(st.with_device, str(device))
             self.report("info", f"Running on {self.device_label()}.")
             if self.state.result is not None:
                 self.run()
@@ -235,7 +233,7 @@ class Session(GenerationMixin, PartSignals):
         except DeviceError as exc:
             device = resolve_device("cpu")
             self.report("warning", f"{exc}. Running on the CPU instead.")
-        self._apply(st.with_device(self.state, str(device)))
+        self.update(st.with_device, str(device))
         self.run_after_load = run
         if weights is None and preset is None and is_cached("gpt2"):
             weights = "gpt2"  # real GPT-2 when the cache has it: no download, no wait
@@ -243,7 +241,7 @@ class Session(GenerationMixin, PartSignals):
 
     # ------------------------------------------------------------------ prompt and runs
     def set_prompt(self, text: str) -> None:
-        self._apply(st.with_prompt(self.state, text))
+        self.update(st.with_prompt, text)
 
     def token_ids(self, crop: bool = False) -> list[int]:
         ids = self.tokenizer.encode(self.state.prompt_text) + list(self.state.generated)
@@ -261,7 +259,7 @@ class Session(GenerationMixin, PartSignals):
         except PromptError as exc:
             self.report("info", f"{str(exc).capitalize()}.")
             return
-        self._apply(st.drop_generation_of_other_prompt(self.state))
+        self.update(st.drop_generation_of_other_prompt)
         ids = self.token_ids(crop)
         limit = self.config.context_length
         if len(ids) > limit:
@@ -280,7 +278,7 @@ class Session(GenerationMixin, PartSignals):
         def done(result: RunResult) -> None:
             if not self.state.is_current(result.key):
                 return  # made by another model, device or set of switches
-            self._apply(st.with_result(self.state, result, text))
+            self.update(st.with_result, result, text)
             self.report(
                 "status",
                 f"{len(ids)} tokens · {result.seconds * 1000:.0f} ms on {self.device_label()}",
@@ -290,29 +288,29 @@ class Session(GenerationMixin, PartSignals):
 
     # ------------------------------------------------------------------ selection
     def select_section(self, index: int) -> None:
-        self._apply(st.select_section(self.state, index))
+        self.update(st.select_section, index)
 
     def next_section(self) -> None:
-        self._apply(st.move_section(self.state, +1))
+        self.update(st.move_section, +1)
 
     def previous_section(self) -> None:
-        self._apply(st.move_section(self.state, -1))
+        self.update(st.move_section, -1)
 
     def move_layer(self, delta: int) -> None:
-        self._apply(st.move_layer(self.state, delta))
+        self.update(st.move_layer, delta)
 
     def select_layer(self, layer: int) -> None:
-        self._apply(st.select_layer(self.state, layer))
+        self.update(st.select_layer, layer)
 
     def select_head(self, head: int) -> None:
-        self._apply(st.select_head(self.state, head))
+        self.update(st.select_head, head)
 
     def select_position(self, position: int | None) -> None:
-        self._apply(st.select_position(self.state, position))
+        self.update(st.select_position, position)
 
     def select_pair(self, query: int, key: int | None) -> None:
         """Explain attention from key position `key` to query position `query`."""
-        self._apply(st.select_pair(self.state, query, key))
+        self.update(st.select_pair, query, key)
 
     def open_stage(self, key: str) -> None:
         """Show the section that holds trace key `key`."""
@@ -325,7 +323,7 @@ class Session(GenerationMixin, PartSignals):
         if interventions == self.state.interventions:
             return
         interventions.check(self.config)
-        self._apply(st.with_interventions(self.state, interventions))
+        self.update(st.with_interventions, interventions)
         result = self.state.result
         if result is not None:
             self._start_run(list(result.key.token_ids), self.state.ran_text or "")
@@ -368,7 +366,7 @@ class Session(GenerationMixin, PartSignals):
             if not self.state.is_current(key) or result is None or result.key.token_ids != ids:
                 self.report("info", "The prompt or switches changed; press Backward again.")
                 return
-            self._apply(st.with_gradients(self.state, trace))
+            self.update(st.with_gradients, trace)
             self.report(
                 "status",
                 f"Backward step: {backward_summary(trace.backward)} · "
@@ -379,4 +377,4 @@ class Session(GenerationMixin, PartSignals):
 
     def set_replay_position(self, position: int) -> None:
         """Show the backward pass as far as its `position`-th stage (0: only the loss)."""
-        self._apply(st.with_replay_position(self.state, position))
+        self.update(st.with_replay_position, position)

@@ -46,10 +46,13 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     return Path(path)
 
 
-def json_text(data) -> str:
-    """`data` as JSON, indented; JSON has no NaN or Infinity, so a non-finite number (from
+def write_json(path: str | os.PathLike, data) -> Path:
+    """`data` as indented JSON; JSON has no NaN or Infinity, so a non-finite number (from
     broken weights) is written as null."""
-    return json.dumps(_finite_or_none(data), indent=1, allow_nan=False) + "\n"
+    text = json.dumps(_finite_or_none(data), indent=1, allow_nan=False) + "\n"
+    with atomic_path(path, ExportError) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 def _finite_or_none(data):

@@ -34,10 +34,13 @@ class RepeatedSequenceJobs(QObject):
         if model is None or not loaded.repeated_sequence_ids:
             session.report("info", "This model has no head-type scores (non-finite weights).")
             return
-        ids = list(loaded.repeated_sequence_ids)
+        ids, device = (
+            list(loaded.repeated_sequence_ids),
+            session.state.device,
+        )  # read here, not on the worker
 
         def job(ctx) -> RepeatedSequenceHead:
-            trace = capture(model, ids, device=session.state.device)
+            trace = capture(model, ids, device=device)
             weights = trace[stage_key("attn/weights", layer)][head]  # [T, T]
             scores = {
                 name: float(values[layer, head]) for name, values in loaded.head_types.items()

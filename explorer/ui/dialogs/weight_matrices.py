@@ -51,8 +51,8 @@ class WeightsDialog(QDialog):
         self.draw()
 
     def draw(self) -> None:
-        if self.shown is None or self.session.config is None:
-            return
+        if self.shown is None or self.session.config is None or not self.isVisible():
+            return  # a closed dialog reads and draws nothing: show_weights draws on opening
         name, layer = self.shown
         title = SECTIONS[name].title if layer is None else f"Block {layer} · {SECTIONS[name].title}"
         self.setWindowTitle(f"Weights · {title}")
@@ -86,6 +86,8 @@ class WeightsDialog(QDialog):
         self.note.setText(text + head_note(matrices, self.session.selection.head))
 
     def _outline(self) -> None:
+        if not self.isVisible():
+            return
         head = self.session.selection.head
         for plot in self.plots:
             plot.outline_head(head)
@@ -121,7 +123,7 @@ def show_weights(session: Session, anchor: QWidget) -> WeightsDialog:
     dialog = window.findChild(WeightsDialog)
     if dialog is None:
         dialog = WeightsDialog(session, window)
-    dialog.follow()
     dialog.show()
+    dialog.follow()
     dialog.raise_()
     return dialog

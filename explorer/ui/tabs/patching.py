@@ -42,7 +42,7 @@ TOP_PARTS = 12  # bars in the direct logit attribution chart (the table has ever
 class SweepPanel(QWidget):
     """One sweep: the exact result, and beside it the attribution estimate if there is one."""
 
-    cellClicked = Signal(str, int, int)  # sweep, row, column
+    cellClicked = Signal(object, int, int)  # the Sweep, row, column
 
     def __init__(self, name: str, sweep: Sweep, parent=None):
         super().__init__(parent)
@@ -51,8 +51,8 @@ class SweepPanel(QWidget):
         self.exact, self.estimate = Heatmap(), Heatmap()
         self.note = caption()
         stack(splitter(HORIZONTAL, self.exact, self.estimate), self.note, owner=self)
-        self.exact.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep.name, r, c))
-        self.estimate.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep.name, r, c))
+        self.exact.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep, r, c))
+        self.estimate.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep, r, c))
 
     def show_values(
         self, clean_ids, run: PatchRun | None, values: np.ndarray, estimate=None
@@ -233,12 +233,11 @@ class PatchingView(QWidget):
         self.results.addTab(self.logit_parts, "direct logit attribution")
         self.summary.setText(_summary(run, self.session.tokenizer))
 
-    def open_cell(self, name: str, row: int, col: int) -> None:
+    def open_cell(self, sweep: Sweep, row: int, col: int) -> None:
         """Open the cell's block (and head, and position) in the Stage view, clean run."""
         run = self.session.state.patch_run
         if run is None:
             return
-        sweep = PATH_SWEEP if name == PATH_SWEEP.name else SWEEPS[name]
         if sweep.layout == LAYER_HEAD_POSITION:  # drawn one row per head
             (layer, head), position = divmod(row, self.session.config.n_heads), col
         else:

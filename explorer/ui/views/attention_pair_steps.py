@@ -58,6 +58,7 @@ class PairSteps(QWidget):
         for panel, (_, steps, _) in zip(self.panels, STEPS, strict=True):
             lines = {(line.number, line.text) for step in steps for line in sources[step]}
             panel.source.set_lines(sorted(lines))
+        self.panels[2].set_operation(["row t of [H, T, T]: columns s > t ← −∞"])  # any prompt
         self.notice = QLabel()  # what a switched-off head or skipped block changes
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("color: #c92a2a; font-weight: 600;")
@@ -118,7 +119,6 @@ class PairSteps(QWidget):
         for panel, (_, _, stages) in zip(self.panels, STEPS, strict=True):
             if stages:
                 panel.set_operation([trace.stage(stage_key(s, layer)).operation for s in stages])
-        self.panels[2].set_operation(["row t of [H, T, T]: columns s > t ← −∞"])
         cfg = trace.config
         for plot in (self.inputs, self.concat, self.out):
             plot.set_numbered(cfg.emb_dim)

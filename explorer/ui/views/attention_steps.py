@@ -17,7 +17,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel
 
 from explorer.ui.views.attention import LOG_FROM_TOKENS
-from explorer.ui.views.attention_pair_steps import PairSteps
+from explorer.ui.views.attention_pair_steps import PairSteps, num
 from explorer.ui.views.base import StageView
 from explorer.ui.widgets.heatmap import Heatmap
 from explorer.ui.widgets.layout import scrolled, stack
@@ -133,8 +133,8 @@ class AttentionStepsView(StageView):
 
         def hover(what: str):
             return lambda r, c, v: (
-                f"t = {labels[r]} → s = {labels[c]}: {what} "
-                + ("−∞ (masked)" if v == -np.inf else f"{v:.6g}")
+                f"t = {labels[r]} → s = {labels[c]}: {what} {num(v)}"
+                + (" (masked)" if v == -np.inf else "")
             )
 
         self.scores.set_matrix(

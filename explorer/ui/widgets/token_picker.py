@@ -83,7 +83,7 @@ class TokenPicker(QComboBox):
             self.problem = f"Pick or type {self.role}."
             return None
         try:
-            token_id = self.tokenizer.single_id(self.tokenizer.from_display(text), self.role)
+            token_id = self.tokenizer.single_id(text, self.role)  # which reads the ␣ form
         except GPTCoreError as exc:
             self.problem = f"{exc}."
             return None

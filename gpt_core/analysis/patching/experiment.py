@@ -56,7 +56,7 @@ def patch(
     progress(done, total) follows the exact cells; on_partial(sweep, array) gets each
     sweep as its blocks arrive; should_stop() is polled between batches (Cancelled).
     """
-    _check_options(sweeps, method, direction, metric, receiver)
+    _check_options(sweeps, method, direction, metric)
     dev = resolve_device(device)
     if next(model.parameters()).device != dev:
         model.to(dev)
@@ -176,7 +176,7 @@ class PatchError(PromptError):
     """Prompts, tokens or options a patching experiment cannot use."""
 
 
-def _check_options(sweeps, method: str, direction: str, metric: Metric, receiver) -> None:
+def _check_options(sweeps, method: str, direction: str, metric: Metric) -> None:
     unknown = [name for name in sweeps if name not in SWEEPS]
     if unknown:
         raise PatchError(f"unknown sweep {unknown[0]!r}; choose from {', '.join(SWEEPS)}")
