@@ -31,10 +31,12 @@ from explorer.session.jobs.patching import PatchingJobs
 from explorer.session.jobs.repeated_sequence import RepeatedSequenceJobs
 from explorer.session.jobs.sublayer_lens import SublayerLensJobs
 from explorer.session.jobs.weight_matrices import WeightMatricesJobs
+from explorer.session.tour import TourMixin
 from explorer.session.worker import JobContext, Runner
 from explorer.state import app_state as st
 from explorer.state.app_state import AppState, RunKey, RunResult
 from explorer.state.changes import PARTS, changed_parts
+from explorer.state.tour import with_result_on_tour
 from gpt_core import (
     DeviceError,
     GPTConfig,
@@ -65,7 +67,7 @@ def _from_state(name: str) -> property:
 PartSignals = type("PartSignals", (QObject,), {signal_name(part): Signal() for part in PARTS})
 
 
-class Session(GenerationMixin, PartSignals):
+class Session(GenerationMixin, TourMixin, PartSignals):
     changed = Signal(object)  # after the part signals: the frozenset of parts that changed
     busyChanged = Signal(bool, str, str)  # working?, job kind (a key of JOB_KINDS), label
     progress = Signal(object, str)  # fraction done (None: unknown), what is happening
@@ -278,7 +280,7 @@ class Session(GenerationMixin, PartSignals):
         def done(result: RunResult) -> None:
             if not self.state.is_current(result.key):
                 return  # made by another model, device or set of switches
-            self.update(st.with_result, result, text)
+            self.update(with_result_on_tour, result, text)
             self.report(
                 "status",
                 f"{len(ids)} tokens · {result.seconds * 1000:.0f} ms on {self.device_label()}",

@@ -106,6 +106,12 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class TourState:
+    open: bool = False  # the tour panel is shown
+    step: int = 0  # the step shown, or the one the tour resumes at (tour.py's TOUR_STEPS)
+
+
+@dataclass(frozen=True)
 class AppState:
     model: LoadedModel | None = None
     device: str = "cpu"  # where the model runs: "cpu", "cuda", "cuda:1"
@@ -125,6 +131,7 @@ class AppState:
     sublayer_lens: SublayerLensGrid | None = None  # the lens at every sub-layer, read so far
     attribution: AttributionSettings = AttributionSettings()
     attribution_run: AttributionRun | None = None
+    tour: TourState = TourState()  # the guided tour (tour.py)
 
     # --- reading ---
     @property

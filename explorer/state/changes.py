@@ -41,6 +41,7 @@ PARTS: dict[str, Part] = {
         lambda s: (s.trace, s.sublayer_lens_target, s.sublayer_lens),
         "the sub-layer lens grid's run, target or columns read",
     ),
+    "tour": Part(lambda s: s.tour, "the guided tour opened, closed or moved to a step"),
     "attribution": Part(
         lambda s: (s.trace, s.attribution, s.attribution_run),
         "the input attribution's settings or result",

@@ -10,7 +10,7 @@ class ActionSpec:
     name: str  # the MainWindow method "on_<name>" runs it, unless `calls` is given
     text: str  # menu text, & marks the mnemonic
     shortcut: str | None  # QKeySequence text
-    menu: str  # "File", "Model", "View"
+    menu: str  # "File", "Model", "View", "Help"
     toolbar: bool = False  # also on the toolbar
     tip: str = ""
     calls: tuple = ()  # a Session method and its arguments that run it directly
@@ -115,5 +115,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
         False,
         "The same stage one block later (PgDn)",
         calls=("move_layer", +1),
+    ),
+    ActionSpec(
+        "tour",
+        "&Tour",
+        "F1",
+        "Help",
+        tip="A guided walk through the model on this prompt's numbers, step by step (F1)",
+        calls=("open_tour",),
     ),
 )

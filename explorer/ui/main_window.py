@@ -31,6 +31,7 @@ from explorer.ui.panels.effect import EffectPanel
 from explorer.ui.panels.generation import GenerationPanel
 from explorer.ui.panels.navigator import Navigator
 from explorer.ui.panels.prompt import PromptPanel
+from explorer.ui.panels.tour import TourDock
 from explorer.ui.panels.weights_menus import WeightsBanner, WeightsMenus
 from explorer.ui.settings import read_text
 from explorer.ui.tabs.backward import GradientsView
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         generation_dock = self._dock("generation", "Generate", self.generation, right)
         self.splitDockWidget(effect_dock, generation_dock, Qt.Orientation.Vertical)
         self.effect.setMinimumWidth(280)
+        self.tour_dock = TourDock(session, self.actions_by_name, settings, beside=effect_dock)
         self._build_toolbar()
         self._build_status_bar()
 

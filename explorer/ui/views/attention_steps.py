@@ -12,7 +12,7 @@ only, so that a click stays fast at T = 1,024.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel
 
@@ -194,6 +194,16 @@ class AttentionStepsView(StageView):
             self.head_picker.addItems(names)
             self.head_picker.setCurrentIndex(self.session.selection.head)
             self.head_picker.blockSignals(False)
+
+    def show_part(self, part: str) -> None:
+        """Scroll step `part` ("1" .. "6") to the top of the steps, once they are laid out."""
+        if part.isdigit() and 1 <= int(part) <= len(self.steps.panels):
+            panel = self.steps.panels[int(part) - 1]
+            QTimer.singleShot(0, lambda: self._scroll_to(panel))
+
+    def _scroll_to(self, panel) -> None:
+        top = panel.mapTo(self.column, QPoint(0, 0)).y()
+        self.steps_area.verticalScrollBar().setValue(top)
 
     def _out_proj_ready(self) -> None:
         if self.isVisible() and self.trace is not None:

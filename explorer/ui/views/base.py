@@ -23,12 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.session.session import Session
+from explorer.state.tour import current_step
 from explorer.ui.dialogs.weight_matrices import show_weights
 from explorer.ui.widgets.layout import scrolled, size_by_current_page
 from gpt_core.analysis.weight_matrices import section_matrices
 from gpt_core.probe.sections import Section
 
 _FULL_DRAW = frozenset({"model", "trace", "section"})
+_TOUR_DRAW = _FULL_DRAW | {"tour"}
 EXPLAIN_FROM_PX = 600  # a panel shorter than this starts with the explanation folded away
 
 
@@ -61,6 +63,9 @@ class StageView(QWidget):
 
     def show_switches(self) -> None:
         """The switches changed; the new run's trace follows with a full draw."""
+
+    def show_part(self, part: str) -> None:
+        """Show `part` of the view, where a tour step points (tour.py's TourStep.part)."""
 
     def clear(self) -> None:
         """No trace yet: show nothing stale."""
@@ -167,6 +172,19 @@ class StagePanel(QWidget):
         return widget if isinstance(widget, StageView) else None
 
     def _changed(self, parts: frozenset[str]) -> None:
+        self._draw_changes(parts)
+        if parts & _TOUR_DRAW:
+            self._show_tour_part()
+
+    def _show_tour_part(self) -> None:
+        """The part of the view the open tour's step points at, once the view is drawn."""
+        state, view = self.session.state, self.current_view()
+        if state.tour.open and view is not None:
+            step = current_step(state)
+            if state.section.name == step.section:
+                view.show_part(step.part)
+
+    def _draw_changes(self, parts: frozenset[str]) -> None:
         if parts & _FULL_DRAW:
             self.refresh()
             return

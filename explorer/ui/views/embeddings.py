@@ -73,6 +73,11 @@ class EmbeddingsView(StageView):
         self.norms.set_marker(position)
         self._draw_projections(trace, section, position)
 
+    def show_part(self, part: str) -> None:
+        """The tour's embedding ("token", "position" or "sum") shown large."""
+        if part in self.choice.buttons:
+            self.choice.buttons[part].setChecked(True)
+
     def _draw_projections(self, trace, section: Section, position: int) -> None:
         tokens = trace[section.key("token")]  # [T, E]
         self.tokens_pca.set_projection(pca_2d(tokens), self.labels(), [position])
