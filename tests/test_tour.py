@@ -216,6 +216,28 @@ def test_the_focus_is_the_sharpest_look_back_at_the_last_position(toured, model)
     assert trace.head_weights(focus.layer, focus.head)[t, focus.key] == pytest.approx(sharpest)
 
 
+def test_the_steps_follow_the_data_flow():
+    """The issue's order, written out here (the tokens and sampling steps come with their
+    views): each step and the section its view draws."""
+    assert [(step.name, step.section, step.part, step.tab) for step in TOUR_STEPS] == [
+        ("token_embedding", "embeddings", "token", "Stage"),
+        ("position_embedding", "embeddings", "position", "Stage"),
+        ("embedding_sum", "embeddings", "sum", "Stage"),
+        ("ln1", "ln1", "", "Stage"),
+        ("qkv", "attention_steps", "1", "Stage"),
+        ("scores", "attention_steps", "2", "Stage"),
+        ("mask", "attention_steps", "3", "Stage"),
+        ("softmax", "attention_steps", "4", "Stage"),
+        ("context", "attention_steps", "5", "Stage"),
+        ("resid_mid", "resid_mid", "", "Stage"),
+        ("ln2", "ln2", "", "Stage"),
+        ("feed_forward", "ff", "", "Stage"),
+        ("block_out", "block_out", "", "Stage"),
+        ("output", "output", "", "Stage"),
+        ("backward", "output", "", "Backward step"),
+    ]
+
+
 @pytest.mark.parametrize("index", range(len(TOUR_STEPS)))
 def test_every_step_opens_its_section_and_focus(toured, index):
     step, state = TOUR_STEPS[index], go_to_step(toured, index)

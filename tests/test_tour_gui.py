@@ -3,9 +3,9 @@ walk the steps, each showing its tab, section and part of the view; Esc leaves; 
 new window resume where it was left; it runs the prompt it needs; the backward step runs
 from its button; a new run rewrites the page."""
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
-from explorer.state.tour import TOUR_STEPS
+from explorer.state.tour import TOUR_STEPS, focus_of, tour_page
 from gpt_core.probe.sections import SECTIONS
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
 
@@ -43,8 +43,11 @@ def test_next_walks_every_step_to_its_tab_section_and_part(shared_window, qtbot)
         assert _shown(win) == (step.tab, step.section, SECTIONS[step.section].view)
         assert panel.heading.text().startswith(f"Step {index + 1} of {len(TOUR_STEPS)}")
         assert panel.text.text() == session_page_text(session)
+        view = win.stage_panel.current_view()
         if step.section == "embeddings":
-            assert win.stage_panel.current_view().choice.chosen == step.part
+            assert view.choice.chosen == step.part
+        if step.section == "attention_steps":  # its step scrolled to the top of the steps
+            qtbot.waitUntil(lambda view=view, step=step: _scrolled_to(view, int(step.part)))
         assert panel.back.isEnabled() == (index > 0)
         assert panel.next.isEnabled() == (index < len(TOUR_STEPS) - 1)
         if index < len(TOUR_STEPS) - 1:
@@ -54,9 +57,13 @@ def test_next_walks_every_step_to_its_tab_section_and_part(shared_window, qtbot)
     session.close_tour()
 
 
-def session_page_text(session):
-    from explorer.state.tour import tour_page
+def _scrolled_to(view, number):
+    bar = view.steps_area.verticalScrollBar()
+    top = view.steps.panels[number - 1].mapTo(view.column, QPoint(0, 0)).y()
+    return bar.value() == min(top, bar.maximum())
 
+
+def session_page_text(session):
     return tour_page(session.state).said.text
 
 
@@ -111,6 +118,12 @@ def test_a_new_run_rewrites_the_open_page(shared_window, qtbot):
     text = _panel(win).text.text()
     assert "cats" in text and "forward" not in text
     assert text == session_page_text(session)
+    focus = focus_of(session.trace)  # the step's view moved to the new run's head and pair
+    assert (session.selection.head, session.position, session.state.key_position) == (
+        focus.head,
+        focus.query,
+        focus.key,
+    )
     assert "noise" in _panel(win).notes.text()  # the test model is random
     session.close_tour()
 
