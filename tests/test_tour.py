@@ -3,6 +3,7 @@ equals a plain float64 forward of the same weights (written here, no hooks), and
 leaves, resumes, says when the weights are random and never reads an older run."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -364,3 +365,31 @@ def test_every_step_reads_a_one_or_two_token_prompt(model, text):
     for index in range(len(TOUR_STEPS)):
         page = tour_page(go_to_step(state, index))
         assert page.said.text and "nan" not in page.said.text
+
+
+def test_the_focus_skips_switched_off_heads_and_blocks(model):
+    state = _state_with_run(model, PROMPT)
+    focus = focus_of(state.trace)
+    ids = state.trace.token_ids.tolist()
+    off = Interventions(ablate_heads={(focus.layer, focus.head)}, skip_layers={1 - focus.layer})
+    switched = capture(model, ids, off)
+    other = focus_of(switched)
+    assert other.layer == focus.layer and other.head != focus.head
+    everything = Interventions(skip_layers=set(range(CFG.n_layers)))
+    state = _state_with_run(model, PROMPT)
+    key = replace(state.result.key, interventions=everything)
+    skipped = capture(model, ids, everything)
+    state = open_tour(
+        with_result_on_tour(state, st.RunResult(key, skipped, skipped, None, {}, 0.0), PROMPT)
+    )
+    context = next(i for i, s in enumerate(TOUR_STEPS) if s.name == "context")
+    assert "is switched off in this run" in tour_page(go_to_step(state, context)).said.text
+
+
+def test_non_finite_weights_give_words_not_a_crash():
+    broken = random_model(CFG, seed=3).eval()
+    with torch.no_grad():
+        broken.trf_blocks[0].att.W_query.weight[0, 0] = float("nan")
+    state = open_tour(_state_with_run(broken, PROMPT))
+    for index in range(len(TOUR_STEPS)):
+        assert tour_page(go_to_step(state, index)).said.text

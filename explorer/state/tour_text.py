@@ -30,12 +30,13 @@ class Focus:
 def pick_focus(trace: Trace) -> Focus:
     """The head whose attention at the last position is sharpest: the largest weight on one
     key (not counting position 0, where many heads park their attention, when there is
-    another). The weights are recomputed from the queries and keys of that one row, in
-    float64, only to choose; what a step quotes is read from the trace."""
-    cfg = trace.config
+    another), among the heads the run left on (all of them if it switched every one off).
+    The weights are recomputed from the queries and keys of that one row, in float64, only
+    to choose; what a step quotes is read from the trace."""
+    cfg, off = trace.config, trace.interventions
     t = trace.n_tokens - 1
     first = 1 if t >= 1 else 0
-    best = (-1.0, 0, 0, t)
+    candidates = []  # (weight, layer, head, key)
     for layer in range(cfg.n_layers):
         q = trace[stage_key("attn/queries", layer)][t].astype(np.float64)  # [H, d]
         k = trace[stage_key("attn/keys", layer)][: t + 1].astype(np.float64)  # [t + 1, H, d]
@@ -44,10 +45,12 @@ def pick_focus(trace: Trace) -> Focus:
             weights = np.exp(scores - scores.max(-1, keepdims=True))
             weights /= weights.sum(-1, keepdims=True)
         weights = np.nan_to_num(weights[:, first:], nan=-1.0)  # [H, t + 1 - first]
-        head, key = np.unravel_index(int(np.argmax(weights)), weights.shape)
-        if weights[head, key] > best[0]:
-            best = (float(weights[head, key]), layer, int(head), int(key) + first)
-    return Focus(layer=best[1], head=best[2], query=t, key=best[3])
+        for head in range(cfg.n_heads):
+            key = int(np.argmax(weights[head]))
+            on = layer not in off.skip_layers and (layer, head) not in off.ablate_heads
+            candidates.append((on, float(weights[head, key]), -layer, -head, key + first))
+    on, _, layer, head, key = max(candidates)  # the first of equals
+    return Focus(layer=-layer, head=-head, query=t, key=key)
 
 
 @dataclass(frozen=True)
@@ -275,7 +278,18 @@ def say_context(ctx: TourContext) -> Said:
         f"out_proj takes the {cfg.n_heads} heads' context vectors side by side "
         f"({cfg.emb_dim} numbers) and mixes them into the attention output, of length "
         f"{q('out_norm', _norm(out))} here (steps 5 and 6).",
+        _switched_off(trace, f),
     )
+
+
+def _switched_off(trace: Trace, f: Focus) -> str:
+    """Said of a head the run switched off (the tour picks one only if every head is off)."""
+    off = trace.interventions
+    if f.layer in off.skip_layers:
+        return f"Block {f.layer} is switched off in this run: it passes its input on unchanged."
+    if (f.layer, f.head) in off.ablate_heads:
+        return f"Head {f.head} is switched off in this run: out_proj gets its {off.mode} instead."
+    return ""
 
 
 def _say_residual(ctx: TourContext, before: str, branch: str, after: str, what: str) -> Said:

@@ -174,7 +174,6 @@ class TourDock(QDockWidget):
             return
         self.show()
         self.raise_()
-        self.panel.show_page()
         wanted = current_step(state).tab
         for index in range(self.tabs.count()):
             if self.tabs.tabText(index) == wanted:
