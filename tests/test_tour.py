@@ -259,6 +259,7 @@ def test_every_number_a_step_quotes_is_the_runs(toured, model):
     ids = toured.trace.token_ids.tolist()
     expected = _expected(_forward(model, ids), ids, focus.layer, focus.head, focus.query, focus.key)
     for index, step in enumerate(TOUR_STEPS[:-1]):
+        assert step.name in expected, f"recompute the numbers step {step.name!r} quotes"
         said = tour_page(go_to_step(toured, index)).said
         assert 2 <= said.text.count(". ") + 1 <= 5, said.text
         _check_quotes(said, expected[step.name])
