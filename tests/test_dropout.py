@@ -45,7 +45,7 @@ def mask_keys(n_layers=CFG.n_layers):
     return ["embeddings/dropout"] + [f"blocks/{i}/{s}" for i in range(n_layers) for s in SITES]
 
 
-def book_run(book, ids, seed):
+def book_run(book, ids, seed, device="cpu"):
     """The book's model in train() mode right after torch.manual_seed(seed): its loss, the
     gradient of every parameter and of each module output in BOOK_STAGES and of the attention
     weights (the input of att.dropout)."""
@@ -74,7 +74,7 @@ def book_run(book, ids, seed):
     book.train()
     book.zero_grad()
     torch.manual_seed(seed)
-    idx = torch.tensor([ids])
+    idx = torch.tensor([ids], device=device)
     try:
         loss = F.cross_entropy(book(idx)[0, :-1], idx[0, 1:])
         loss.backward()
@@ -83,10 +83,10 @@ def book_run(book, ids, seed):
             handle.remove()
         book.eval()
     params = {name: p.grad.clone() for name, p in book.named_parameters()}
-    return float(loss.detach()), params, {key: to_np(t.grad[0]) for key, t in kept.items()}
+    return float(loss.detach()), params, {key: to_np(t.grad[0].cpu()) for key, t in kept.items()}
 
 
-def our_run(model, ids, seed, **options):
+def our_run(model, ids, seed, device="cpu", **options):
     """backward_step in training mode, with the full parameter gradients read by the test's
     own hooks (the trace keeps their norms only)."""
     grads, handles = {}, []
@@ -95,27 +95,27 @@ def our_run(model, ids, seed, **options):
             p.register_post_accumulate_grad_hook(lambda p, name=name: grads.update({name: p.grad}))
         )
     try:
-        trace = backward_step(model, ids, train=True, dropout_seed=seed, device="cpu", **options)
+        trace = backward_step(model, ids, train=True, dropout_seed=seed, device=device, **options)
     finally:
         for handle in handles:
             handle.remove()
     return trace, {name: g.clone() for name, g in grads.items()}
 
 
-def site_inputs_outputs(model, ids, seed):
+def site_inputs_outputs(model, ids, seed, device="cpu"):
     """Each dropout call's (input, output), read by the test's own hooks, in call order (the
     training-mode forward's; not those of the evaluation-mode loss beside it)."""
     calls, handles = [], []
 
     def keep(module, args, output):
         if module.training:
-            calls.append((to_np(args[0][0]), to_np(output[0])))
+            calls.append((to_np(args[0][0].cpu()), to_np(output[0].cpu())))
 
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             handles.append(module.register_forward_hook(keep))
     try:
-        trace = backward_step(model, ids, train=True, dropout_seed=seed, device="cpu")
+        trace = backward_step(model, ids, train=True, dropout_seed=seed, device=device)
     finally:
         for handle in handles:
             handle.remove()
@@ -180,7 +180,10 @@ def test_a_one_token_loss_and_the_sgd_step_in_training_mode(model, ids):
 
 
 def test_each_mask_is_what_its_dropout_applied_kept_ones_scaled_by_1_over_1_minus_p(model, ids):
-    trace, calls = site_inputs_outputs(model, ids, seed=11)
+    check_masks(*site_inputs_outputs(model, ids, seed=11))
+
+
+def check_masks(trace, calls):
     keys = mask_keys()
     assert len(calls) == len(keys)  # one recorded mask per dropout call, in call order
     scale = np.float32(1) / np.float32(1 - P)
@@ -198,6 +201,24 @@ def test_each_mask_is_what_its_dropout_applied_kept_ones_scaled_by_1_over_1_minu
         assert np.array_equal(site_out[kept].astype(np.float32), kept_in * scale), key
         assert 0.1 < 1 - kept.mean() < 0.45, key  # about P of the entries dropped
     assert trace.stage("blocks/0/attn/dropout").layout == "causal_heads"
+
+
+@pytest.mark.cuda
+def test_on_cuda_the_books_loss_and_gradients_and_the_masks_applied(ids):
+    """CUDA draws its masks with its own generator (and a fused kernel): the same checks."""
+    model = probe_model(DROPPY)
+    book = BookGPTModel(DROPPY.to_dict())
+    book.load_state_dict(model.state_dict(), strict=False)
+    book.to("cuda")
+    cpu_state, cuda_state = torch.get_rng_state(), torch.cuda.get_rng_state()
+    trace, params = our_run(model, ids, 5, device="cuda")
+    assert torch.equal(cpu_state, torch.get_rng_state())
+    assert torch.equal(cuda_state, torch.cuda.get_rng_state())
+    loss, book_params, _ = book_run(book, ids, 5, device="cuda")
+    assert trace.backward.loss == pytest.approx(loss, rel=1e-5)
+    for name, grad in params.items():
+        assert_close(to_np(grad.cpu()), to_np(book_params[name].cpu()), rtol=1e-5, atol=1e-7)
+    check_masks(*site_inputs_outputs(model, ids, 6, device="cuda"))
 
 
 def test_different_seeds_different_masks_same_seed_same_masks(model, ids):
