@@ -64,8 +64,8 @@ class DropoutNote(QWidget):
             self.line.setText("This model's drop_rate is 0: dropout does nothing, in any mode.")
         elif run is None or not run.training:
             self.line.setText(
-                f"Evaluation mode: dropout (p = {p:g}) does nothing here; every value passes "
-                "unchanged. A Backward step in training mode shows where it acts."
+                f"Evaluation mode: dropout (p = {p:g}) does nothing here; a training-mode "
+                "Backward step shows it act."
             )
         elif not has_mask:
             self.line.setText(
