@@ -1,6 +1,7 @@
 """A compact re-statement of the from-scratch book's GPTModel (chapter 4), as an independent
 source of book-style state_dicts: the same key names, the persistent `att.mask` buffers, and
-its own arithmetic (torch.var, division by the square root)."""
+its own arithmetic (torch.var, division by the square root), and its dropout modules
+(drop_emb, att.dropout on the weights, drop_shortcut twice per block) for training mode."""
 
 import torch
 from torch import nn
@@ -29,14 +30,14 @@ class BookGELU(nn.Module):
 
 
 class BookMHA(nn.Module):
-    def __init__(self, d, context_length, heads, qkv_bias):
+    def __init__(self, d, context_length, dropout, heads, qkv_bias):
         super().__init__()
         self.heads, self.head_dim, self.d = heads, d // heads, d
         self.W_query = nn.Linear(d, d, bias=qkv_bias)
         self.W_key = nn.Linear(d, d, bias=qkv_bias)
         self.W_value = nn.Linear(d, d, bias=qkv_bias)
         self.out_proj = nn.Linear(d, d)
-        self.dropout = nn.Dropout(0.0)
+        self.dropout = nn.Dropout(dropout)
         self.register_buffer(
             "mask", torch.triu(torch.ones(context_length, context_length), diagonal=1)
         )
@@ -56,11 +57,13 @@ class BookBlock(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         d = cfg["emb_dim"]
-        self.att = BookMHA(d, cfg["context_length"], cfg["n_heads"], cfg["qkv_bias"])
+        self.att = BookMHA(
+            d, cfg["context_length"], cfg["drop_rate"], cfg["n_heads"], cfg["qkv_bias"]
+        )
         self.ff = nn.Module()
         self.ff.layers = nn.Sequential(nn.Linear(d, 4 * d), BookGELU(), nn.Linear(4 * d, d))
         self.norm1, self.norm2 = BookLayerNorm(d), BookLayerNorm(d)
-        self.drop_shortcut = nn.Dropout(0.0)
+        self.drop_shortcut = nn.Dropout(cfg["drop_rate"])
 
     def forward(self, x):
         x = x + self.drop_shortcut(self.att(self.norm1(x)))
@@ -72,13 +75,13 @@ class BookGPTModel(nn.Module):
         super().__init__()
         self.tok_emb = nn.Embedding(cfg["vocab_size"], cfg["emb_dim"])
         self.pos_emb = nn.Embedding(cfg["context_length"], cfg["emb_dim"])
-        self.drop_emb = nn.Dropout(0.0)
+        self.drop_emb = nn.Dropout(cfg["drop_rate"])
         self.trf_blocks = nn.Sequential(*[BookBlock(cfg) for _ in range(cfg["n_layers"])])
         self.final_norm = BookLayerNorm(cfg["emb_dim"])
         self.out_head = nn.Linear(cfg["emb_dim"], cfg["vocab_size"], bias=False)
 
     def forward(self, idx):
-        x = self.tok_emb(idx) + self.pos_emb(torch.arange(idx.shape[1]))
+        x = self.tok_emb(idx) + self.pos_emb(torch.arange(idx.shape[1], device=idx.device))
         return self.out_head(self.final_norm(self.trf_blocks(self.drop_emb(x))))
 
 

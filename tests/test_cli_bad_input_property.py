@@ -60,7 +60,11 @@ OWN = {
     "export": LAYER_HEAD + CROPPED + [{"--format": f} for f in ("", "bmp", ",", "png,png")],
     "attention": LAYER_HEAD + CROPPED
     + [{"--query": n} for n in OUT_OF_RANGE] + [{"--key": n} for n in OUT_OF_RANGE],
-    "trace": [{"--out": "{out}.txt"}, {"--backward": None, "--prompt": "cat"}],
+    "trace": [
+        {"--out": "{out}.txt"}, {"--backward": None, "--prompt": "cat"}, {"--train": None},
+        {"--dropout-seed": "3"}, {"--backward": None, "--train": None, "--dropout-seed": "-1"},
+        {"--backward": None, "--train": None, "--dropout-seed": "x"},
+    ],
     "patch": [
         {"--answer": " Mary", "--distractor": " Mary"}, {"--sweep": ""}, {"--method": ""},
         *({"--sweep": s} for s in (",", "resid,resid", "everything")),

@@ -250,16 +250,16 @@ def test_gradients_match_autograd_on_transformers(hf_pair, ids):
 
 def test_train_mode_dropout_is_seeded(ids):
     m = randomise(load_model(None, CFG.replace(drop_rate=0.3), seed=3)[0])
-    a = capture(m, ids, train=True, seed=5)
-    b = capture(m, ids, train=True, seed=5)
-    c = capture(m, ids, train=True, seed=6)
+    a = capture(m, ids, train=True, dropout_seed=5)
+    b = capture(m, ids, train=True, dropout_seed=5)
+    c = capture(m, ids, train=True, dropout_seed=6)
     evaluated = capture(m, ids)
     assert np.array_equal(a["logits/last"], b["logits/last"])
     assert not np.array_equal(a["logits/last"], c["logits/last"])
     assert not np.array_equal(a["logits/last"], evaluated["logits/last"])
     assert not m.training
     state = torch.random.get_rng_state()
-    capture(m, ids, train=True, seed=9)
+    capture(m, ids, train=True, dropout_seed=9)
     assert torch.equal(state, torch.random.get_rng_state())
 
 

@@ -283,7 +283,7 @@ def test_after_every_run_no_hooks_same_weights_no_grad(model, ids):
     assert_pristine(model, saved)
     backward_step(model, ids, interventions=Interventions({(1, 1)}), sgd_lr=0.1)
     assert_pristine(model, saved)
-    capture(model, ids, train=True, seed=1)
+    capture(model, ids, train=True, dropout_seed=1)
     assert_pristine(model, saved)
 
 

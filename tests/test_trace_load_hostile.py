@@ -139,7 +139,9 @@ def test_missing_extra_and_unpaired_arrays(saved, tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda m: m.update(version=4), "format version 4"),
+        (lambda m: m.update(version=5), "format version 5"),
+        (lambda m: m.update(dropout_seed="3"), "'dropout_seed' is str"),
+        (lambda m: m.update(backward=m["backward"] | {"eval_loss": "x"}), "'eval_loss' is str"),
         (lambda m: m.update(version="2"), "'version' is str"),
         (lambda m: m.update(config="gpt2"), "'config' is str"),
         (lambda m: m["config"].update(emb_dim="48"), "emb_dim must be a whole number"),

@@ -343,9 +343,15 @@ class Session(GenerationMixin, TourMixin, PartSignals):
         self.set_interventions(Interventions(mode=self.state.interventions.mode))
 
     # ------------------------------------------------------------------ backward step
-    def run_backward(self, target: int | str | None = None, sgd_lr: float | None = None) -> None:
+    def run_backward(
+        self,
+        target: int | str | None = None,
+        sgd_lr: float | None = None,
+        dropout_seed: int | None = None,
+    ) -> None:
         """One backward step on the current run (or the one on its way): whole-prompt loss,
-        or the loss of `target` (an id, or text of one token) after the selected position."""
+        or the loss of `target` (an id, or text of one token) after the selected position;
+        in evaluation mode, or with a `dropout_seed` in training mode (dropout on)."""
         if self.state.result is None:
             self.report("info", "Run a prompt first.")
             return
@@ -361,7 +367,7 @@ class Session(GenerationMixin, TourMixin, PartSignals):
         loss_target = None if target is None else (state.position, int(target))
 
         def job(ctx: JobContext) -> Trace:
-            return backward_job(model, key, loss_target, sgd_lr, ctx)
+            return backward_job(model, key, loss_target, sgd_lr, dropout_seed, ctx)
 
         def done(trace: Trace) -> None:
             result = self.state.result

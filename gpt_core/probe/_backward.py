@@ -19,6 +19,7 @@ from .trace import BackwardInfo, ParamGrad
 class BackwardRequest:
     target: tuple[int, int] | None  # (position, token id), or None: whole-prompt loss
     sgd_lr: float | None  # also take one SGD step with this learning rate
+    dropout_seed: int | None = None  # training mode, its masks seeded so; None: evaluation mode
 
 
 def check_target(target: tuple[int, int] | None, n_tokens: int, vocab_size: int) -> None:
@@ -58,11 +59,12 @@ def backward_info(
     grad_norms = torch.stack([zero if n is None else n for n in param_grad_norms]).tolist()
     weight_norms = _weight_norms(params)
     order_norms = torch.stack([n for _, n in recorder.order]).tolist() if recorder.order else []
+    # The interventions stay on for the further forwards; the recording pauses.
+    recorder.paused = True
+    eval_loss = None if request.dropout_seed is None else _loss_in_eval_mode(model, request, idx)
     loss_after = None
     if request.sgd_lr is not None:
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        # The interventions stay on for the second forward; the recording pauses.
-        recorder.paused = True
         loss_after = _loss_after_sgd(model, params, grads, request, idx)
     target = request.target
     return BackwardInfo(
@@ -75,7 +77,17 @@ def backward_info(
         ),
         sgd_lr=request.sgd_lr,
         loss_after_sgd=loss_after,
+        eval_loss=eval_loss,
     )
+
+
+def _loss_in_eval_mode(model: GPTModel, request: BackwardRequest, idx: Tensor) -> float:
+    """A training-mode run's loss again with dropout off, to set beside it."""
+    model.train(False)
+    try:
+        return float(loss_of(model(idx)[0], idx[0], request.target))
+    finally:
+        model.train(True)
 
 
 def _weight_norms(params: list[nn.Parameter]) -> list[float]:
@@ -96,4 +108,6 @@ def _loss_after_sgd(model: GPTModel, params, grads, request: BackwardRequest, id
         id(p): nn.Parameter(s, requires_grad=False) for p, s in zip(params, stepped, strict=True)
     }
     stepped_model = copy.deepcopy(model, memo)
+    if request.dropout_seed is not None:  # the same masks again: only the weights differ
+        torch.manual_seed(request.dropout_seed)
     return float(loss_of(stepped_model(idx)[0], idx[0], request.target))

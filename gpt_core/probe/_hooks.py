@@ -159,7 +159,8 @@ def _stage_modules(model: GPTModel) -> list[tuple[str, str, nn.Module]]:
         _STAGE_MODULES[model] = [
             (stage_key(spec.name, layer), spec.layout, modules[module_path(spec, layer)])
             for spec, layer in stage_specs(model.cfg)
-            # top ids: summarised from the model's return value; derived: computed on access
-            if spec.layout != TOP_IDS and not spec.derived
+            # top ids: summarised from the model's return value; derived: computed on access;
+            # dropout masks: recorded by _dropout.py, in training mode only
+            if spec.layout != TOP_IDS and not spec.derived and not spec.is_dropout_mask
         ]
     return _STAGE_MODULES[model]

@@ -72,12 +72,14 @@ def expected_arrays(meta: TraceMeta, n_tokens: int) -> dict[str, tuple[np.dtype,
     for spec, layer in stage_specs(cfg):
         if spec.derived or meta.version < stored_since(spec.name):
             continue  # recomputed on access; or newer than the file
+        if spec.is_dropout_mask and not meta.training:
+            continue  # drawn in training mode only
         key = stage_key(spec.name, layer)
         if spec.layout == TOP_IDS:
             expected[key] = (_INT, (T, k))
             continue
         expected[key] = (_FLOAT, _stage_shape(spec, cfg, T, meta.version))
-        if meta.backward is not None:
+        if meta.backward is not None and not spec.is_dropout_mask:  # a mask has no gradient
             expected[GRAD_PREFIX + key] = expected[key]
     return expected
 

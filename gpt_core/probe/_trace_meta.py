@@ -12,7 +12,9 @@ from .interventions import Interventions
 FORMAT_NAME = "gpt-explorer-trace"
 # 2: attention weights and their gradients stored as lower triangles
 # 3: queries, keys and values
-FORMAT_VERSION = 3
+# 4: "mode" ("eval" or "train") and "dropout_seed"; a training-mode trace's dropout masks
+FORMAT_VERSION = 4
+TRAINING_MODE_SINCE = 4
 STAGES_ADDED = {3: ("attn/queries", "attn/keys", "attn/values")}  # by the version adding them
 _NUMBER = (int, float)
 
@@ -33,6 +35,11 @@ class TraceMeta:
     top_k: int
     run_seconds: float
     backward: dict | None  # checked, for BackwardInfo.from_dict
+    dropout_seed: int | None  # training mode, seeded so; None: evaluation mode
+
+    @property
+    def training(self) -> bool:
+        return self.dropout_seed is not None
 
 
 def check_meta(meta: object) -> TraceMeta:
@@ -66,7 +73,20 @@ def check_meta(meta: object) -> TraceMeta:
         top_k=top_k,
         run_seconds=_field(meta, "run_seconds", _NUMBER),
         backward=backward,
+        dropout_seed=_dropout_seed(meta, version),
     )
+
+
+def _dropout_seed(meta: dict, version: int) -> int | None:
+    """The dropout seed of a training-mode run; None for evaluation mode, which every file
+    from before training mode holds."""
+    if version < TRAINING_MODE_SINCE:
+        return None
+    mode = _field(meta, "mode", str)
+    seed = _field(meta, "dropout_seed", (int, type(None)))
+    if mode not in ("eval", "train") or (mode == "train") != (seed is not None):
+        raise TraceError(f"the trace file's mode {mode!r:.20} does not fit its dropout seed {seed}")
+    return seed
 
 
 def _field(data: dict, name: str, kinds, where: str = "metadata"):
@@ -126,3 +146,5 @@ def _check_backward(data: dict) -> None:
         _field(param, "weight_norm", _NUMBER, "parameter")
     _field(data, "sgd_lr", (*_NUMBER, type(None)), "backward step")
     _field(data, "loss_after_sgd", (*_NUMBER, type(None)), "backward step")
+    if "eval_loss" in data:  # from format 4 on
+        _field(data, "eval_loss", (*_NUMBER, type(None)), "backward step")

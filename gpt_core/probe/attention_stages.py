@@ -5,7 +5,14 @@ into the residual stream (the "attention" section). Part of the registry (stages
 
 from __future__ import annotations
 
-from .stage_spec import CAUSAL_HEADS, CAUSAL_SCORES, TOKENS_DIMS, TOKENS_HEADS_DIMS, StageSpec
+from .stage_spec import (
+    CAUSAL_HEADS,
+    CAUSAL_SCORES,
+    TOKENS_DIMS,
+    TOKENS_HEADS_DIMS,
+    StageSpec,
+    dropout_mask,
+)
 
 
 def _projection(role: str, matrix: str, symbol: str, explanation: str) -> StageSpec:
@@ -78,6 +85,15 @@ ATTENTION_STAGES: tuple[StageSpec, ...] = (
         "distribution over the tokens before it (the causal mask hides the future): row t "
         "says how much token t reads from each earlier token. Rows sum to 1.",
         "softmax of each row of [{H}, {T}, {T}] → [{H}, {T}, {T}]",
+    ),
+    dropout_mask(
+        "attn/dropout",
+        "attention",
+        "trf_blocks.{layer}.att.dropout",
+        CAUSAL_HEADS,
+        0,
+        "the attention weights (a dropped weight: that token is not read this time)",
+        "A_h <- m ⊙ A_h",
     ),
     StageSpec(
         "attn/context",

@@ -8,7 +8,6 @@ hooks, its weights are as they were and no parameter has a .grad.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from ..model.tokenizer import check_prompt_ids
 from ..util.devices import resolve_device
 from ._backward import BackwardRequest, backward_info, check_target, loss_of
 from ._causal_pack import PackedCausal, pack_causal
+from ._dropout import record_dropout_masks, seeded_dropout
 from ._hooks import Recorder, StopCheck, hooks, install_interventions, install_stop_check
 from ._logits import summarize_logits
 from .interventions import Interventions
@@ -33,8 +33,8 @@ from .trace import DEFAULT_TOP_K, Trace, make_stages
 @dataclass(frozen=True)
 class _RunOptions:
     top_k: int = DEFAULT_TOP_K  # predictions kept per position
-    train: bool = False  # train-mode dropout
-    seed: int | None = None  # seeds that dropout
+    train: bool = False  # training mode: dropout on, its masks recorded
+    dropout_seed: int = 0  # the random seed of those masks
     track_token_ids: Sequence[int] | None = None  # one id per position whose probability to keep
     should_stop: StopCheck | None = None  # polled before each block
 
@@ -47,19 +47,21 @@ def capture(
     *,
     top_k: int = DEFAULT_TOP_K,
     train: bool = False,
-    seed: int | None = None,
+    dropout_seed: int = 0,
     track_token_ids: Sequence[int] | None = None,
     should_stop: StopCheck | None = None,
 ) -> Trace:
     """One forward pass, every stage recorded.
 
     device: "cpu", "cuda" or "auto" (CUDA when present); the model is moved there.
-    train: run with train-mode dropout, reproducibly when `seed` is given.
+    train: training mode: dropout on, as when the model is trained, with its masks drawn
+        right after torch.manual_seed(dropout_seed) and recorded as stages
+        ("blocks/3/attn/dropout"). The caller's random state is as it was afterwards.
     track_token_ids: one token id per position whose probability to record
         (logits/tracked_probs); compare() uses it for exact before/after probabilities.
     should_stop: polled before each block; when it returns True the run raises Cancelled.
     """
-    options = _RunOptions(top_k, train, seed, track_token_ids, should_stop)
+    options = _RunOptions(top_k, train, dropout_seed, track_token_ids, should_stop)
     return _run(model, token_ids, interventions, device, options, None)
 
 
@@ -79,11 +81,13 @@ def backward_step(
     target: None for the mean next-token cross-entropy over the prompt, or
         (position, token id) for -log p(token id | tokens up to position).
     sgd_lr: also take one SGD step with this learning rate and report the loss after it;
-        the step is taken on a copy of the model, whose own weights are never written.
-    capture_options: top_k, train, seed, track_token_ids and should_stop, as for capture().
+        the step is taken on a copy of the model, whose own weights are never written (in
+        training mode the stepped forward draws the same dropout masks again).
+    capture_options: top_k, train, dropout_seed, track_token_ids and should_stop, as for
+        capture(). In training mode the loss with dropout off is also reported (eval_loss).
     """
     options = _RunOptions(**capture_options)
-    request = BackwardRequest(target, sgd_lr)
+    request = BackwardRequest(target, sgd_lr, options.dropout_seed if options.train else None)
     return _run(model, token_ids, interventions, device, options, request)
 
 
@@ -111,19 +115,16 @@ def _run(
 
     was_training = model.training
     params = list(model.parameters())
-    rng = contextlib.nullcontext()
-    if options.train:  # seeding dropout must not disturb the caller's random state
-        rng = torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else [])
     try:
-        with rng, hooks() as hook_set:
-            if options.train and options.seed is not None:
-                torch.manual_seed(options.seed)
+        with seeded_dropout(options.train, options.dropout_seed, dev), hooks() as hook_set:
             if model.training != options.train:  # train() walks every module: skip a no-op
                 model.train(options.train)
             install_interventions(hook_set, model, interventions)
             if options.should_stop is not None:
                 install_stop_check(hook_set, model, options.should_stop)
             recorder = Recorder(hook_set, model, with_grads=request is not None)
+            if options.train:
+                record_dropout_masks(recorder, model)
             if request is None:
                 with torch.inference_mode():
                     logits = model(idx)[0]  # [T, vocab]
@@ -154,6 +155,7 @@ def _run(
         top_k=top_k,
         run_seconds=time.perf_counter() - start,
         backward=info,
+        dropout_seed=options.dropout_seed if options.train else None,
     )
 
 

@@ -35,6 +35,9 @@ class StageSpec:
     # The stages of the same block it is recomputed from on access, for a stage too large
     # to keep: no hook records it and no trace file stores it.
     derived_from: tuple[str, ...] = ()
+    # A dropout mask, recorded only in a training-mode run: which call of `module` within
+    # one forward (or block) it is; drop_shortcut runs twice per block. None for the rest.
+    dropout_call: int | None = None
 
     @property
     def per_block(self) -> bool:
@@ -44,12 +47,38 @@ class StageSpec:
     def derived(self) -> bool:
         return bool(self.derived_from)
 
+    @property
+    def is_dropout_mask(self) -> bool:
+        return self.dropout_call is not None
+
+
+def dropout_mask(
+    name: str, section: str, module: str, layout: str, call: int, site: str, formula: str
+) -> StageSpec:
+    """The registry entry of one dropout site's mask; `site` says in words what it drops."""
+    shape = "[{H}, {T}, {T}]" if layout == CAUSAL_HEADS else "[{T}, {E}]"
+    return StageSpec(
+        name,
+        section,
+        "dropout",
+        module,
+        layout,
+        "Dropout mask",
+        f"m ~ Bernoulli(1 - p) / (1 - p);  {formula}",
+        f"Training mode only: dropout zeroes each entry of {site} with probability p "
+        "(drop_rate) and multiplies the kept ones by 1/(1 - p), so that on average the values "
+        "stay the same. The mask holds that multiplier: 0 where an entry was dropped, "
+        "1/(1 - p) where it was kept. In evaluation mode dropout passes everything through.",
+        f"keep each of {shape} with probability 1 − {{p}}, kept ×1/(1 − {{p}}) → {shape}",
+        dropout_call=call,
+    )
+
 
 def operation(spec: StageSpec, cfg: GPTConfig, n_tokens: int) -> str:
     """What the stage computes for a prompt of n_tokens, with the shapes written out:
     "[14, 768] @ W_query [768, 768] -> ...". The placeholders of StageSpec.operation are
     {T} tokens, {last} the last position (T - 1), {E} emb_dim, {H} heads, {d} head_dim,
-    {F} the feed-forward's hidden width, {V} vocab_size and {C} context_length."""
+    {F} the feed-forward's hidden width, {V} vocab_size, {C} context_length and {p} drop_rate."""
     return spec.operation.format(
         T=n_tokens,
         last=n_tokens - 1,
@@ -59,4 +88,5 @@ def operation(spec: StageSpec, cfg: GPTConfig, n_tokens: int) -> str:
         F=4 * cfg.emb_dim,
         V=cfg.vocab_size,
         C=cfg.context_length,
+        p=f"{cfg.drop_rate:g}",
     )

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from ..model.config import GPTConfig
 from .attention_stages import ATTENTION_STAGES
-from .stage_spec import TOKEN_STAT, TOKENS_DIMS, TOP_IDS, UNBATCHED_TOKENS_DIMS, StageSpec
+from .stage_spec import (
+    TOKEN_STAT,
+    TOKENS_DIMS,
+    TOP_IDS,
+    UNBATCHED_TOKENS_DIMS,
+    StageSpec,
+    dropout_mask,
+)
 
 BLOCK_PREFIX = "blocks/"
 GRAD_PREFIX = "grad/"
@@ -99,6 +106,15 @@ _STAGES: tuple[StageSpec, ...] = (
         "position 0, 1, 2, ... The same row is used for position t whatever the token.",
         "positions 0..{last} pick rows of pos_emb [{C}, {E}] → [{T}, {E}]",
     ),
+    dropout_mask(
+        "embeddings/dropout",
+        "embeddings",
+        "drop_emb",
+        TOKENS_DIMS,
+        0,
+        "the embedding sum",
+        "x_0 = m ⊙ (E_tok[id_t] + E_pos[t])",
+    ),
     StageSpec(
         "embeddings/sum",
         "embeddings",
@@ -115,6 +131,15 @@ _STAGES: tuple[StageSpec, ...] = (
     ),
     *_ln_stages("ln1", "ln1", "trf_blocks.{layer}.norm1", "x"),
     *ATTENTION_STAGES,
+    dropout_mask(
+        "attn/out_dropout",
+        "resid_mid",
+        "trf_blocks.{layer}.drop_shortcut",
+        TOKENS_DIMS,
+        0,
+        "the attention output before it is added to the residual stream",
+        "x_mid = x + m ⊙ attn",
+    ),
     StageSpec(
         "resid_mid",
         "resid_mid",
@@ -165,6 +190,15 @@ _STAGES: tuple[StageSpec, ...] = (
         "The second linear layer projects the hidden units back to emb_dim: what the "
         "feed-forward network writes into the residual stream.",
         "ff: [{T}, {E}] @ [{E}, {F}] → GELU → @ [{F}, {E}] → [{T}, {E}]",
+    ),
+    dropout_mask(
+        "ff/out_dropout",
+        "block_out",
+        "trf_blocks.{layer}.drop_shortcut",
+        TOKENS_DIMS,
+        1,
+        "the feed-forward output before it is added to the residual stream",
+        "x_out = x_mid + m ⊙ ff",
     ),
     StageSpec(
         "out",

@@ -74,6 +74,7 @@ class BackwardInfo:
     params: tuple[ParamGrad, ...]  # every parameter, in model order
     sgd_lr: float | None = None  # learning rate of the optional SGD step
     loss_after_sgd: float | None = None  # the same loss after that step (on a copy)
+    eval_loss: float | None = None  # training mode: the same loss with dropout off
 
     @classmethod
     def from_dict(cls, data: dict) -> BackwardInfo:
@@ -88,6 +89,7 @@ class BackwardInfo:
             ),
             sgd_lr=data["sgd_lr"],
             loss_after_sgd=data["loss_after_sgd"],
+            eval_loss=data.get("eval_loss"),  # files before training mode lack it
         )
 
 
@@ -104,6 +106,12 @@ class Trace:
     top_k: int = DEFAULT_TOP_K  # predictions kept per position
     run_seconds: float = 0.0  # wall time of the run that made it
     backward: BackwardInfo | None = None  # set by backward_step
+    dropout_seed: int | None = None  # training mode (dropout on), seeded so; None: evaluation
+
+    @property
+    def training(self) -> bool:
+        """Whether dropout acted in the run (its masks are stages of the trace)."""
+        return self.dropout_seed is not None
 
     def __post_init__(self) -> None:
         store = {}
@@ -226,6 +234,7 @@ class Trace:
             top_k=meta.top_k,
             run_seconds=meta.run_seconds,
             backward=BackwardInfo.from_dict(meta.backward) if meta.backward else None,
+            dropout_seed=meta.dropout_seed,
         )
 
     def _file_version(self) -> int:
@@ -249,6 +258,8 @@ class Trace:
             "run_seconds": self.run_seconds,
             "stages": [dataclasses.asdict(s) for s in self.stages],
             "backward": dataclasses.asdict(self.backward) if self.backward else None,
+            "mode": "train" if self.training else "eval",
+            "dropout_seed": self.dropout_seed,
         }
 
     def _derive_sources(self, key: str) -> list[np.ndarray]:

@@ -68,7 +68,10 @@ def load_job(source, config, seed: int, device, ctx: JobContext) -> tuple[GPTMod
     )
 
 
-def backward_job(model: GPTModel, key: RunKey, target, sgd_lr, ctx: JobContext) -> Trace:
+def backward_job(
+    model: GPTModel, key: RunKey, target, sgd_lr, dropout_seed: int | None, ctx: JobContext
+) -> Trace:
+    """dropout_seed: training mode (dropout on) with masks seeded so; None: evaluation mode."""
     return backward_step(
         model,
         list(key.token_ids),
@@ -77,6 +80,8 @@ def backward_job(model: GPTModel, key: RunKey, target, sgd_lr, ctx: JobContext) 
         sgd_lr,
         device=key.device,
         should_stop=ctx.should_stop,
+        train=dropout_seed is not None,
+        dropout_seed=dropout_seed or 0,
     )
 
 
@@ -112,8 +117,11 @@ def non_finite_warning(loaded: LoadedModel) -> str | None:
 
 
 def backward_summary(info: BackwardInfo) -> str:
-    """The loss, and the loss after the SGD step if one was taken."""
+    """The loss (in training mode beside the loss with dropout off), and the loss after the
+    SGD step if one was taken."""
     text = f"loss {info.loss:.4f}"
+    if info.eval_loss is not None:
+        text += f" with dropout ({info.eval_loss:.4f} in evaluation mode)"
     if info.sgd_lr is not None:
         text += (
             f" → {info.loss_after_sgd:.4f} after one SGD step (lr {info.sgd_lr:g}); "

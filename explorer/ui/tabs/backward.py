@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSlider,
+    QSpinBox,
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
@@ -62,6 +63,16 @@ class GradientsView(QWidget):
         self.sgd = QCheckBox("then one SGD step, lr")
         self.lr = QDoubleSpinBox(
             decimals=4, minimum=0.0001, maximum=100.0, value=0.1, singleStep=0.05
+        )
+        self.train = QCheckBox("Training mode (dropout on), seed")
+        self.train.setToolTip(
+            "Run the step as in training: dropout zeroes a share of the activations (drop_rate) "
+            "and scales the rest by 1/(1 − drop_rate); the masks are drawn right after "
+            "torch.manual_seed(seed). The stage views then show each mask."
+        )
+        self.dropout_seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.dropout_seed.setToolTip(
+            "The dropout masks' random seed: the same seed, the same masks"
         )
         self.run_button = QPushButton("Backward")
         self.run_button.setToolTip("One backward pass, current prompt and switches (Ctrl+B)")
@@ -118,6 +129,9 @@ class GradientsView(QWidget):
         loss_row.addStretch(1)
         step_row = QHBoxLayout()
         for widget in (self.sgd, self.lr):
+            step_row.addWidget(widget)
+        step_row.addSpacing(12)
+        for widget in (self.train, self.dropout_seed):
             step_row.addWidget(widget)
         step_row.addStretch(1)
         step_row.addWidget(self.run_button)
@@ -176,7 +190,11 @@ class GradientsView(QWidget):
             if target is None:
                 self.session.report("warning", self.target.problem)
                 return
-        self.session.run_backward(target, self.lr.value() if self.sgd.isChecked() else None)
+        self.session.run_backward(
+            target,
+            self.lr.value() if self.sgd.isChecked() else None,
+            self.dropout_seed.value() if self.train.isChecked() else None,
+        )
 
     def _fill_targets(self) -> None:
         """The likely next tokens after the selected position, the prompt's own next token
@@ -221,7 +239,12 @@ class GradientsView(QWidget):
                 f"{info.target[0]})"
             )
         )
-        text = f"Loss ({what}) on {trace.device.upper()}: {backward_summary(info)}"
+        mode = (
+            f"training mode, dropout seed {trace.dropout_seed}"
+            if trace.training
+            else "evaluation mode"
+        )
+        text = f"Loss ({what}; {mode}) on {trace.device.upper()}: {backward_summary(info)}"
         if not trace.interventions.is_empty:
             text += f" · switches: {trace.interventions.describe()}"
         self.result.setText(text)

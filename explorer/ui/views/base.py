@@ -25,12 +25,14 @@ from PySide6.QtWidgets import (
 from explorer.session.session import Session
 from explorer.state.tour import current_step
 from explorer.ui.dialogs.weight_matrices import show_weights
+from explorer.ui.views.dropout import DropoutNote
 from explorer.ui.widgets.layout import scrolled, size_by_current_page
 from gpt_core.analysis.weight_matrices import section_matrices
 from gpt_core.probe.sections import Section
 
 _FULL_DRAW = frozenset({"model", "trace", "section"})
 _TOUR_DRAW = _FULL_DRAW | {"tour"}
+_DROPOUT_PARTS = frozenset({"gradients", "head", "position"})  # what the dropout note shows
 EXPLAIN_FROM_PX = 600  # a panel shorter than this starts with the explanation folded away
 
 
@@ -116,6 +118,7 @@ class StagePanel(QWidget):
         self.notice = QLabel()  # e.g. "this block is skipped"
         self.notice.setStyleSheet("color: #c92a2a; font-weight: 600;")
         self.notice.hide()
+        self.dropout = DropoutNote(session)  # one line in every view: what dropout does here
         self.placeholder = QLabel(
             "Type a prompt and press Run (Ctrl+Enter) to look inside the model."
         )
@@ -141,7 +144,7 @@ class StagePanel(QWidget):
         title_row.addWidget(self.weights)
         title_row.addWidget(self.explain)
         header_layout.addLayout(title_row)
-        for widget in (self.operations, self.formula, self.explanation, self.notice):
+        for widget in (self.operations, self.formula, self.explanation, self.notice, self.dropout):
             header_layout.addWidget(widget)
         content = QWidget()
         layout = QVBoxLayout(content)
@@ -188,6 +191,8 @@ class StagePanel(QWidget):
         if parts & _FULL_DRAW:
             self.refresh()
             return
+        if parts & _DROPOUT_PARTS:
+            self.dropout.refresh()
         view = self.current_view()
         if "interventions" in parts:
             self._show_notice()
@@ -225,6 +230,7 @@ class StagePanel(QWidget):
         self.formula.setText("\n".join(dict.fromkeys(s.formula for s in stages)))
         self.explanation.setText(" ".join(dict.fromkeys(s.explanation for s in stages)))
         self._show_notice()
+        self.dropout.refresh()
         if trace is None:
             self.stack.setCurrentWidget(self.placeholder)
             for view in self.views:
