@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from explorer.session.jobs.model_work import next_token
 from explorer.state import app_state as st
-from explorer.state.app_state import GenerationSettings
+from explorer.state.sampling import GenerationSettings
 
 
 class GenerationMixin:
@@ -41,16 +41,16 @@ class GenerationMixin:
             return
         generated = self.state.generated
         try:
-            next_id = next_token(trace, self.state.generation, len(generated))
+            draw = next_token(trace, self.state.generation, len(generated))
         except ValueError as exc:
             self.report("error", str(exc))
             return
-        self.update(st.with_generated, (*generated, next_id))
+        self.update(st.with_drawn_token, draw)
         self.run(crop=True)  # at the context the run slides on to the last tokens
 
     def undo_generation(self) -> None:
         if self.state.generated:
-            self.update(st.with_generated, self.state.generated[:-1])
+            self.update(st.without_last_token)
             self.run(crop=True)
 
     def adopt_generated(self) -> None:

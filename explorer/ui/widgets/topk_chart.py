@@ -12,6 +12,21 @@ ACTUAL_COLOR = "#2f9e44"  # the prompt's actual next token
 ROW_PX = 15  # one bar and its token label; less and the labels overlap
 
 
+def short_probability(p: float) -> str:
+    """At most five characters, so five lens columns fit: "31%", "0.3%", "2e-5" (random
+    weights give ~1e-5, which a percentage would round to 0)."""
+    if not np.isfinite(p):
+        return "NaN"
+    if p >= 0.095:  # rounds to 10% or more
+        return f"{p:.0%}"
+    if p >= 0.00095:  # rounds to 0.1% or more
+        return f"{p:.1%}"
+    if p == 0:
+        return "0"
+    mantissa, exponent = f"{p:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 class TopKChart(pg.PlotWidget):
     def __init__(self, parent=None):
         super().__init__(parent, background="w")
