@@ -24,18 +24,22 @@ class Draw:
     probability: float  # its probability in the distribution it was drawn from
 
 
-def position_logits(state, vocab: int) -> np.ndarray | None:
-    """The selected position's logits [vocab] of the run shown: the trace's own at the last
-    position; elsewhere the logit lens's last row (the last block's output through
-    final_norm and out_head), None until that is read. Only ids the tokenizer has a string
-    for (`vocab`), as generation draws."""
-    trace, position = state.trace, state.position
+def position_logits(state, position: int, vocab: int) -> np.ndarray | None:
+    """A position's logits [vocab] of the run shown: the trace's own at the last position;
+    elsewhere the logit lens's last row (the last block's output through final_norm and
+    out_head), None until that is read. Only ids the tokenizer has a string for (`vocab`),
+    as generation draws; the array itself when it has no others."""
+    trace = state.trace
     if trace is None:
         return None
-    if position == trace.n_tokens - 1:
-        return trace["logits/last"][:vocab]
     lens = state.logit_lens
-    return lens.logits[:vocab] if lens is not None and lens.position == position else None
+    if position == trace.n_tokens - 1:
+        logits = trace["logits/last"]
+    elif lens is not None and lens.position == position:
+        logits = lens.logits
+    else:
+        return None
+    return logits if logits.shape[0] == vocab else logits[:vocab]
 
 
 def drawn_at(state, position: int) -> Draw | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -20,12 +19,10 @@ from PySide6.QtWidgets import (
 
 from explorer.session.session import Session
 from explorer.ui.widgets.sampling_chart import (
-    NOT_FINITE,
     SamplingControls,
     SamplingPanel,
     settings_text,
 )
-from gpt_core import next_token_distribution
 
 
 class GenerationPanel(QWidget):
@@ -109,13 +106,12 @@ class GenerationPanel(QWidget):
         if trace is None:
             self.distribution.show_message("Next token", "Run a prompt to see its distribution.")
             return
-        s = session.state.generation
-        logits = trace["logits/last"][: session.tokenizer.size]
-        if not np.isfinite(logits).all():
-            self.distribution.show_message("Next token", NOT_FINITE)
-            return
-        distribution = next_token_distribution(logits, s.temperature, s.top_k, s.top_p)
         last = trace.n_tokens - 1
+        try:
+            distribution = session.sampling_distribution(last)
+        except ValueError as exc:
+            self.distribution.show_message("Next token", str(exc))
+            return
         title = f"The next token is drawn from · position {last} “{trace.token_strings[last]}”"
         self.distribution.show_distribution(title, distribution, session.tokenizer, None)
 

@@ -20,13 +20,13 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.export.colour_maps import NON_FINITE_RGBA
-from explorer.state.sampling import drawn_at, position_logits
+from explorer.state.sampling import drawn_at
 from explorer.ui.views.base import StageView
 from explorer.ui.widgets.layout import HORIZONTAL, VERTICAL, adaptive_splitter, splitter, stack
-from explorer.ui.widgets.sampling_chart import NOT_FINITE, SamplingControls, SamplingPanel
+from explorer.ui.widgets.sampling_chart import SamplingControls, SamplingPanel
 from explorer.ui.widgets.tables import RIGHT, caption, heading, read_only_table
 from explorer.ui.widgets.topk_chart import ACTUAL_COLOR, TopKChart, short_probability
-from gpt_core import LogitLens, Trace, next_token_distribution
+from gpt_core import LogitLens, Trace
 from gpt_core.probe.sections import Section
 
 VALUE_ROLE = Qt.ItemDataRole.UserRole  # the exact number behind a cell's text
@@ -204,15 +204,14 @@ class OutputView(StageView):
             return
         position = session.position
         title = f"Sampling distribution at position {position} “{trace.token_strings[position]}”"
-        logits = position_logits(session.state, session.tokenizer.size)
-        if logits is None:
+        try:
+            distribution = session.sampling_distribution(position)
+        except ValueError as exc:
+            self.sampling.show_message(title, str(exc))
+            return
+        if distribution is None:
             self.sampling.show_message(title, "Reading this position's logits…")
             return
-        if not np.isfinite(logits).all():
-            self.sampling.show_message(title, NOT_FINITE)
-            return
-        s = session.state.generation
-        distribution = next_token_distribution(logits, s.temperature, s.top_k, s.top_p)
         drawn = drawn_at(session.state, position)
         self.sampling.show_distribution(title, distribution, session.tokenizer, drawn)
 

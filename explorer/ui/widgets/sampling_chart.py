@@ -15,10 +15,9 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
 from explorer.state.sampling import Draw, GenerationSettings
-from explorer.ui.widgets.axes import fixed_plot, style_axes
 from explorer.ui.widgets.layout import stack
 from explorer.ui.widgets.tables import caption, heading
-from explorer.ui.widgets.topk_chart import short_probability
+from explorer.ui.widgets.topk_chart import ProbabilityRows, short_probability
 from gpt_core import SamplingDistribution
 
 ROWS = 20  # tokens drawn, the most likely first
@@ -29,7 +28,6 @@ TOP_K_COLOR = "#c92a2a"
 TOP_P_COLOR = "#862e9c"
 ROW_PX = 17  # one pair of bars and its label
 LABEL_GAP_PX = 12  # between a token's label and the bars (the tick is 5 px of it)
-NOT_FINITE = "The logits are not finite (NaN or Inf): no token can be drawn."
 
 
 def shown_rows(distribution: SamplingDistribution, drawn_id: int | None) -> np.ndarray:
@@ -44,14 +42,9 @@ def shown_rows(distribution: SamplingDistribution, drawn_id: int | None) -> np.n
     return top
 
 
-class SamplingChart(pg.PlotWidget):
+class SamplingChart(ProbabilityRows):
     def __init__(self, parent=None):
-        super().__init__(parent, background="w")
-        item = self.getPlotItem()
-        fixed_plot(item)
-        style_axes(item, bottom="probability")
-        self.invertY(True)
-        self.showGrid(x=True, alpha=0.2)
+        super().__init__(parent)
         self.before = pg.BarGraphItem(x0=0, y=[], height=0.38, width=[], brush=BEFORE_COLOR)
         self.after = pg.BarGraphItem(x0=0, y=[], height=0.38, width=[], brush=AFTER_COLOR)
         self.addItem(self.before)

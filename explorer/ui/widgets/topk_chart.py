@@ -27,7 +27,9 @@ def short_probability(p: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-class TopKChart(pg.PlotWidget):
+class ProbabilityRows(pg.PlotWidget):
+    """A plot of probabilities (x) by token (rows, the first at the top), fixed in place."""
+
     def __init__(self, parent=None):
         super().__init__(parent, background="w")
         item = self.getPlotItem()
@@ -35,6 +37,11 @@ class TopKChart(pg.PlotWidget):
         style_axes(item, bottom="probability")
         self.invertY(True)
         self.showGrid(x=True, alpha=0.2)
+
+
+class TopKChart(ProbabilityRows):
+    def __init__(self, parent=None):
+        super().__init__(parent)
         self.bars = pg.BarGraphItem(x0=0, y=[], height=0.7, width=[])
         self.addItem(self.bars)
 
