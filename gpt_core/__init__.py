@@ -1,6 +1,6 @@
 """gpt_core: GPT-2 and the instruments to look inside it. No Qt here (see tests/test_layers.py).
 
-- model/: the book's GPT-2 with its config, tokenizer and generation loop
+- model/: the book's GPT-2 with its config, tokenizer and generation loop, the sampling distribution
 - weights/: loading and saving weights from every supported source
 - probe/: capture runs as Traces (the stage registry, hooks, interventions)
 - analysis/: what can be read off runs (compare, logit lens, head statistics, counts)
@@ -26,7 +26,17 @@ from .errors import (
     TraceError,
     WeightsError,
 )
-from .model import PRESETS, GPTConfig, GPTModel, Tokenizer, generate, get_tokenizer, pick_next_token
+from .model import (
+    PRESETS,
+    GPTConfig,
+    GPTModel,
+    SamplingDistribution,
+    Tokenizer,
+    generate,
+    get_tokenizer,
+    next_token_distribution,
+    pick_next_token,
+)
 from .probe import (
     ABLATION_MODES,
     BackwardInfo,
@@ -58,6 +68,7 @@ __all__ = [
     "ParamGrad",
     "ParameterCount",
     "PromptError",
+    "SamplingDistribution",
     "Stage",
     "Tokenizer",
     "Trace",
@@ -76,6 +87,7 @@ __all__ = [
     "keep_freed_memory",
     "load_model",
     "logit_lens",
+    "next_token_distribution",
     "pick_next_token",
     "resolve_device",
     "save_model",

@@ -50,7 +50,8 @@ def _ran(state, ids, text="a"):
 
 
 def _lens(position):
-    return LogitLens(position, LABELS[:3], np.zeros((3, 5), np.int64), np.zeros((3, 5)))
+    ids, probs = np.zeros((3, 5), np.int64), np.zeros((3, 5))
+    return LogitLens(position, LABELS[:3], ids, probs, np.zeros(50257, np.float32))
 
 
 def _on_output(state):

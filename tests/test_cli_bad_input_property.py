@@ -34,8 +34,17 @@ VALID = {
         "--method": "grad_norm",
     },
     "attention": {"--prompt": PROMPT, "--layer": "0", "--head": "0", "--out": "{out}"},
+    "sample": {"--prompt": PROMPT, "--out": "{out}", "--top-k": "5", "--top-p": "0.9"},
 }
-PROMPTED = ("export", "trace", "sublayer-lens", "lens", "attribute", "attention")  # + switches
+PROMPTED = (
+    "export",
+    "trace",
+    "sublayer-lens",
+    "lens",
+    "attribute",
+    "attention",
+    "sample",
+)  # + switches
 TOKEN_OPTIONS = {
     "trace": [{"--backward": None, "--target": "{token}"}],
     "patch": [{"--answer": "{token}"}, {"--distractor": "{token}"}],
@@ -79,6 +88,13 @@ OWN = {
         {"--foil": " mat"}, {"--method": ""}, {"--method": "grad_norm,grad_norm"},
         *({"--method": "integrated_gradients", "--steps": s} for s in ("10" * 6, "0")),
         *({"--position": n} for n in OUT_OF_RANGE),
+    ],
+    "sample": [
+        *({"--temperature": t} for t in ("-1", "-0.01", "nan", "inf", "warm", "")),
+        *({"--top-k": k} for k in ("0", "-3", "2.5", "")),
+        *({"--top-p": p} for p in ("0", "-0.5", "1.01", "nan", "")),
+        *({"--position": n} for n in OUT_OF_RANGE), {"--n": "0"}, {"--n": "-2"},
+        {"--seed": "-1"}, {"--weights-seed": "x"},
     ],
 }  # fmt: skip
 

@@ -89,14 +89,17 @@ def test_next_token_distribution_against_numpy(temperature, top_k):
         assert keep.sum() == top_k
     e = np.where(keep, np.exp((z - z[keep].max()) / temperature), 0.0)
     expected = e / e.sum()
-    got = next_token_distribution(torch.from_numpy(logits), temperature, top_k).double().numpy()
+    got = next_token_distribution(torch.from_numpy(logits), temperature, top_k).probs
+    got = got.astype(np.float64)
     assert np.all(got[~keep] == 0)
     assert np.allclose(got, expected, rtol=1e-5, atol=1e-9)
     assert abs(got.sum() - 1) < 1e-5
 
 
-def test_next_token_distribution_at_temperature_zero_is_none():
-    assert next_token_distribution(torch.zeros(5), 0.0, top_k=2) is None
+def test_next_token_distribution_at_temperature_zero_is_one_hot_at_the_argmax():
+    distribution = next_token_distribution(torch.tensor([0.0, 2.0, 2.0, -1.0]), 0.0, top_k=2)
+    assert distribution.probs.tolist() == [0.0, 1.0, 0.0, 0.0]  # the first of a tie
+    assert distribution.greedy and distribution.possible == 1
 
 
 def test_top_k_restricts_the_choice():

@@ -85,12 +85,12 @@ def test_the_window_shows_and_patches_a_padded_model(window, qtbot, padded_weigh
 
 def test_generation_never_picks_an_id_without_a_string():
     from explorer.session.jobs.model_work import next_token
-    from explorer.state.app_state import GenerationSettings
+    from explorer.state.sampling import GenerationSettings
 
     logits = np.zeros(50_304, dtype=np.float32)
     logits[50_300] = 100.0  # a padded id the model likes best
     logits[262] = 1.0
     trace = {"logits/last": logits}  # what next_token reads of a trace
-    assert next_token(trace, GenerationSettings(), 0) == 262
+    assert next_token(trace, GenerationSettings(), 0).token_id == 262
     sampled = GenerationSettings(temperature=1.0, top_k=5, seed=3)
-    assert all(next_token(trace, sampled, n) < 50_257 for n in range(20))
+    assert all(next_token(trace, sampled, n).token_id < 50_257 for n in range(20))

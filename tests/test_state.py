@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from explorer.state import app_state as st
+from explorer.state.sampling import Draw, GenerationSettings
 from gpt_core import GPTConfig, Interventions
 from gpt_core.analysis import count_parameters
 from gpt_core.weights import random_model
@@ -126,10 +127,18 @@ def test_results_are_current_only_for_the_same_model_device_and_switches(state, 
 
 def test_generated_tokens_belong_to_the_prompt_they_continue(state):
     ran = st.with_result(st.with_prompt(state, "Hello"), _result(state, [1]), "Hello")
-    grown = st.with_generated(ran, (7, 8))
+    hot = GenerationSettings(temperature=2.0)
+    draws = [Draw(7, ran.generation, 1.0), Draw(8, ran.generation, 1.0), Draw(9, hot, 0.25)]
+    grown = ran
+    for draw in draws:
+        grown = st.with_drawn_token(grown, draw)
+    assert grown.generated == (7, 8, 9) and grown.draws == tuple(draws)
+    grown = st.without_last_token(grown)
+    assert grown.generated == (7, 8) and grown.draws == tuple(draws[:2])
     assert st.drop_generation_of_other_prompt(grown).generated == (7, 8)
     edited = st.with_prompt(grown, "Goodbye")
     assert st.drop_generation_of_other_prompt(edited).generated == ()
+    assert st.drop_generation_of_other_prompt(edited).draws == ()
     adopted = st.adopt_generated(grown, " world")
     assert adopted.prompt_text == "Hello world" and adopted.generated == ()
 

@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QDockWidget
 
+from explorer.state.sampling import GenerationSettings
 from tests.conftest import GUI_TIMEOUT_MS, wait_idle
 
 PROMPT = "The cat sat on the mat. 🐈 <|endoftext|> Ünïcödé!"
@@ -285,10 +286,11 @@ def test_generation_appends_and_undo_removes(window, qtbot):
 def test_sampled_generation_is_reproducible_with_a_seed(window, qtbot):
     session = window.session
     panel = window.generation
-    panel.sampled.setChecked(True)
-    panel.temperature.setValue(1.5)
-    panel.top_k.setValue(50)
+    panel.controls.temperature.setValue(1.5)
+    panel.controls.top_k.setValue(50)
+    panel.controls.top_p.setValue(0.95)
     panel.seed.setValue(7)
+    assert session.state.generation == GenerationSettings(1.5, 50, 7, 0.95)
     runs = []
     for _ in range(2):
         _run_typed(qtbot, window, "Every effort moves you")

@@ -61,7 +61,9 @@ def given(text: str) -> str:
     return text
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
+def add_model_options(parser: argparse.ArgumentParser, seed_flag: str = "--seed") -> None:
+    """The model's options; `seed_flag` names the option that seeds random weights (a command
+    whose --seed means something else calls it --weights-seed)."""
     parser.add_argument(
         "--weights",
         metavar="PATH-or-HF-ID",
@@ -80,7 +82,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="where the model runs (default: auto, CUDA when present)",
     )
-    parser.add_argument("--seed", type=seed, default=0, help="seed of the random weights")
+    parser.add_argument(
+        seed_flag, dest="seed", type=seed, default=0, help="seed of the random weights"
+    )
 
 
 def add_switch_options(parser: argparse.ArgumentParser) -> None:

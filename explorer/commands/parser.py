@@ -17,6 +17,7 @@ from explorer.commands import (
     export_attention,
     heads,
     patch,
+    sample,
     sublayer_lens,
     trace,
 )
@@ -42,6 +43,7 @@ class Command:
     switches: bool  # takes --ablate, --skip, --ablation-mode (args.interventions)
     crop: bool = False  # takes --crop: a too-long prompt runs on its last tokens
     aliases: tuple[str, ...] = ()  # older names that still work
+    weights_seed: str = "--seed"  # the option that seeds random weights
 
 
 COMMANDS = (
@@ -52,6 +54,7 @@ COMMANDS = (
     Command("sublayer-lens", sublayer_lens, prompt=True, switches=True, aliases=("lens",)),
     Command("attribute", attribute, prompt=True, switches=True),
     Command("attention", attention, prompt=True, switches=True, crop=True),
+    Command("sample", sample, prompt=True, switches=True, weights_seed="--weights-seed"),
 )
 SUBCOMMANDS = tuple(name for c in COMMANDS for name in (c.name, *c.aliases))
 _BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}
@@ -82,7 +85,7 @@ def headless_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="run a too-long prompt on its last context-length tokens",
             )
-        add_model_options(sub)
+        add_model_options(sub, command.weights_seed)
         if command.switches:
             add_switch_options(sub)
     return parser

@@ -3,13 +3,36 @@ module): each token continues the run the views show, never logits of an older o
 
 from __future__ import annotations
 
+import numpy as np
+
 from explorer.session.jobs.model_work import next_token
 from explorer.state import app_state as st
-from explorer.state.app_state import GenerationSettings
+from explorer.state.sampling import GenerationSettings, position_logits
+from gpt_core import SamplingDistribution, next_token_distribution
 
 
 class GenerationMixin:
     """Session methods for generating; they use the Session's state, run() and report()."""
+
+    # (logits, settings, distribution) last computed: the output view and the Generate panel
+    # both draw the last position's, and each move of a control redraws both.
+    _last_distribution: tuple | None = None
+
+    def sampling_distribution(self, position: int) -> SamplingDistribution | None:
+        """The distribution the next token is drawn from at `position` of the run shown, with
+        the settings now; None while that position's logits are being read. ValueError when
+        they are not finite."""
+        logits = position_logits(self.state, position, self.tokenizer.size)
+        if logits is None:
+            return None
+        s, last = self.state.generation, self._last_distribution
+        if last is not None and last[0] is logits and last[1] == s:
+            return last[2]
+        if not np.isfinite(logits).all():
+            raise ValueError("The logits are not finite (NaN or Inf): no token can be drawn.")
+        distribution = next_token_distribution(logits, s.temperature, s.top_k, s.top_p)
+        self._last_distribution = (logits, s, distribution)
+        return distribution
 
     def generated_text(self) -> str:
         return self.tokenizer.decode(self.state.generated)
@@ -41,16 +64,16 @@ class GenerationMixin:
             return
         generated = self.state.generated
         try:
-            next_id = next_token(trace, self.state.generation, len(generated))
+            draw = next_token(trace, self.state.generation, len(generated))
         except ValueError as exc:
             self.report("error", str(exc))
             return
-        self.update(st.with_generated, (*generated, next_id))
+        self.update(st.with_drawn_token, draw)
         self.run(crop=True)  # at the context the run slides on to the last tokens
 
     def undo_generation(self) -> None:
         if self.state.generated:
-            self.update(st.with_generated, self.state.generated[:-1])
+            self.update(st.without_last_token)
             self.run(crop=True)
 
     def adopt_generated(self) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from explorer.state.analysis import AttributionRun, AttributionSettings, SublayerLensGrid
+from explorer.state.sampling import Draw, GenerationSettings
 from gpt_core import Comparison, GPTConfig, Interventions, LogitLens, ParameterCount, Trace
 from gpt_core.analysis import Projection
 from gpt_core.analysis.patching import PatchResult
@@ -60,13 +61,6 @@ class RunResult:
     comparison: Comparison | None  # trace against baseline, when interventions are on
     head_stats: Mapping[str, np.ndarray]  # per-head metrics of `trace`, [n_layers, n_heads]
     seconds: float  # wall time of the job
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    temperature: float = 0.0  # 0: greedy (argmax)
-    top_k: int | None = None  # sample only among the k most likely tokens
-    seed: int = 0  # the n-th generated token is sampled with seed + n
 
 
 @dataclass(frozen=True)
@@ -119,6 +113,7 @@ class AppState:
     ran_text: str | None = None  # the prompt text of the current result
     generated: tuple[int, ...] = ()  # tokens generated after the prompt
     generation: GenerationSettings = GenerationSettings()
+    draws: tuple[Draw, ...] = ()  # how each generated token was drawn
     interventions: Interventions = Interventions()
     selection: Selection = Selection()
     result: RunResult | None = None
@@ -288,7 +283,7 @@ def drop_generation_of_other_prompt(state: AppState) -> AppState:
     """Before a run: generated tokens continue the prompt they were made for, so a new
     prompt text drops them."""
     if state.generated and state.ran_text is not None and state.prompt_text != state.ran_text:
-        return replace(state, generated=())
+        return replace(state, generated=(), draws=())
     return state
 
 
@@ -296,13 +291,19 @@ def with_generation_settings(state: AppState, settings: GenerationSettings) -> A
     return replace(state, generation=settings)
 
 
-def with_generated(state: AppState, generated: tuple[int, ...]) -> AppState:
-    return replace(state, generated=generated)
+def with_drawn_token(state: AppState, draw: Draw) -> AppState:
+    """One more generated token."""
+    return replace(state, generated=(*state.generated, draw.token_id), draws=(*state.draws, draw))
+
+
+def without_last_token(state: AppState) -> AppState:
+    return replace(state, generated=state.generated[:-1], draws=state.draws[:-1])
 
 
 def adopt_generated(state: AppState, generated_text: str) -> AppState:
     """The generated text becomes part of the prompt the person can edit."""
-    return replace(state, prompt_text=state.prompt_text + generated_text, generated=())
+    text = state.prompt_text + generated_text
+    return replace(state, prompt_text=text, generated=(), draws=())
 
 
 # --- selection and navigation ---

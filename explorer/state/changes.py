@@ -21,6 +21,7 @@ PARTS: dict[str, Part] = {
     "model": Part(lambda s: (s.model, s.device), "a new model (weights, config or device)"),
     "prompt": Part(lambda s: s.prompt_text, "the prompt text"),
     "generation": Part(lambda s: s.generated, "generated tokens added or removed"),
+    "sampling": Part(lambda s: s.generation, "temperature, top-k, top-p or seed"),
     "interventions": Part(lambda s: s.interventions, "heads off, blocks skipped, ablation mode"),
     "trace": Part(lambda s: s.result, "a new run: trace, baseline and comparison"),
     "section": Part(

@@ -18,6 +18,7 @@ class LogitLens:
     labels: tuple[str, ...]  # "embeddings", "block 0", ..., one per row
     topk_ids: np.ndarray  # [n_layers + 1, k] most likely next tokens per layer
     topk_probs: np.ndarray  # [n_layers + 1, k] their probabilities
+    logits: np.ndarray  # [vocab] the last row's logits: the run's own logits at `position`
 
 
 @torch.inference_mode()
@@ -30,4 +31,5 @@ def logit_lens(model: GPTModel, trace: Trace, position: int, k: int = 5) -> Logi
     logits = model.out_head(model.final_norm(resid[None]))[0].float()  # [L + 1, vocab]
     top = torch.topk(torch.softmax(logits, dim=-1), k, dim=-1)
     labels = ("embeddings",) + tuple(f"block {i}" for i in range(n_layers))
-    return LogitLens(position, labels, top.indices.cpu().numpy(), top.values.cpu().numpy())
+    ids, probs = top.indices.cpu().numpy(), top.values.cpu().numpy()
+    return LogitLens(position, labels, ids, probs, logits[-1].cpu().numpy())

@@ -1,5 +1,5 @@
 """The seed's GPT-2, one small module per concept, with its config, tokenizer and the text
-generation loop."""
+generation loop and its sampling distribution."""
 
 from .attention import MultiHeadAttention
 from .config import PRESETS, GPTConfig
@@ -9,6 +9,7 @@ from .generation import generate, pick_next_token
 from .gpt_model import GPTModel, check_in_vocabulary, check_token_ids
 from .layer_norm import LayerNorm
 from .probe_point import ProbePoint
+from .sampling import SamplingDistribution, next_token_distribution
 from .tokenizer import Tokenizer, get_tokenizer
 from .transformer_block import TransformerBlock
 
@@ -21,11 +22,13 @@ __all__ = [
     "LayerNorm",
     "MultiHeadAttention",
     "ProbePoint",
+    "SamplingDistribution",
     "Tokenizer",
     "TransformerBlock",
     "check_in_vocabulary",
     "check_token_ids",
     "generate",
     "get_tokenizer",
+    "next_token_distribution",
     "pick_next_token",
 ]

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from explorer.session.worker import JobContext
-from explorer.state.app_state import GenerationSettings, LoadedModel, RunKey, RunResult
+from explorer.state.app_state import LoadedModel, RunKey, RunResult
+from explorer.state.sampling import Draw, GenerationSettings
 from gpt_core import (
     BackwardInfo,
     Trace,
@@ -20,10 +21,10 @@ from gpt_core import (
     get_tokenizer,
     head_summary,
     load_model,
-    pick_next_token,
 )
 from gpt_core.analysis import HEAD_TYPES, head_type_scores, pca_2d
 from gpt_core.model import GPTModel
+from gpt_core.model.generation import sample_next_token
 from gpt_core.model.tokenizer import vocabulary_note
 from gpt_core.weights import non_finite_parameters
 
@@ -85,13 +86,16 @@ def backward_job(
     )
 
 
-def next_token(trace: Trace, settings: GenerationSettings, n_generated: int) -> int:
-    """The token to append: greedy, or sampled with the n-th seed of the settings. Only ids
+def next_token(trace: Trace, settings: GenerationSettings, n_generated: int) -> Draw:
+    """The token to append: greedy, or drawn from next_token_distribution with the n-th
+    seed of the settings. Only ids
     the tokenizer has a string for (a padded vocabulary's others would become "#50300" text
     in the prompt)."""
     logits = torch.from_numpy(np.array(trace["logits/last"][: get_tokenizer().size]))
     generator = torch.Generator().manual_seed(settings.seed + n_generated)
-    return pick_next_token(logits, settings.temperature, settings.top_k, generator)
+    s = settings
+    token_id, distribution = sample_next_token(logits, s.temperature, s.top_k, s.top_p, generator)
+    return Draw(token_id, settings, float(distribution.probs[token_id]))
 
 
 def load_messages(loaded: LoadedModel) -> list[tuple[str, str]]:

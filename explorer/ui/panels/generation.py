@@ -1,16 +1,16 @@
-"""Generation one token at a time: append the predicted token (greedy, or sampled with a
-temperature, top-k and a seed) and run again; Undo takes the last one back."""
+"""Generation one token at a time: append the predicted token (greedy, or drawn with a
+temperature, top-k, top-p and a seed) and run again; Undo takes the last one back. Below,
+the distribution the next token is drawn from, redrawn as the settings move."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtWidgets import (
-    QButtonGroup,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QRadioButton,
     QSpinBox,
     QTextEdit,
     QVBoxLayout,
@@ -18,28 +18,22 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.session.session import Session
-from explorer.state.app_state import GenerationSettings
+from explorer.ui.widgets.sampling_chart import (
+    SamplingControls,
+    SamplingPanel,
+    settings_text,
+)
 
 
 class GenerationPanel(QWidget):
     def __init__(self, session: Session, generate_action, undo_action, parent=None):
         super().__init__(parent)
         self.session = session
-        self.greedy = QRadioButton("Greedy (most likely)")
-        self.sampled = QRadioButton("Sample")
-        self.greedy.setChecked(True)
-        group = QButtonGroup(self)
-        group.addButton(self.greedy)
-        group.addButton(self.sampled)
-        self.temperature = QDoubleSpinBox(minimum=0.05, maximum=5.0, singleStep=0.1, value=1.0)
-        self.top_k = QSpinBox(minimum=0, maximum=50257, value=40)
-        self.top_k.setSpecialValueText("all")
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.controls = SamplingControls(session)
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=session.state.generation.seed)
+        self.seed.setToolTip("the n-th generated token is drawn with seed + n")
         form = QFormLayout()
-        form.addRow(self.greedy)
-        form.addRow(self.sampled)
-        form.addRow("Temperature", self.temperature)
-        form.addRow("Top-k", self.top_k)
+        form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Seed", self.seed)
         self.next_button = QPushButton("Next token")
         self.next_button.setToolTip("Append the next token and run again (Ctrl+G)")
@@ -57,40 +51,45 @@ class GenerationPanel(QWidget):
         self.text.setMaximumHeight(110)
         self.text.setPlaceholderText("Generated tokens appear here, after the prompt.")
         self.count = QLabel()
+        self.count.setWordWrap(True)
+        self.distribution = SamplingPanel()
         layout = QVBoxLayout(self)
+        layout.addWidget(self.controls)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.count)
         layout.addWidget(self.text)
         layout.addWidget(self.append_button)
-        layout.addStretch(1)
-        for widget in (self.temperature, self.top_k, self.seed):
-            widget.valueChanged.connect(self._push_settings)
-        self.greedy.toggled.connect(self._push_settings)
+        layout.addWidget(self.distribution, 1)
+        self.seed.valueChanged.connect(self._push_seed)
         session.generationChanged.connect(self._show)
         session.traceChanged.connect(self._show)
-        self._push_settings()
+        session.samplingChanged.connect(self._follow_settings)
         self._show()
 
-    def settings(self) -> GenerationSettings:
-        if self.greedy.isChecked():
-            return GenerationSettings(seed=self.seed.value())
-        return GenerationSettings(
-            self.temperature.value(), self.top_k.value() or None, self.seed.value()
-        )
+    def _push_seed(self, seed: int) -> None:
+        self.session.set_generation(replace(self.session.state.generation, seed=seed))
 
-    def _push_settings(self) -> None:
-        sampling = self.sampled.isChecked()
-        for widget in (self.temperature, self.top_k):
-            widget.setEnabled(sampling)
-        self.session.set_generation(self.settings())
+    def _follow_settings(self) -> None:
+        self.seed.blockSignals(True)
+        self.seed.setValue(self.session.state.generation.seed)
+        self.seed.blockSignals(False)
+        self._show_distribution()
 
     def _show(self) -> None:
         session = self.session
         n = len(session.state.generated)
         self.undo_button.setEnabled(n > 0)
         self.append_button.setEnabled(n > 0)
-        self.count.setText(f"{n} generated token{'s' if n != 1 else ''}")
+        count = f"{n} generated token{'s' if n != 1 else ''}"
+        if n:
+            last = session.state.draws[-1]
+            token = session.tokenizer.display(last.token_id)
+            count += (
+                f"; the last, “{token}”, was drawn at p = {last.probability:.4g} with "
+                f"{settings_text(last.settings)}"
+            )
+        self.count.setText(count)
         # The prompt of the run shown, not what the prompt box holds now.
         prompt = _escape(session.state.ran_text or "")
         generated = _escape(session.generated_text())
@@ -98,6 +97,23 @@ class GenerationPanel(QWidget):
             f"<span style='color:#495057'>{prompt}</span>"
             f"<span style='color:#1971c2; font-weight:600'>{generated}</span>"
         )
+        self._show_distribution()
+
+    def _show_distribution(self) -> None:
+        """What the next token will be drawn from: the last position's logits of the run
+        shown, with the settings now."""
+        session, trace = self.session, self.session.trace
+        if trace is None:
+            self.distribution.show_message("Next token", "Run a prompt to see its distribution.")
+            return
+        last = trace.n_tokens - 1
+        try:
+            distribution = session.sampling_distribution(last)
+        except ValueError as exc:
+            self.distribution.show_message("Next token", str(exc))
+            return
+        title = f"The next token is drawn from · position {last} “{trace.token_strings[last]}”"
+        self.distribution.show_distribution(title, distribution, session.tokenizer, None)
 
 
 def _escape(text: str) -> str:

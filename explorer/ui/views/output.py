@@ -1,7 +1,8 @@
 """Output head: the most likely next tokens at the selected position (bars and a table),
 the prompt's actual next token with its probability and loss, the top-k before and after
-the interventions side by side when any are on, and the logit lens: what the residual
-stream would predict after the embeddings and after every block."""
+the interventions side by side when any are on, the sampling distribution there (before and
+after temperature, top-k and top-p, redrawn as those move), and the logit lens: what the
+residual stream would predict after the embeddings and after every block."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.export.colour_maps import NON_FINITE_RGBA
+from explorer.state.sampling import drawn_at
 from explorer.ui.views.base import StageView
 from explorer.ui.widgets.layout import HORIZONTAL, VERTICAL, adaptive_splitter, splitter, stack
+from explorer.ui.widgets.sampling_chart import SamplingControls, SamplingPanel
 from explorer.ui.widgets.tables import RIGHT, caption, heading, read_only_table
-from explorer.ui.widgets.topk_chart import ACTUAL_COLOR, TopKChart
+from explorer.ui.widgets.topk_chart import ACTUAL_COLOR, TopKChart, short_probability
 from gpt_core import LogitLens, Trace
 from gpt_core.probe.sections import Section
 
@@ -36,21 +39,6 @@ LENS_COLUMN_PX = 110  # "2e-4 ␣token": narrower and every cell reads "2e-4 ␣
 
 def format_probability(p: float) -> str:
     return f"{p:.4g}"
-
-
-def short_probability(p: float) -> str:
-    """At most five characters, so five lens columns fit: "31%", "0.3%", "2e-5" (random
-    weights give ~1e-5, which a percentage would round to 0)."""
-    if not np.isfinite(p):
-        return "NaN"
-    if p >= 0.095:  # rounds to 10% or more
-        return f"{p:.0%}"
-    if p >= 0.00095:  # rounds to 0.1% or more
-        return f"{p:.1%}"
-    if p == 0:
-        return "0"
-    mantissa, exponent = f"{p:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
 
 
 def _perplexity(loss: float) -> str:
@@ -166,12 +154,18 @@ class OutputView(StageView):
         self.lens_table.setMinimumHeight(200)
         self.lens_note = caption()
         self.lens_shown: LogitLens | None = None  # what the lens table holds
+        self.sampling_controls = SamplingControls(session)
+        self.sampling = SamplingPanel()
         self.runs = splitter(HORIZONTAL, self.before, self.after)
         lens_panel = stack(self.lens_title, self.lens_table, self.lens_note, spacing=2)
-        self.split = adaptive_splitter(820, self.runs, lens_panel, stretch=(2, 3))
+        sampling = stack((self.sampling_controls, 0), (self.sampling, 1), spacing=4)
+        right = splitter(VERTICAL, sampling, lens_panel, stretch=(3, 2))
+        self.split = adaptive_splitter(820, self.runs, right, stretch=(2, 3))
         self._comparing = False
         stack(self.summary, self.split, owner=self)
         session.logitLensChanged.connect(self._draw_lens)
+        session.logitLensChanged.connect(self._draw_sampling)
+        session.samplingChanged.connect(self._draw_sampling)
 
     # --- drawing ---
     def draw(self, section: Section) -> None:
@@ -200,6 +194,26 @@ class OutputView(StageView):
                 "no token can be generated. " + self.summary.text()
             )
         self._draw_lens()
+        self._draw_sampling()
+
+    def _draw_sampling(self) -> None:
+        """The distribution at the selected position with the settings now, from the run's
+        logits (a change of temperature, top-k or top-p never runs the model)."""
+        session, trace = self.session, self.trace
+        if trace is None:
+            return
+        position = session.position
+        title = f"Sampling distribution at position {position} “{trace.token_strings[position]}”"
+        try:
+            distribution = session.sampling_distribution(position)
+        except ValueError as exc:
+            self.sampling.show_message(title, str(exc))
+            return
+        if distribution is None:
+            self.sampling.show_message(title, "Reading this position's logits…")
+            return
+        drawn = drawn_at(session.state, position)
+        self.sampling.show_distribution(title, distribution, session.tokenizer, drawn)
 
     def _summary_text(self, position: int) -> str:
         result, trace = self.session.result, self.trace
@@ -298,3 +312,4 @@ class OutputView(StageView):
         self.lens_table.setRowCount(0)
         self.lens_title.setText("")
         self.lens_note.setText("")
+        self.sampling.show_message("", "")

@@ -12,7 +12,24 @@ ACTUAL_COLOR = "#2f9e44"  # the prompt's actual next token
 ROW_PX = 15  # one bar and its token label; less and the labels overlap
 
 
-class TopKChart(pg.PlotWidget):
+def short_probability(p: float) -> str:
+    """At most five characters, so five lens columns fit: "31%", "0.3%", "2e-5" (random
+    weights give ~1e-5, which a percentage would round to 0)."""
+    if not np.isfinite(p):
+        return "NaN"
+    if p >= 0.095:  # rounds to 10% or more
+        return f"{p:.0%}"
+    if p >= 0.00095:  # rounds to 0.1% or more
+        return f"{p:.1%}"
+    if p == 0:
+        return "0"
+    mantissa, exponent = f"{p:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+class ProbabilityRows(pg.PlotWidget):
+    """A plot of probabilities (x) by token (rows, the first at the top), fixed in place."""
+
     def __init__(self, parent=None):
         super().__init__(parent, background="w")
         item = self.getPlotItem()
@@ -20,6 +37,11 @@ class TopKChart(pg.PlotWidget):
         style_axes(item, bottom="probability")
         self.invertY(True)
         self.showGrid(x=True, alpha=0.2)
+
+
+class TopKChart(ProbabilityRows):
+    def __init__(self, parent=None):
+        super().__init__(parent)
         self.bars = pg.BarGraphItem(x0=0, y=[], height=0.7, width=[])
         self.addItem(self.bars)
 
