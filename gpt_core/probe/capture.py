@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from ._backward import BackwardRequest, backward_info, check_target, loss_of
 from ._causal_pack import PackedCausal, pack_causal
 from ._hooks import Recorder, StopCheck, hooks, install_interventions, install_stop_check
 from ._logits import summarize_logits
+from .hook_points import Edit, install_edits
 from .interventions import Interventions
 from .stage_spec import CAUSAL_HEADS, TOKEN_STAT, UNBATCHED_TOKENS_DIMS
 from .stages import LOGITS, grad_key, parse_key
@@ -37,6 +38,7 @@ class _RunOptions:
     seed: int | None = None  # seeds that dropout
     track_token_ids: Sequence[int] | None = None  # one id per position whose probability to keep
     should_stop: StopCheck | None = None  # polled before each block
+    edits: Mapping[str, Edit] | None = None  # stages replaced by an edit of their output
 
 
 def capture(
@@ -50,6 +52,7 @@ def capture(
     seed: int | None = None,
     track_token_ids: Sequence[int] | None = None,
     should_stop: StopCheck | None = None,
+    edits: Mapping[str, Edit] | None = None,
 ) -> Trace:
     """One forward pass, every stage recorded.
 
@@ -58,8 +61,10 @@ def capture(
     track_token_ids: one token id per position whose probability to record
         (logits/tracked_probs); compare() uses it for exact before/after probabilities.
     should_stop: polled before each block; when it returns True the run raises Cancelled.
+    edits: stages replaced by an edit of their output, by trace key, applied after the
+        interventions and before the stage is recorded (an SAE's feature switches).
     """
-    options = _RunOptions(top_k, train, seed, track_token_ids, should_stop)
+    options = _RunOptions(top_k, train, seed, track_token_ids, should_stop, edits)
     return _run(model, token_ids, interventions, device, options, None)
 
 
@@ -80,7 +85,8 @@ def backward_step(
         (position, token id) for -log p(token id | tokens up to position).
     sgd_lr: also take one SGD step with this learning rate and report the loss after it;
         the step is taken on a copy of the model, whose own weights are never written.
-    capture_options: top_k, train, seed, track_token_ids and should_stop, as for capture().
+    capture_options: top_k, train, seed, track_token_ids, should_stop and edits, as for
+        capture().
     """
     options = _RunOptions(**capture_options)
     request = BackwardRequest(target, sgd_lr)
@@ -121,6 +127,7 @@ def _run(
             if model.training != options.train:  # train() walks every module: skip a no-op
                 model.train(options.train)
             install_interventions(hook_set, model, interventions)
+            install_edits(hook_set, model, options.edits or {})
             if options.should_stop is not None:
                 install_stop_check(hook_set, model, options.should_stop)
             recorder = Recorder(hook_set, model, with_grads=request is not None)
