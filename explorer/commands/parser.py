@@ -15,6 +15,7 @@ from explorer.commands import (
     attention,
     attribute,
     export_attention,
+    features,
     heads,
     patch,
     sublayer_lens,
@@ -52,6 +53,7 @@ COMMANDS = (
     Command("sublayer-lens", sublayer_lens, prompt=True, switches=True, aliases=("lens",)),
     Command("attribute", attribute, prompt=True, switches=True),
     Command("attention", attention, prompt=True, switches=True, crop=True),
+    Command("features", features, prompt=True, switches=True, crop=True),
 )
 SUBCOMMANDS = tuple(name for c in COMMANDS for name in (c.name, *c.aliases))
 _BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}

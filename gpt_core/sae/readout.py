@@ -2,7 +2,7 @@
 (L0), how well the reconstruction matches, and every active feature kept sparsely.
 
 read_features() needs only the site's activation, so a Trace that already holds the stage
-(trace.get(site.key)) gives features with no run of the model.
+(trace[site.key]) gives features with no run of the model.
 """
 
 from __future__ import annotations
