@@ -13,13 +13,15 @@ from hypothesis import strategies as st
 from gpt_core import GPTConfig, save_model
 from gpt_core.weights import random_model
 from tests.cli_helpers import TINY, run_cli
+from tests.sae_helpers import make_sae
 
 PROMPT = "The cat sat on the"
 CLEAN = "When Mary and John went, John gave it to"
 CORRUPTED = "When Mary and John went, Mary gave it to"
 
 # A run each command completes; {out} names nothing yet, {folder} is a folder and {file} a
-# file that exist, {small_vocab} a model of 1,000 token ids (the prompts' tokens are past them).
+# file that exist, {small_vocab} a model of 1,000 token ids (the prompts' tokens are past them),
+# {sae} an SAE of the tiny model (96 features) and {sae14} one of a block it does not have.
 VALID = {
     "export": {"--prompt": PROMPT, "--out": "{out}", "--layer": "0", "--head": "0"},
     "trace": {"--prompt": PROMPT, "--out": "{out}.npz"},
@@ -34,8 +36,17 @@ VALID = {
         "--method": "grad_norm",
     },
     "attention": {"--prompt": PROMPT, "--layer": "0", "--head": "0", "--out": "{out}"},
+    "features": {"--prompt": PROMPT, "--sae": "{sae}", "--out": "{out}", "--feature": "3"},
 }
-PROMPTED = ("export", "trace", "sublayer-lens", "lens", "attribute", "attention")  # + switches
+PROMPTED = (
+    "export",
+    "trace",
+    "sublayer-lens",
+    "lens",
+    "attribute",
+    "attention",
+    "features",
+)  # + switches
 TOKEN_OPTIONS = {
     "trace": [{"--backward": None, "--target": "{token}"}],
     "patch": [{"--answer": "{token}"}, {"--distractor": "{token}"}],
@@ -76,6 +87,14 @@ OWN = {
         *({"--method": "integrated_gradients", "--steps": s} for s in ("10" * 6, "0")),
         *({"--position": n} for n in OUT_OF_RANGE),
     ],
+    "features": [
+        {"--sae": "{folder}"}, {"--sae": "{file}"}, {"--sae": "{sae14}"}, {"--sae": ""},
+        {"--sae": "nowhere:"}, {"--sae": "someone/saes:blocks.0.hook_resid_pre"},
+        *({"--top": n} for n in ("0", "-1", "x", "1" * 12, "")),
+        *({"--feature": f} for f in ("96", "-1", "x", "")),
+        *({"--ablate-feature": f} for f in ("96", "-3", "1.5")),
+        *({"--steer": s} for s in ("5", "5:x", "5:nan", "96:1", ":1", "5:1e9")),
+    ],
 }  # fmt: skip
 
 
@@ -101,6 +120,7 @@ def _argv(command: str, edit: dict, folder: Path, small_vocab: Path) -> list[str
         options.pop("--prompt", None)
     places = {"out": folder / "out", "folder": folder, "file": folder / "a-file"}
     places["small_vocab"] = small_vocab
+    places["sae"], places["sae14"] = small_vocab.parent / "sae", small_vocab.parent / "sae14"
     argv = [command] if "--weights" in options else [command, *TINY]
     for option, value in options.items():
         argv += [option] if value is None else [option, value.format(**places)]
@@ -112,6 +132,8 @@ def small_vocab(tmp_path_factory) -> Path:
     """A tiny model of 1,000 token ids, as a weights file."""
     config = replace(GPTConfig.preset("tiny"), vocab_size=1000)
     path = tmp_path_factory.mktemp("weights") / "small-vocab.safetensors"
+    make_sae(path.parent / "sae", 32, 96, "blocks.1.hook_resid_pre")  # {sae}, {sae14}
+    make_sae(path.parent / "sae14", 32, 96, "blocks.14.hook_resid_pre")
     return save_model(random_model(config, seed=0), path)
 
 

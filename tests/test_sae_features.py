@@ -174,14 +174,20 @@ def test_splice_zero_and_steer_equal_a_forward_with_the_vector_written(tmp_path,
     assert trace.loss == pytest.approx(steered, abs=1e-5)
 
 
+def _sae_at(tmp_path, model, ids, hook: str, layer: int, seed: int):
+    """A random SAE at the site, its tensors, the plain run's activation there and the
+    features the float64 formulas give (numpy)."""
+    cfg = sae_config(64, D_SAE, f"blocks.{layer}.{hook}")
+    tensors = random_weights(64, D_SAE, seed=seed)
+    sae = load_sae(write_sae(tmp_path / "sae", cfg, tensors), model.cfg)
+    x = _plain_x(model, ids, hook, layer).double().numpy()
+    return sae, tensors, x, numpy_encode_decode(x, tensors, cfg)[0]
+
+
 def test_ablating_a_feature_removes_its_contribution_at_the_site(tmp_path, pair, ids):
     _, model = pair
     hook, layer = "hook_resid_mid", 1
-    cfg = sae_config(64, D_SAE, f"blocks.{layer}.{hook}")
-    tensors = random_weights(64, D_SAE, seed=12)
-    sae = load_sae(write_sae(tmp_path / "sae", cfg, tensors), model.cfg)
-    x = _plain_x(model, ids, hook, layer).double().numpy()
-    acts, _ = numpy_encode_decode(x, tensors, cfg)
+    sae, tensors, x, acts = _sae_at(tmp_path, model, ids, hook, layer, seed=12)
     on = int(np.argmax((acts > 0).sum(0)))
     off = [f for f in range(D_SAE) if not (acts[:, f] > 0).any()]
     assert off, "the random SAE needs a feature that never fires"
@@ -199,12 +205,7 @@ def test_ablating_every_feature_and_the_error_leaves_the_zeroed_site(tmp_path, p
     """x = Σ f_i W_dec[i] + (x − Σ f_i W_dec[i]): switching every feature off and taking the
     rest (the error term with b_dec, computed here in float64) away leaves zero."""
     _, model = pair
-    hook, layer = "hook_resid_pre", 2
-    cfg = sae_config(64, D_SAE, f"blocks.{layer}.{hook}")
-    tensors = random_weights(64, D_SAE, seed=13)
-    sae = load_sae(write_sae(tmp_path / "sae", cfg, tensors), model.cfg)
-    x = _plain_x(model, ids, hook, layer).double().numpy()
-    acts, _ = numpy_encode_decode(x, tensors, cfg)
+    sae, tensors, x, acts = _sae_at(tmp_path, model, ids, "hook_resid_pre", 2, seed=13)
     rest = torch.tensor(x - acts @ tensors["W_dec"].double().numpy()).float()  # [T, 64]
     every = FeatureSwitches(frozenset(range(D_SAE)))
     edit = site_edits(sae, every, model.cfg)
