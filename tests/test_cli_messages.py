@@ -31,6 +31,8 @@ REQUIRED = {
     "lens": ["--prompt", "x", "--out", "o"],  # the older name of sublayer-lens
     "attribute": ["--prompt", "x", "--target", " y", "--out", "o"],
     "attention": ["--prompt", "x", "--layer", "0", "--head", "0", "--out", "o"],
+    "features": ["--prompt", "x", "--sae", "s", "--out", "o"],
+    "features-scan": ["--sae", "s", "--corpus", "c", "--out", "o"],
 }
 
 

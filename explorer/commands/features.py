@@ -8,12 +8,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from explorer.commands.options import given
+from explorer.commands.options import check_folder, given, whole_number
 from explorer.export.features import export_features
-from gpt_core.errors import SAEError
 from gpt_core.sae import DEFAULT_TOP, FeatureSwitches, feature_card, features, load_sae
+from gpt_core.sae.config import MAX_D_SAE
 
 HELP = "which sparse-autoencoder features fire on each token"
+MAX_TOP = 10_000  # features listed per token
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,9 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args) -> None:
-    args.top = _count(args.top, "--top")
-    args.cards = sorted({_count(f, "--feature", least=0) for f in args.feature})
+    args.top = whole_number(args.top, "--top", 1, MAX_TOP)
+    args.cards = sorted({whole_number(f, "--feature", 0, MAX_D_SAE) for f in args.feature})
     args.switches = FeatureSwitches.parse(args.ablate_feature, args.steer)
+    check_folder(args.out, "--out")
 
 
 def run(args, model) -> int:
@@ -61,10 +63,3 @@ def run(args, model) -> int:
     written = export_features(result, sae, cards, args.out)
     print(f"wrote {len(written)} files of {sae.hook_name} features to {args.out}")
     return 0
-
-
-def _count(text: str, option: str, least: int = 1) -> int:
-    digits = text.strip()
-    if not (digits.isascii() and digits.isdigit()) or int(digits) < least or len(digits) > 9:
-        raise SAEError(f"{option} takes a whole number of at least {least}, got {text!r}")
-    return int(digits)

@@ -16,6 +16,7 @@ from explorer.commands import (
     attribute,
     export_attention,
     features,
+    features_scan,
     heads,
     patch,
     sublayer_lens,
@@ -54,6 +55,7 @@ COMMANDS = (
     Command("attribute", attribute, prompt=True, switches=True),
     Command("attention", attention, prompt=True, switches=True, crop=True),
     Command("features", features, prompt=True, switches=True, crop=True),
+    Command("features-scan", features_scan, prompt=False, switches=False),
 )
 SUBCOMMANDS = tuple(name for c in COMMANDS for name in (c.name, *c.aliases))
 _BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}

@@ -10,6 +10,7 @@ push them. Qt-free; the Features tab and the `features` command are built on it.
 - switches.py: FeatureSwitches (ablate / steer) and their edit of the site
 - readout.py: read_features() from an activation; features.py: features() from a run
 - card.py: a feature's card (logit effect, activations on the prompt)
+- corpus.py, scan.py: scan_corpus(), each feature's top windows in a corpus (cached, resumable)
 """
 
 from .autoencoder import SparseAutoencoder
@@ -18,13 +19,16 @@ from .config import ARCHITECTURES, NORMALISATIONS, SAEConfig
 from .features import FeatureRun, SpliceLosses, features
 from .loading import load_sae
 from .readout import DEFAULT_TOP, FeatureReadout, read_features
+from .scan import DEFAULT_SCAN_TOP, DEFAULT_WINDOW, ScanResult, scan_corpus
 from .sites import HOOK_STAGES, Site, site_of
 from .sources import SAE_RELEASES, SAERelease, cached_folder, parse_source
 from .switches import FeatureSwitches, site_edits
 
 __all__ = [
     "ARCHITECTURES",
+    "DEFAULT_SCAN_TOP",
     "DEFAULT_TOP",
+    "DEFAULT_WINDOW",
     "HOOK_STAGES",
     "NORMALISATIONS",
     "SAE_RELEASES",
@@ -34,6 +38,7 @@ __all__ = [
     "FeatureSwitches",
     "SAEConfig",
     "SAERelease",
+    "ScanResult",
     "Site",
     "SparseAutoencoder",
     "SpliceLosses",
@@ -44,6 +49,7 @@ __all__ = [
     "logit_effect",
     "parse_source",
     "read_features",
+    "scan_corpus",
     "site_edits",
     "site_of",
 ]
