@@ -12,6 +12,10 @@ Rows: `model(ids)` under inference mode; features(..., losses=False): the same f
 the SAE read at its site (encode, top-k, L0, reconstruction error, the sparse activations);
 features(...) with the losses: the batched run clean / spliced / zeroed (3 rows). Medians of
 --reps rounds, the rounds interleaving every row.
+
+Then the corpus scan: scan_corpus() over --scan-tokens tokens of random text in windows of 64
+(no cache), its tokens per second against a plain batched forward's over the same windows;
+the issue's bar is (12 / (L + 1)) × 0.7 of the forward's rate, L = 8.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gpt_core import load_model
+import tempfile
+
+from gpt_core import get_tokenizer, load_model
 from gpt_core.probe.hook_points import hooked
-from gpt_core.sae import SparseAutoencoder, features, site_of
+from gpt_core.sae import SparseAutoencoder, features, scan_corpus, site_of
 from gpt_core.sae.config import SAEConfig
 
 HOOK = "blocks.8.hook_resid_pre"
@@ -60,6 +66,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--scan-tokens", type=int, default=8192)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, _ = load_model(None, "gpt2-small", seed=0)
@@ -93,6 +100,26 @@ def main() -> None:
     for name, samples in times.items():
         median = statistics.median(samples)
         print(f"{name:28s} {median * 1e3:10.1f} {median / base:10.2f}")
+    bench_scan(model, sae, args.scan_tokens)
+
+
+def bench_scan(model, sae, n_tokens: int, window: int = 64) -> None:
+    g = torch.Generator().manual_seed(2)
+    text = get_tokenizer().decode(torch.randint(0, 50_000, (n_tokens,), generator=g).tolist())
+    with tempfile.TemporaryDirectory() as folder:
+        corpus = Path(folder) / "corpus.txt"
+        corpus.write_text(text, encoding="utf-8")
+        result = scan_corpus(model, sae, corpus, window=window)
+    windows = torch.as_tensor(result.windows)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for batch in windows.split(max(1, 2048 // window)):
+            model(batch)
+    forward_rate = windows.numel() / (time.perf_counter() - start)
+    bar = 12 / (8 + 1) * 0.7
+    print(f"scan of {result.tokens:,} tokens in windows of {window}: "
+          f"{result.tokens_per_second:,.0f} tokens/s; plain forward {forward_rate:,.0f} tokens/s; "
+          f"ratio {result.tokens_per_second / forward_rate:.2f} (bar {bar:.2f})")  # fmt: skip
 
 
 if __name__ == "__main__":

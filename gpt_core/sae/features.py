@@ -81,6 +81,8 @@ def features(
         x_hat = sae.decode_sparse(acts)  # [T, d_in]
         delta = switches.delta(sae, acts) if not switches.is_empty else 0.0
         seen.update(x=x0, x_hat=x_hat, acts=acts)
+        if rows == 1 and switches.is_empty:
+            return x  # read only
         replaced = [x0 + delta, x_hat + delta, torch.zeros_like(x0), x0][:rows]
         return torch.stack(replaced)
 
@@ -92,15 +94,13 @@ def features(
             hooked(model, interventions, edits={site.key: site.edit(at_site)}),
         ):
             logits = model(idx.expand(rows, -1))  # [rows, T, vocab]
-            per_row = _mean_losses(logits, idx[0])  # [rows]
             acts = switches.switched(seen["acts"])
             readout = make_readout(sae, seen["x"], seen["x_hat"], acts, top_k, switches)
             top1 = logits[0].argmax(-1).cpu().numpy()
+            spliced = _losses(_mean_losses(logits, idx[0]).tolist(), switches) if losses else None
     finally:
         model.train(was_training)
-    return FeatureRun(
-        readout, site.key, top1, _losses(per_row.tolist(), switches) if losses else None
-    )
+    return FeatureRun(readout, site.key, top1, spliced)
 
 
 def _mean_losses(logits: Tensor, ids: Tensor) -> Tensor:
