@@ -228,7 +228,9 @@ def test_switches_on_an_attention_head_site_and_head_ablation_together(tmp_path,
     x = trace["blocks/1/attn/context"].reshape(len(ids), -1)
     assert not x[:, 32:48].any()  # head 2's features are zero
     np.testing.assert_allclose(
-        run.readout.top_acts, read_features(sae, x, top_k=D_SAE).top_acts, atol=1e-5
+        run.readout.top_acts,
+        read_features(sae, trace["blocks/1/attn/context"], top_k=D_SAE).top_acts,
+        atol=1e-5,
     )
 
 
@@ -246,3 +248,15 @@ def test_feature_card_logit_effect(tmp_path, pair, ids):
     through_o = z.W_dec[5].double() @ model.trf_blocks[1].att.out_proj.weight.detach().double().T
     effect = through_o @ model.out_head.weight.detach().double().T
     assert feature_card(model, z, 5).logits_up[0][0] == int(effect.argmax())
+
+
+def test_switches_as_data():
+    switches = FeatureSwitches().toggle_ablate(4).with_steer(9, 2.5).with_steer(1, -1.0)
+    assert switches.ablate == {4} and switches.steer == ((1, -1.0), (9, 2.5))
+    assert switches.toggle_ablate(4).with_steer(9, None).with_steer(1, 0).is_empty
+    assert FeatureSwitches.from_dict(switches.to_dict()) == switches
+    assert switches.describe() == "features off: 4; steered: 1 by -1, 9 by 2.5"
+    assert FeatureSwitches.parse(["4"], ["9:2.5", "1:-1"]) == switches
+    acts = torch.tensor([[0.0, 3.0, 0.0, 0.0, 2.0, 0, 0, 0, 0, 0.5]])
+    assert switches.switched(acts).tolist() == [[0.0, 2.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 3.0]]
+    assert acts[0, 4] == 2.0  # the input is left as it was

@@ -58,12 +58,14 @@ def read_features(
     top_k: int = DEFAULT_TOP,
     switches: FeatureSwitches | None = None,
 ) -> FeatureReadout:
-    """The SAE's reading of activation x [T, d_in] (the site's, as the SAE reads it). With
-    switches, the activations are the switched features f' (ablated at 0, steered + α);
-    the reconstruction error is the same with or without them (switches.py)."""
+    """The SAE's reading of activation x [T, d_in] (the site's stage as a trace holds it;
+    [T, H, d_head] is read flattened). With switches, the activations are the switched
+    features f' (ablated at 0, steered + α); the reconstruction error is the same with or
+    without them (switches.py)."""
     switches = switches or FeatureSwitches()
     switches.check(sae.d_sae)
-    x = torch.as_tensor(x, dtype=torch.float32, device=sae.device)  # [T, d_in]
+    x = torch.as_tensor(x, dtype=torch.float32, device=sae.device)
+    x = x.reshape(len(x), -1)  # [T, d_in]; a heads stage [T, H, d_head] flattened
     with torch.inference_mode():
         acts = sae.encode(x)  # [T, d_sae]
         x_hat = sae.decode_sparse(acts)  # [T, d_in]
