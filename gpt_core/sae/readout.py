@@ -64,7 +64,9 @@ def read_features(
     without them (switches.py)."""
     switches = switches or FeatureSwitches()
     switches.check(sae.d_sae)
-    x = torch.as_tensor(x, dtype=torch.float32, device=sae.device)
+    if not isinstance(x, Tensor):  # copied: a trace's arrays are read-only
+        x = torch.from_numpy(np.array(x, dtype=np.float32))
+    x = x.to(sae.device, torch.float32)
     x = x.reshape(len(x), -1)  # [T, d_in]; a heads stage [T, H, d_head] flattened
     with torch.inference_mode():
         acts = sae.encode(x)  # [T, d_sae]
