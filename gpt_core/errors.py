@@ -9,6 +9,10 @@ class WeightsError(GPTCoreError):
     """A weights source could not be read or does not fit the model."""
 
 
+class SAEError(GPTCoreError):
+    """A sparse autoencoder that cannot be read, or that does not fit the model."""
+
+
 class PromptError(GPTCoreError, ValueError):
     """A prompt the model cannot take (empty, too long, ids out of the vocabulary)."""
 

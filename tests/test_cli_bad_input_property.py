@@ -13,13 +13,16 @@ from hypothesis import strategies as st
 from gpt_core import GPTConfig, save_model
 from gpt_core.weights import random_model
 from tests.cli_helpers import TINY, run_cli
+from tests.sae_helpers import make_sae
 
 PROMPT = "The cat sat on the"
 CLEAN = "When Mary and John went, John gave it to"
 CORRUPTED = "When Mary and John went, Mary gave it to"
 
 # A run each command completes; {out} names nothing yet, {folder} is a folder and {file} a
-# file that exist, {small_vocab} a model of 1,000 token ids (the prompts' tokens are past them).
+# file that exist, {small_vocab} a model of 1,000 token ids (the prompts' tokens are past them),
+# {sae} an SAE of the tiny model (96 features) and {sae14} one of a block it does not have,
+# {corpus} a text file of some 60 tokens.
 VALID = {
     "export": {"--prompt": PROMPT, "--out": "{out}", "--layer": "0", "--head": "0"},
     "trace": {"--prompt": PROMPT, "--out": "{out}.npz"},
@@ -35,6 +38,14 @@ VALID = {
     },
     "attention": {"--prompt": PROMPT, "--layer": "0", "--head": "0", "--out": "{out}"},
     "sample": {"--prompt": PROMPT, "--out": "{out}", "--top-k": "5", "--top-p": "0.9"},
+    "features": {"--prompt": PROMPT, "--sae": "{sae}", "--out": "{out}", "--feature": "3"},
+    "features-scan": {
+        "--sae": "{sae}",
+        "--corpus": "{corpus}",
+        "--out": "{out}",
+        "--window": "8",
+        "--cache": "{folder}/cache",
+    },
 }
 PROMPTED = (
     "export",
@@ -44,6 +55,7 @@ PROMPTED = (
     "attribute",
     "attention",
     "sample",
+    "features",
 )  # + switches
 TOKEN_OPTIONS = {
     "trace": [{"--backward": None, "--target": "{token}"}],
@@ -95,6 +107,19 @@ OWN = {
         *({"--top-p": p} for p in ("0", "-0.5", "1.01", "nan", "")),
         *({"--position": n} for n in OUT_OF_RANGE), {"--n": "0"}, {"--n": "-2"},
         {"--seed": "-1"}, {"--weights-seed": "x"},
+    "features": [
+        {"--sae": "{folder}"}, {"--sae": "{file}"}, {"--sae": "{sae14}"}, {"--sae": ""},
+        {"--sae": "nowhere:"}, {"--sae": "someone/saes:blocks.0.hook_resid_pre"},
+        *({"--top": n} for n in ("0", "-1", "x", "1" * 12, "")),
+        *({"--feature": f} for f in ("96", "-1", "x", "")),
+        *({"--ablate-feature": f} for f in ("96", "-3", "1.5")),
+        *({"--steer": s} for s in ("5", "5:x", "5:nan", "96:1", ":1", "5:1e9")),
+    ],
+    "features-scan": [
+        {"--sae": "{folder}"}, {"--sae": "{sae14}"}, {"--sae": ""},
+        {"--corpus": "{folder}"}, {"--corpus": "{out}"}, {"--corpus": ""}, {"--corpus": "{sae}"},
+        *({"--window": n} for n in ("0", "1", "1025", "x", "", "500")),
+        *({"--top": n} for n in ("0", "1001", "-1", "y")), {"--cache": "{file}"},
     ],
 }  # fmt: skip
 
@@ -121,6 +146,8 @@ def _argv(command: str, edit: dict, folder: Path, small_vocab: Path) -> list[str
         options.pop("--prompt", None)
     places = {"out": folder / "out", "folder": folder, "file": folder / "a-file"}
     places["small_vocab"] = small_vocab
+    places["sae"], places["sae14"] = small_vocab.parent / "sae", small_vocab.parent / "sae14"
+    places["corpus"] = small_vocab.parent / "corpus.txt"
     argv = [command] if "--weights" in options else [command, *TINY]
     for option, value in options.items():
         argv += [option] if value is None else [option, value.format(**places)]
@@ -132,6 +159,9 @@ def small_vocab(tmp_path_factory) -> Path:
     """A tiny model of 1,000 token ids, as a weights file."""
     config = replace(GPTConfig.preset("tiny"), vocab_size=1000)
     path = tmp_path_factory.mktemp("weights") / "small-vocab.safetensors"
+    make_sae(path.parent / "sae", 32, 96, "blocks.1.hook_resid_pre")  # {sae}, {sae14}
+    make_sae(path.parent / "sae14", 32, 96, "blocks.14.hook_resid_pre")
+    (path.parent / "corpus.txt").write_text(PROMPT + ". " + CLEAN + ". " + CORRUPTED + ".")
     return save_model(random_model(config, seed=0), path)
 
 

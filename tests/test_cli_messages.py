@@ -32,6 +32,8 @@ REQUIRED = {
     "attribute": ["--prompt", "x", "--target", " y", "--out", "o"],
     "attention": ["--prompt", "x", "--layer", "0", "--head", "0", "--out", "o"],
     "sample": ["--prompt", "x", "--out", "o"],
+    "features": ["--prompt", "x", "--sae", "s", "--out", "o"],
+    "features-scan": ["--sae", "s", "--corpus", "c", "--out", "o"],
 }
 
 

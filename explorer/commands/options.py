@@ -54,6 +54,23 @@ def seed(text: str) -> int:
     return int(digits)
 
 
+def whole_number(text: str, option: str, least: int, most: int) -> int:
+    """`text` as a whole number from `least` to `most`; ValueError saying so otherwise (the
+    command line prints it as its one error line)."""
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit() and len(digits) < 10) or not (
+        least <= int(digits) <= most
+    ):
+        raise ValueError(f"{option} takes a whole number from {least} to {most:,}, got {text!r}")
+    return int(digits)
+
+
+def check_folder(path: Path, option: str) -> None:
+    """ValueError for a path that is there but is no folder (checked before any work)."""
+    if path.expanduser().exists() and not path.expanduser().is_dir():
+        raise ValueError(f"{option} {path} is a file, not a folder")
+
+
 def given(text: str) -> str:
     """An argparse type for an option whose empty value would silently mean "not given"."""
     if not text:

@@ -15,6 +15,8 @@ from explorer.commands import (
     attention,
     attribute,
     export_attention,
+    features,
+    features_scan,
     heads,
     patch,
     sample,
@@ -55,6 +57,8 @@ COMMANDS = (
     Command("attribute", attribute, prompt=True, switches=True),
     Command("attention", attention, prompt=True, switches=True, crop=True),
     Command("sample", sample, prompt=True, switches=True, weights_seed="--weights-seed"),
+    Command("features", features, prompt=True, switches=True, crop=True),
+    Command("features-scan", features_scan, prompt=False, switches=False),
 )
 SUBCOMMANDS = tuple(name for c in COMMANDS for name in (c.name, *c.aliases))
 _BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}

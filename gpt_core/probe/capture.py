@@ -9,7 +9,7 @@ hooks, its weights are as they were and no parameter has a .grad.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from ._causal_pack import PackedCausal, pack_causal
 from ._dropout import record_dropout_masks, seeded_dropout
 from ._hooks import Recorder, StopCheck, hooks, install_interventions, install_stop_check
 from ._logits import summarize_logits
+from .hook_points import Edit, install_edits
 from .interventions import Interventions
 from .stage_spec import CAUSAL_HEADS, TOKEN_STAT, UNBATCHED_TOKENS_DIMS
 from .stages import LOGITS, grad_key, parse_key
@@ -37,6 +38,7 @@ class _RunOptions:
     dropout_seed: int = 0  # the random seed of those masks
     track_token_ids: Sequence[int] | None = None  # one id per position whose probability to keep
     should_stop: StopCheck | None = None  # polled before each block
+    edits: Mapping[str, Edit] | None = None  # stages replaced by an edit of their output
 
 
 def capture(
@@ -50,6 +52,7 @@ def capture(
     dropout_seed: int = 0,
     track_token_ids: Sequence[int] | None = None,
     should_stop: StopCheck | None = None,
+    edits: Mapping[str, Edit] | None = None,
 ) -> Trace:
     """One forward pass, every stage recorded.
 
@@ -60,8 +63,10 @@ def capture(
     track_token_ids: one token id per position whose probability to record
         (logits/tracked_probs); compare() uses it for exact before/after probabilities.
     should_stop: polled before each block; when it returns True the run raises Cancelled.
+    edits: stages replaced by an edit of their output, by trace key, applied after the
+        interventions and before the stage is recorded (an SAE's feature switches).
     """
-    options = _RunOptions(top_k, train, dropout_seed, track_token_ids, should_stop)
+    options = _RunOptions(top_k, train, dropout_seed, track_token_ids, should_stop, edits)
     return _run(model, token_ids, interventions, device, options, None)
 
 
@@ -83,8 +88,8 @@ def backward_step(
     sgd_lr: also take one SGD step with this learning rate and report the loss after it;
         the step is taken on a copy of the model, whose own weights are never written (in
         training mode the stepped forward draws the same dropout masks again).
-    capture_options: top_k, train, dropout_seed, track_token_ids and should_stop, as for
-        capture(). In training mode the loss with dropout off is also reported (eval_loss).
+    capture_options: top_k, train, dropout_seed, track_token_ids, should_stop and edits, as
+        for capture(). In training mode the loss with dropout off is also reported (eval_loss).
     """
     options = _RunOptions(**capture_options)
     request = BackwardRequest(target, sgd_lr, options.dropout_seed if options.train else None)
@@ -120,6 +125,7 @@ def _run(
             if model.training != options.train:  # train() walks every module: skip a no-op
                 model.train(options.train)
             install_interventions(hook_set, model, interventions)
+            install_edits(hook_set, model, options.edits or {})
             if options.should_stop is not None:
                 install_stop_check(hook_set, model, options.should_stop)
             recorder = Recorder(hook_set, model, with_grads=request is not None)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from torch import Tensor, nn
 
 from ..model import GPTModel
-from ._hooks import hooks, install_interventions
+from ._hooks import HookSet, hooks, install_interventions
 from .interventions import Interventions
 from .stages import module_path, parse_key
 
@@ -26,6 +26,12 @@ def stage_module(model: GPTModel, key: str) -> nn.Module:
     if spec.derived:  # no module outputs it: it is recomputed from other stages when read
         raise ValueError(f"{key} is derived from {', '.join(spec.derived_from)}: hook those")
     return model.get_submodule(module_path(spec, layer))
+
+
+def install_edits(hook_set: HookSet, model: GPTModel, edits: Mapping[str, Edit]) -> None:
+    """Hooks that replace each stage in `edits` by its edit of the stage's output."""
+    for key, edit in edits.items():
+        hook_set.forward(stage_module(model, key), lambda m, args, out, edit=edit: edit(out))
 
 
 @contextlib.contextmanager
@@ -50,8 +56,7 @@ def hooked(
     with hooks() as hook_set:
         if interventions is not None:
             install_interventions(hook_set, model, interventions)
-        for key, edit in (edits or {}).items():
-            hook_set.forward(stage_module(model, key), lambda m, args, out, edit=edit: edit(out))
+        install_edits(hook_set, model, edits or {})
         for key in keep:  # after the edits: a kept stage is what the model carries on with
             hook_set.forward(stage_module(model, key), keeper(key))
         yield kept

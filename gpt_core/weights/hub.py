@@ -89,7 +89,7 @@ def download_gpt2(
     if progress is not None:
         progress(None, f"asking the Hugging Face hub for {repo_id}")
     check_hub_reachable(model_id)
-    bar = _progress_bar_class(progress, cancel)
+    bar = progress_bar_class(progress, cancel)
     try:
         config_path = hf_hub_download(repo_id, "config.json", tqdm_class=bar)
         try:
@@ -113,28 +113,40 @@ def check_hub_reachable(model_id: str) -> None:
     """Ask the hub once for the model's config.json, with a short timeout and no retries:
     without a network this fails in seconds, not after hf_hub_download's half a minute of
     retries; WeightsError then says what to download where there is a network."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+    from huggingface_hub.errors import RepositoryNotFoundError
 
     repo_id = HUB_ALIASES.get(model_id, model_id)
     try:
-        get_hf_file_metadata(hf_hub_url(repo_id, "config.json"), timeout=HUB_TIMEOUT_S)
+        why = hub_unreachable(repo_id, "config.json")
     except RepositoryNotFoundError as exc:
         raise WeightsError(f"the Hugging Face hub has no model {repo_id!r}") from exc
-    except HfHubHTTPError:
-        return  # the hub answered: the download says what went wrong
-    except Exception as exc:  # offline mode, no network, DNS, refused, timed out
-        why = (
-            "HF_HUB_OFFLINE is set"
-            if isinstance(exc, OfflineModeIsEnabled)
-            else f"{type(exc).__name__}: {str(exc)[:120]}"
-        )
+    if why is not None:
         raise WeightsError(
             f"{model_id!r} is not in the Hugging Face cache and the hub cannot be reached "
             f"({why}). Download it where there is a network: hf download {repo_id}"
             f"{_size_note(repo_id)}, then copy the cache (~/.cache/huggingface/hub) here, or "
             "load a folder holding its config.json and model.safetensors"
-        ) from exc
+        )
+
+
+def hub_unreachable(repo_id: str, filename: str) -> str | None:
+    """Why the hub cannot be reached (offline mode, no network, DNS, refused, timed out),
+    from one short look at `filename` with no retries; None when the hub answered, even
+    with an error the download itself will report. RepositoryNotFoundError passes through."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    try:
+        get_hf_file_metadata(hf_hub_url(repo_id, filename), timeout=HUB_TIMEOUT_S)
+    except RepositoryNotFoundError:
+        raise
+    except HfHubHTTPError:
+        return None
+    except Exception as exc:
+        if isinstance(exc, OfflineModeIsEnabled):
+            return "HF_HUB_OFFLINE is set"
+        return f"{type(exc).__name__}: {str(exc)[:120]}"
+    return None
 
 
 def _size_note(repo_id: str) -> str:
@@ -154,7 +166,7 @@ def _transfer(bar) -> str:
     return text
 
 
-def _progress_bar_class(progress: Progress | None, cancel: Callable[[], bool] | None):
+def progress_bar_class(progress: Progress | None, cancel: Callable[[], bool] | None):
     """A tqdm subclass that reports to `progress` instead of the terminal and stops the
     download when `cancel()` turns true."""
     from tqdm.auto import tqdm
