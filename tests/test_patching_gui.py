@@ -276,3 +276,17 @@ def test_a_path_patching_cell_names_its_path_and_opens_its_sender_head(window, q
     wait_idle(qtbot, session)
     assert (session.section.name, session.section.layer) == ("attention", 0)
     assert session.selection.head == 3
+
+
+def test_the_length_check_follows_the_typing(window, qtbot):
+    """The corrupted prompt's token count updates as it is typed, before Enter."""
+    _set_up(window, corrupted_text="")
+    setup = window.patching.setup
+    setup.corrupted.setFocus()
+    qtbot.keyClicks(setup.corrupted, "When Mary")  # no Enter, focus kept
+    assert "corrupted 2" in setup.pair_note.text()
+    assert window.session.state.patching.corrupted_text == ""  # not taken yet
+    setup.corrupted.clear()
+    qtbot.keyClicks(setup.corrupted, CORRUPTED)
+    assert "differ at positions 9" in setup.pair_note.text()
+    assert setup.corrupted_strip.marked == {9}

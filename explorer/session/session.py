@@ -25,6 +25,7 @@ from explorer.session.jobs.model_work import (
     load_job,
     load_messages,
     run_job,
+    run_summary,
 )
 from explorer.session.jobs.out_proj import OutProjJobs
 from explorer.session.jobs.patching import PatchingJobs
@@ -279,10 +280,8 @@ class Session(GenerationMixin, PartSignals):
             if not self.state.is_current(result.key):
                 return  # made by another model, device or set of switches
             self.update(st.with_result, result, text)
-            self.report(
-                "status",
-                f"{len(ids)} tokens · {result.seconds * 1000:.0f} ms on {self.device_label()}",
-            )
+            reused = baseline is not None
+            self.report("status", run_summary(len(ids), result, reused, self.device_label()))
 
         self.submit("run", job, done, tag=key.token_ids)
 

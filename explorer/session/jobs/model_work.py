@@ -12,6 +12,7 @@ from explorer.session.worker import JobContext
 from explorer.state.app_state import GenerationSettings, LoadedModel, RunKey, RunResult
 from gpt_core import (
     BackwardInfo,
+    Cancelled,
     Trace,
     backward_step,
     capture,
@@ -58,6 +59,9 @@ def load_job(source, config, seed: int, device, ctx: JobContext) -> tuple[GPTMod
     bad = non_finite_parameters(model)
     types, repeated, positions = {}, (), None
     if not bad:  # on the repeated sequence: what kind of head each one is, once per model
+        if ctx.should_stop():
+            raise Cancelled("loading cancelled")
+        ctx.report(None, "scoring every head on the repeated sequence")
         scores = head_type_scores(model)
         types = {name: scores[name] for name in HEAD_TYPES}
         repeated = tuple(scores["ids"].tolist())
@@ -120,6 +124,18 @@ def backward_summary(info: BackwardInfo) -> str:
             "weights restored"
         )
     return text
+
+
+def run_summary(n_tokens: int, result: RunResult, reused: bool, device: str) -> str:
+    """What the status bar says of a run: its time, or that nothing was recomputed (the
+    state held the unswitched run of these tokens, and no switch is on)."""
+    if reused and result.key.interventions.is_empty:
+        return (
+            f"{n_tokens:,} tokens · unchanged since the last run: its result is reused "
+            "(nothing was recomputed)"
+        )
+    took = f"{n_tokens:,} tokens · {result.seconds * 1000:.0f} ms on {device}"
+    return f"{took} (the unswitched run reused)" if reused else took
 
 
 def small_parameters(model: GPTModel) -> dict[str, np.ndarray]:
