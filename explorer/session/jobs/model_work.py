@@ -23,7 +23,7 @@ from gpt_core import (
     load_model,
     pick_next_token,
 )
-from gpt_core.analysis import HEAD_TYPES, head_type_scores, pca_2d
+from gpt_core.analysis import HEAD_TYPES, head_type_scores, pca_2d, prompt_head_scores
 from gpt_core.model import GPTModel
 from gpt_core.model.tokenizer import vocabulary_note
 from gpt_core.weights import non_finite_parameters
@@ -47,7 +47,8 @@ def run_job(model: GPTModel, key: RunKey, baseline: Trace | None, ctx: JobContex
         )
         comparison = compare(baseline, trace)
     seconds = time.perf_counter() - start
-    return RunResult(key, baseline, trace, comparison, head_summary(trace), seconds)
+    head_stats = head_summary(trace) | prompt_head_scores(trace)  # on this prompt
+    return RunResult(key, baseline, trace, comparison, head_stats, seconds)
 
 
 def load_job(source, config, seed: int, device, ctx: JobContext) -> tuple[GPTModel, LoadedModel]:
