@@ -173,18 +173,18 @@ def test_the_overview_says_where_each_score_was_measured(window, qtbot):
     assert all(t.endswith(("(this prompt)", "(seeded repeated sequence)")) for t in texts)
     view.metric.setCurrentIndex(view.metric.findData("induction"))
     title = view.overview.title_label.text
-    assert "seeded repeated sequence" in title and "not on this prompt" in title
+    assert "seeded repeated sequence" in title and "not this prompt" in title
     view.metric.setCurrentIndex(view.metric.findData("prompt_induction"))
     assert not view.overview.isVisible()
     note = view.head_scores.text()
-    assert note.startswith("Head 1.2 on this prompt: previous token")
-    assert "this prompt repeats no token" in note and "On the seeded repeated sequence" in note
+    assert note.startswith("Head 1.2 — this prompt: previous token")
+    assert "repeats no token" in note and "seeded repeated sequence: induction" in note
     wait_for_run(qtbot, session, "The cat sat on a mat. The cat sat on a mat.")
     view = window.stage_panel.current_view()
     assert view.overview.isVisible()
     expected = prompt_head_scores(session.trace)["prompt_induction"]
     assert np.allclose(view.overview.matrix, expected, atol=1e-6)
-    assert view.overview.title_label.text.startswith("Induction, measured on this prompt")
-    assert f"induction {expected[1, 2]:.3f}" in view.head_scores.text()
+    assert view.overview.title_label.text == "Induction on this prompt"
+    assert f", induction {expected[1, 2]:.3f}, " in view.head_scores.text()
     # " cat sat on a mat." again (" The" is not "The"): 6 of the 14 tokens repeat
-    assert "6 of 14 positions repeat an earlier token" in view.head_scores.text()
+    assert "6 of 14 positions repeat a token" in view.head_scores.text()

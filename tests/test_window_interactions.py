@@ -282,7 +282,7 @@ def test_the_backward_tab_fits_its_texts_and_clears_what_a_new_run_drops(window,
     assert view.empty.height() >= view.empty.heightForWidth(view.empty.width())  # not cut
     _backward(qtbot, window)
     left = view.flow_plot.getPlotItem().getAxis("left")
-    assert left._tickLevels and view.stage_note.text()
+    assert left._tickLevels[0] and view.stage_note.text()
     font = QFontMetrics(view.play_button.font())
     for playing in (True, False):
         view.toggle_play()
@@ -293,5 +293,7 @@ def test_the_backward_tab_fits_its_texts_and_clears_what_a_new_run_drops(window,
         session.generate_next()
     wait_idle(qtbot, session)
     assert session.gradients is None
-    assert left._tickLevels is None and view.stage_note.text() == ""
+    bottom = view.flow_plot.getPlotItem().getAxis("bottom")
+    assert left._tickLevels == [[]] and bottom._tickLevels == [[]]  # no old numbers or names
+    assert view.stage_note.text() == ""
     assert view.stage_view.currentWidget() is view.empty

@@ -38,6 +38,8 @@ def init_gpt2_weights(
     residual_std = 0.02 / math.sqrt(2 * model.cfg.n_layers)
     total = sum(p.numel() for p in model.parameters())
     done = 0
+    if progress is not None:
+        progress(0.0, f"initialising random weights: 0 of {total:,} parameters")
     for name, module in model.named_modules():
         if cancel is not None and cancel():
             raise Cancelled("initialisation cancelled")
@@ -53,7 +55,7 @@ def init_gpt2_weights(
             continue
         done += sum(p.numel() for p in module.parameters(recurse=False))
         if progress is not None:
-            progress(done / total, f"initialising a random model: {done:,} of {total:,} parameters")
+            progress(done / total, f"initialising random weights: {done:,} of {total:,} parameters")
     return model
 
 

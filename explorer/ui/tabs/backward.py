@@ -97,6 +97,7 @@ class GradientsView(QWidget):
         self.dims_heatmap = TokensByDims()  # any other stage's: tokens x dims
         self.saliency = TokenStrip()
         self.stage_note = QLabel()
+        self.stage_note.setWordWrap(True)  # "… with respect to blocks/11/attn/weights."
         self.stage_view = QStackedWidget()  # nothing yet, or one of the two heatmaps
         self.empty = QLabel(
             "The gradient of the selected stage appears here after a backward step."
@@ -250,7 +251,8 @@ class GradientsView(QWidget):
         self.flow_curve.setData([], [])
         self.reached_marker.setData([], [])
         self.flow_plot.set_places([])
-        self.flow_plot.getPlotItem().getAxis("left").setTicks(None)
+        for side in ("left", "bottom"):  # no numbers or stage names of a step not shown
+            self.flow_plot.getPlotItem().getAxis(side).setTicks([[]])
         self._prompt_hint()
         self.params.setRowCount(0)
         self.stage_view.setCurrentIndex(0)

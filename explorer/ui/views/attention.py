@@ -71,6 +71,7 @@ class AttentionView(StageView):
         metric_row.addWidget(QLabel("All layers × heads:"))
         metric_row.addWidget(self.metric, 1)
         overview = stack(metric_row, self.head_scores, self.overview)
+        overview.layout().addStretch(0)  # the lines stay on top while the map is hidden
         side = splitter(VERTICAL, grid_panel, overview, stretch=(3, 2))
         head = stack((self.zoom, 0), self.heatmap, spacing=2)
         self.split = adaptive_splitter(SIDE_BY_SIDE_FROM, head, side, stretch=(3, 2))
@@ -192,11 +193,10 @@ class AttentionView(StageView):
 
     def _overview_title(self, name: str) -> str:
         if name not in HEAD_TYPES:
-            return f"{short_name(name)}, measured on this prompt"
-        copies = (len(self.session.state.model.repeated_sequence_ids) - 1) // 2
+            return f"{short_name(name)} on this prompt"
         return (
-            f"{short_name(name)}, measured on the {ON_THE_PROBE} ({copies} random tokens "
-            "twice), not on this prompt · click a head to see it there"
+            f"{short_name(name)} on the {ON_THE_PROBE}, not this prompt (click a head to see "
+            "it there)"
         )
 
     def _say_head_scores(self) -> None:
@@ -210,21 +210,21 @@ class AttentionView(StageView):
         stats = result.head_stats
         ids = result.trace.token_ids
         repeated = len(np.unique(repeat_pairs(ids).duplicate[0]))
-        text = f"Head {at[0]}.{at[1]} on this prompt: previous token {stats['previous'][at]:.3f}"
+        text = f"Head {at[0]}.{at[1]} — this prompt: previous token {stats['previous'][at]:.3f}"
         if repeated:
             text += (
-                f" · induction {stats['prompt_induction'][at]:.3f} · duplicate token "
+                f", induction {stats['prompt_induction'][at]:.3f}, duplicate token "
                 f"{stats['prompt_duplicate_token'][at]:.3f} ({repeated} of {len(ids)} "
-                "positions repeat an earlier token)"
+                "positions repeat a token)"
             )
         else:
-            text += " · induction and duplicate token: not measured, this prompt repeats no token"
+            text += "; it repeats no token, so no induction or duplicate-token score"
         if all(name in model.head_types for name in HEAD_TYPES):
             text += (
-                f". On the {ON_THE_PROBE}: induction {model.head_types['induction'][at]:.3f} · "
+                f" · {ON_THE_PROBE}: induction {model.head_types['induction'][at]:.3f}, "
                 f"duplicate token {model.head_types['duplicate_token'][at]:.3f}"
             )
-        self.head_scores.setText(text + ".")
+        self.head_scores.setText(text)
 
     def _sync_head_boxes(self, n_heads: int, off: set[int]) -> None:
         if len(self.head_boxes) != n_heads:

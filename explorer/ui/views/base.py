@@ -115,6 +115,7 @@ class StagePanel(QWidget):
             "Type a prompt and press Run (Ctrl+Enter) to look inside the model."
         )
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)  # a narrow centre wraps it, scrolls nothing
         self.placeholder.setStyleSheet("color: #868e96; font-size: 14px;")
         self.views = views
         self.stack = QStackedWidget()

@@ -17,7 +17,7 @@ from explorer.ui.widgets.axes import style_axes
 from gpt_core.analysis import Projection
 
 PLAIN, PICKED = "#adb5bd", "#e8590c"
-LABEL_GAP_PX = 2  # free space kept around each label
+LABEL_GAP_PX = 6  # free space kept around each label: packed labels read as one blot
 
 
 class ProjectionPlot(pg.PlotWidget):
