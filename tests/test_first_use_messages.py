@@ -99,3 +99,38 @@ def test_the_window_takes_its_prompt_from_a_file(tmp_path, monkeypatch, capsys):
     assert app.main(["--prompt-file", str(tmp_path / "latin1.txt")]) == 2
     assert "is not UTF-8 text" in capsys.readouterr().err
     assert len(opened) == 1
+
+
+def test_a_load_cancelled_at_start_up_says_no_model_is_loaded(qtbot, monkeypatch):
+    """Cancel during the first load: no "previous model stays loaded" (there is none), and
+    the empty centre says how to load one, not "press Run"."""
+    import time
+
+    import explorer.session.jobs.model_work as model_work
+    from explorer.app import build_window
+    from explorer.commands.parser import gui_parser
+    from explorer.ui.settings import open_settings
+    from gpt_core import Cancelled
+
+    def slow_load(source, config, *, seed, progress, cancel):
+        progress(0.0, "initialising random weights: 0 of 7 parameters")
+        while not cancel():
+            time.sleep(0.01)
+        raise Cancelled("initialisation cancelled")
+
+    monkeypatch.setattr(model_work, "load_model", slow_load)
+    args = gui_parser().parse_args(["--preset", "tiny", "--device", "cpu"])
+    window, session = build_window(args, open_settings())
+    qtbot.addWidget(window)
+    window.show()
+    placeholder = window.stage_panel.placeholder
+    qtbot.waitUntil(window.cancel_button.isVisible, timeout=GUI_TIMEOUT_MS)
+    assert placeholder.text() == "Loading the model…"
+    window.cancel_button.click()
+    wait_idle(qtbot, session)
+    assert session.model is None
+    assert "no model is loaded" in window.message_bar.text()
+    assert "previous model" not in window.message_bar.text()
+    assert window.status_text.text() == "Loading cancelled"  # not "Stopping: …"
+    assert placeholder.text().startswith("No model is loaded")
+    window.close()

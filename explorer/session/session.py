@@ -198,7 +198,14 @@ class Session(GenerationMixin, PartSignals):
         def stopped() -> None:
             if self.runner.has_job("load"):
                 return  # replaced by a newer load, not cancelled
-            self.report("info", "Loading cancelled; the previous model stays loaded.")
+            self.report("status", "Loading cancelled")
+            self.report(
+                "info",
+                "Loading cancelled; the previous model stays loaded."
+                if self._model is not None
+                else "Loading cancelled: no model is loaded. Load one from the File menu "
+                "(Load weights…, Use random weights) or Model ▸ GPT-2 from the hub.",
+            )
 
         self.runner.submit(
             "load", job, done, failed, self.progress.emit, f"Loading {label}…", stopped

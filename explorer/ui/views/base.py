@@ -228,6 +228,8 @@ class StagePanel(QWidget):
             text = "Running the prompt… its stages appear here when the run is done."
         elif "load" in kinds:
             text = "Loading the model…"
+        elif self.session.state.model is None:
+            text = "No model is loaded: load one from the File or Model menu."
         elif self.session.state.prompt_text.strip():
             text = "Press Run (Ctrl+Enter) to run the prompt and look inside the model."
         else:
