@@ -209,8 +209,10 @@ class AttributionView(QWidget):
             self.strip.set_tokens([], [], [])
             self.table.setRowCount(0)
             self.results.setCurrentWidget(self.empty_note)
+            self.colour_by.setEnabled(False)  # nothing to colour by yet
             return
         self.results.setCurrentIndex(1)
+        self.colour_by.setEnabled(True)
         self.explained.setText(self._describe(run))
         names = [*run.result.scores, "surprisal"]
         chosen = self.colour_by.currentData()
