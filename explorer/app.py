@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import sys
 
+from explorer.commands.options import prompt_text
 from explorer.commands.parser import SUBCOMMANDS, gui_parser, run_headless
+from gpt_core.errors import PromptError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,6 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         return run_headless(argv)
     args = gui_parser().parse_args(argv)
+    if args.prompt_file is not None:  # read as the commands read it, before a window opens
+        try:
+            args.prompt = prompt_text(args)
+        except PromptError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return run_gui(args)
 
 

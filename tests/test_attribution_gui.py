@@ -141,3 +141,18 @@ def test_export_writes_what_the_command_writes(attributed, tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["target_id"] == run.explained.target and summary["position"] == 5
     assert summary["integrated_gradients_completeness_gap"] == run.result.completeness_gap
+
+
+def test_before_a_run_the_tab_says_what_to_do_and_draws_no_heatmap(window, qtbot):
+    """Nothing attributed yet: a sentence saying how to get a result, not a heatmap of one
+    magenta 'no result' cell."""
+    view = window.attribution
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(view.isVisible, timeout=GUI_TIMEOUT_MS)
+    assert not view.methods.isVisible() and not view.table.isVisible()
+    assert view.empty_note.isVisible() and "press Attribute" in view.empty_note.text()
+    assert "magenta" not in view.methods.title_label.text
+    wait_for_run(qtbot, window.session, PROMPT)
+    assert "press Attribute" in view.empty_note.text()
+    _attribute(window, qtbot)
+    assert view.methods.isVisible() and not view.empty_note.isVisible()

@@ -107,6 +107,7 @@ OWN = {
         *({"--top-p": p} for p in ("0", "-0.5", "1.01", "nan", "")),
         *({"--position": n} for n in OUT_OF_RANGE), {"--n": "0"}, {"--n": "-2"},
         {"--seed": "-1"}, {"--weights-seed": "x"},
+    ],
     "features": [
         {"--sae": "{folder}"}, {"--sae": "{file}"}, {"--sae": "{sae14}"}, {"--sae": ""},
         {"--sae": "nowhere:"}, {"--sae": "someone/saes:blocks.0.hook_resid_pre"},

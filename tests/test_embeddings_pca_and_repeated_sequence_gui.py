@@ -21,7 +21,9 @@ def test_the_embeddings_view_projects_the_prompt_and_every_position(window, qtbo
     x, y = view.tokens_pca.points.getData()
     expected = pca_2d(tokens).coords
     assert np.allclose(np.stack([x, y], 1), expected, atol=1e-5)
-    assert view.tokens_pca.shown_labels == session.trace.position_labels
+    labels = session.trace.position_labels
+    assert set(view.tokens_pca.shown_labels) <= set(labels)
+    assert labels[3] in view.tokens_pca.shown_labels  # the selected token's, always
     positions = pca_2d(session.model.pos_emb.weight.detach().numpy()).coords
     x, y = view.positions_pca.points.getData()
     assert np.allclose(np.stack([x, y], 1), positions, atol=1e-5)
@@ -31,6 +33,42 @@ def test_the_embeddings_view_projects_the_prompt_and_every_position(window, qtbo
     assert session.position == 5
     view.positions_pca.pointClicked.emit(session.config.context_length - 1)  # beyond the prompt
     assert session.position == 5
+
+
+LONG_PROMPT = (
+    "In the beginning the model reads every token of a long prompt, and each one lands "
+    "somewhere on the two principal axes, where their names would pile up on each other."
+)
+
+
+def _label_boxes(plot) -> list:
+    """The drawn labels' boxes on screen."""
+    return [item.sceneBoundingRect() for item in plot.labels if item.isVisible()]
+
+
+def test_the_pca_labels_never_overlap_and_every_point_names_itself_on_hover(window, qtbot):
+    session = window.session
+    wait_for_run(qtbot, session, LONG_PROMPT)
+    session.select_section(find_section(session.state, "embeddings", None))
+    view = window.stage_panel.current_view()
+    for width, height in ((1280, 800), (1920, 1080)):
+        window.resize(width, height)
+        session.select_position(7)
+        qtbot.wait(50)
+        for plot in (view.tokens_pca, view.positions_pca):
+            boxes = _label_boxes(plot)
+            assert len(boxes) == len(plot.shown) >= 2
+            for i, box in enumerate(boxes):
+                assert not any(box.intersects(other) for other in boxes[i + 1 :]), plot.base_title
+            assert 7 in plot.shown  # the selected token's label, always
+            tip = plot.points.opts["tip"]
+            assert all(tip(x=0, y=0, data=k) == plot.names[k] for k in range(len(plot.names)))
+        labels = session.trace.position_labels
+        assert view.tokens_pca.names == labels and len(view.tokens_pca.shown) < len(labels)
+    view.tokens_pca.getViewBox().scaleBy((0.25, 0.25))  # zoomed in: the points spread out
+    qtbot.wait(50)
+    boxes = _label_boxes(view.tokens_pca)
+    assert all(not a.intersects(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
 
 def test_a_click_on_an_induction_score_opens_the_head_on_the_probe(window, qtbot):

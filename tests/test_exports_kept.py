@@ -263,8 +263,8 @@ def test_panel_titles_with_control_characters_make_valid_svg(tiny_trace, tmp_pat
     """save_figure escapes every text it draws, the panel titles of a grid as well."""
     from explorer.export.render import HeatmapFigure, save_figure
 
-    labels = ("a\x01", "b")
-    figures = [HeatmapFigure(np.eye(2), labels, labels, f"panel \x1b{h}") for h in range(2)]
+    labels = ("a\x01", *"bcdefgh")  # panels wide enough for their titles (else elided)
+    figures = [HeatmapFigure(np.eye(8), labels, labels, f"panel \x1b{h}") for h in range(2)]
     path = save_figure(tmp_path / "grid.svg", figures, "grid \x07", columns=2)
     text = " ".join(ET.parse(path).getroot().itertext())
     assert r"panel \x1b0" in text and r"panel \x1b1" in text and r"grid \x07" in text

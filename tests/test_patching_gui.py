@@ -276,3 +276,43 @@ def test_a_path_patching_cell_names_its_path_and_opens_its_sender_head(window, q
     wait_idle(qtbot, session)
     assert (session.section.name, session.section.layer) == ("attention", 0)
     assert session.selection.head == 3
+
+
+def test_the_length_check_follows_the_typing(window, qtbot):
+    """The corrupted prompt's token count updates as it is typed, before Enter."""
+    _set_up(window, corrupted_text="")
+    setup = window.patching.setup
+    setup.corrupted.setFocus()
+    qtbot.keyClicks(setup.corrupted, "When Mary")  # no Enter, focus kept
+    assert "corrupted 2" in setup.pair_note.text()
+    assert window.session.state.patching.corrupted_text == ""  # not taken yet
+    setup.corrupted.clear()
+    qtbot.keyClicks(setup.corrupted, CORRUPTED)
+    assert "differ at positions 9" in setup.pair_note.text()
+    assert setup.corrupted_strip.marked == {9}
+
+
+def test_the_logit_attribution_table_puts_the_largest_parts_first_and_keeps_them_in_view(
+    patched, qtbot
+):
+    window, _ = patched
+    window.resize(1280, 800)
+    panel = window.patching.logit_parts
+    window.patching.results.setCurrentWidget(panel)
+    qtbot.waitUntil(panel.table.isVisible, timeout=GUI_TIMEOUT_MS)
+    qtbot.wait(50)
+    table = panel.table
+    parts = dict(window.session.state.patch_run.result.logit_attribution)
+    shown = [table.item(row, 0).text() for row in range(table.rowCount())]
+    sizes = [abs(parts[name]) for name in shown]
+    assert sorted(shown) == sorted(parts) and sizes == sorted(sizes, reverse=True)
+    assert sizes[0] > sizes[-1]  # by |contribution|, not by name
+    assert [float(table.item(r, 1).text()) for r in range(3)] == pytest.approx(
+        [parts[name] for name in shown[:3]], abs=1e-5
+    )
+    right = table.columnViewportPosition(1) + table.columnWidth(1)
+    assert table.columnViewportPosition(1) >= 0 and right <= table.viewport().width()
+    widest = max(table.fontMetrics().horizontalAdvance(table.item(r, 1).text()) for r in range(3))
+    assert table.columnWidth(1) >= widest  # the values whole, not elided
+    table.sortItems(0)  # a click on a header sorts by it
+    assert [table.item(r, 0).text() for r in range(table.rowCount())] == sorted(parts)

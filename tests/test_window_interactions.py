@@ -266,3 +266,34 @@ def test_the_target_stays_when_only_the_switches_change(window, qtbot):
         session.toggle_head(0, 1)
     wait_idle(qtbot, session)
     assert view.target.token_id() == picked
+
+
+def test_the_backward_tab_fits_its_texts_and_clears_what_a_new_run_drops(window, qtbot):
+    """The placeholder wraps in a narrow tab, Play/Pause use glyphs the font has, and after
+    Generate the emptied gradient panel keeps no heading or axis label of the old step."""
+    from PySide6.QtGui import QFontMetrics
+
+    session, view = window.session, window.gradients
+    window.resize(1280, 800)
+    window.tabs.setCurrentWidget(view)
+    wait_for_run(qtbot, session, PROMPT)
+    assert view.empty.isVisible() and view.empty.wordWrap()
+    assert view.empty.width() < view.empty.fontMetrics().horizontalAdvance(view.empty.text())
+    assert view.empty.height() >= view.empty.heightForWidth(view.empty.width())  # not cut
+    _backward(qtbot, window)
+    left = view.flow_plot.getPlotItem().getAxis("left")
+    assert left._tickLevels[0] and view.stage_note.text()
+    font = QFontMetrics(view.play_button.font())
+    for playing in (True, False):
+        view.toggle_play()
+        assert view.play_button.text() == ("Pause" if playing else "Play")
+        assert not view.play_button.icon().isNull()
+        assert all(font.inFontUcs4(ord(ch)) for ch in view.play_button.text())
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.generate_next()
+    wait_idle(qtbot, session)
+    assert session.gradients is None
+    bottom = view.flow_plot.getPlotItem().getAxis("bottom")
+    assert left._tickLevels == [[]] and bottom._tickLevels == [[]]  # no old numbers or names
+    assert view.stage_note.text() == ""
+    assert view.stage_view.currentWidget() is view.empty

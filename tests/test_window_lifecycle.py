@@ -44,6 +44,7 @@ def test_bad_weights_at_start_are_said_at_once_and_run_waits_for_the_stand_in(qt
 def test_a_remembered_prompt_waits_for_run_and_the_view_says_so(qtbot):
     window, session = _open(qtbot, "--preset", "tiny")
     qtbot.waitUntil(lambda: session.model is not None, timeout=GUI_TIMEOUT_MS)
+    wait_idle(qtbot, session)  # (while the model loads, the view says so)
     assert window.stage_panel.placeholder.text().startswith("Type a prompt")
     window.prompt.set_text("remember me")
     window.close()

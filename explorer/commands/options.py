@@ -117,9 +117,11 @@ def add_switch_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_prompt_options(parser: argparse.ArgumentParser) -> None:
-    prompt = parser.add_mutually_exclusive_group(required=True)
-    prompt.add_argument("--prompt", metavar="TEXT")
+def add_prompt_options(
+    parser: argparse.ArgumentParser, required: bool = True, help: str | None = None
+) -> None:
+    prompt = parser.add_mutually_exclusive_group(required=required)
+    prompt.add_argument("--prompt", metavar="TEXT", help=help)
     prompt.add_argument(
         "--prompt-file",
         type=Path,

@@ -70,7 +70,7 @@ def gui_parser() -> argparse.ArgumentParser:
         prog="gpt-explorer",
         description=f"Look inside GPT-2 while it runs. Headless commands: {names}.",
     )
-    parser.add_argument("--prompt", help="prompt to run at start")
+    add_prompt_options(parser, required=False, help="prompt to run at start")
     add_model_options(parser)
     return parser
 

@@ -30,6 +30,12 @@ def _short(prompt: str, limit: int = 60) -> str:
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
 
+def _whole(what: str, prompt: str) -> str:
+    """A figure's description for the file's metadata: the whole prompt, not the title's
+    first 60 characters."""
+    return f"{what} — the prompt: “{' '.join(prompt.split())}”"
+
+
 def _what(trace: Trace) -> str:
     return " (with interventions)" if not trace.interventions.is_empty else ""
 
@@ -55,9 +61,10 @@ def _head_files(trace: Trace, layer: int, head: int, folder: Path, formats, prom
     stem = head_stem(layer, head)
     figure = head_figure(trace, layer, head, prompt)
     matrix, rows, cols = figure.matrix, figure.row_labels, figure.col_labels
+    about = _whole(f"Layer {layer} · head {head}{_what(trace)}", prompt)
     writers = {
-        "png": lambda path: save_figure(path, [figure]),
-        "svg": lambda path: save_figure(path, [figure]),
+        "png": lambda path: save_figure(path, [figure], description=about),
+        "svg": lambda path: save_figure(path, [figure], description=about),
         "csv": lambda path: write_matrix_csv(path, matrix, rows, cols, corner="query \\ key"),
         "npy": lambda path: write_npy(path, matrix),
     }
@@ -76,6 +83,7 @@ def export_layer(
         for h in range(n_heads)
     ]
     title = f"Layer {layer} · all {n_heads} heads{_what(trace)} — “{_short(prompt)}”"
+    about = _whole(f"Layer {layer} · all {n_heads} heads{_what(trace)}", prompt)
     columns = int(round(n_heads**0.5 + 0.49))
     label_axes = trace.n_tokens <= 24
     files = []
@@ -84,7 +92,7 @@ def export_layer(
             files.append(
                 (
                     folder / f"attention_L{layer}_grid.{fmt}",
-                    lambda path: save_figure(path, figures, title, columns, label_axes),
+                    lambda path: save_figure(path, figures, title, columns, label_axes, about),
                 )
             )
         elif fmt == "npy":

@@ -14,7 +14,17 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QIODevice, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QImage, QPainter, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QImage,
+    QPainter,
+    QPen,
+    QTextLayout,
+    QTextOption,
+)
 from PySide6.QtSvg import QSvgGenerator
 
 from explorer.export.colour_maps import NON_FINITE_RGBA, lookup_table, value_levels
@@ -26,6 +36,7 @@ _TITLE_PT = 11
 _PAD = 8
 _BAR_WIDTH = 14
 _VECTOR_CELLS = 64 * 64  # up to this many cells are drawn as SVG rectangles, else as an image
+TITLE_LINES = 3  # a longer title is elided on its third line (the metadata has all of it)
 
 
 @dataclass(frozen=True)
@@ -63,9 +74,8 @@ class _Layout:
             cell_size(rows, cols) if len(figures) == 1 else max(2, cell_size(rows, cols) // 2)
         )
         font, title_font = _fonts()
-        metrics, title_metrics = QFontMetrics(font), QFontMetrics(title_font)
+        metrics = QFontMetrics(font)
         self.line = metrics.height()
-        self.title_h = title_metrics.height() + _PAD
         self.label_axes = label_axes
         longest_row = max((metrics.horizontalAdvance(s) for s in figures[0].row_labels), default=0)
         longest_col = max((metrics.horizontalAdvance(s) for s in figures[0].col_labels), default=0)
@@ -77,6 +87,11 @@ class _Layout:
         self.block_h = self.panel_title_h + self.panel_h + self.bottom
         self.bar_w = _BAR_WIDTH + metrics.horizontalAdvance("-0.000000") + 3 * _PAD
         self.width = self.columns * self.block_w + self.bar_w
+        # A title wider than the figure wraps (its last line elided): the file's metadata
+        # keeps the whole text.
+        self.title_lines = wrapped_lines(title, title_font, self.width - 2 * _PAD)
+        self.title_line_h = QFontMetrics(title_font).height()
+        self.title_h = max(len(self.title_lines), 1) * self.title_line_h + _PAD
         self.height = self.title_h + self.rows_of_panels * self.block_h + _PAD
 
     def panel_origin(self, index: int) -> QPointF:
@@ -91,11 +106,17 @@ def _paint(painter: QPainter, layout: _Layout, levels: tuple[float, float], sign
     painter.fillRect(QRectF(0, 0, layout.width, layout.height), QColor("white"))
     painter.setPen(QColor("#111"))
     painter.setFont(title_font)
-    painter.drawText(
-        QRectF(_PAD, 0, layout.width - 2 * _PAD, layout.title_h),
-        Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-        layout.title,
-    )
+    for index, line in enumerate(layout.title_lines):
+        painter.drawText(
+            QRectF(
+                _PAD,
+                _PAD / 2 + index * layout.title_line_h,
+                layout.width - 2 * _PAD,
+                layout.title_line_h,
+            ),
+            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+            line,
+        )
     lut = lookup_table(signed)  # [256, 3] uint8
     low, high = levels
     scale = 255.0 / (high - low) if high > low else 0.0
@@ -115,7 +136,9 @@ def _paint(painter: QPainter, layout: _Layout, levels: tuple[float, float], sign
                     layout.panel_title_h,
                 ),
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                fig.title,
+                QFontMetrics(font).elidedText(
+                    fig.title, Qt.TextElideMode.ElideRight, int(layout.panel_w)
+                ),
             )
         rgb = lut[codes]  # [rows, cols, 3]
         rgb[~np.isfinite(fig.matrix)] = NON_FINITE_RGBA[:3]  # NaN/Inf as in the window
@@ -135,6 +158,28 @@ def _paint(painter: QPainter, layout: _Layout, levels: tuple[float, float], sign
         if layout.label_axes:
             _axis_labels(painter, font, fig, origin, cell, layout)
     _colour_bar(painter, font, layout, lut, levels)
+
+
+def wrapped_lines(text: str, font: QFont, width: float, most: int = TITLE_LINES) -> list[str]:
+    """`text` broken into lines no wider than `width` (between words, or inside a word
+    longer than a line), at most `most` of them, the last elided with "…" if text is left."""
+    layout = QTextLayout(text, font)
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    layout.setTextOption(option)
+    layout.beginLayout()
+    starts = []
+    while (line := layout.createLine()).isValid():
+        line.setLineWidth(width)
+        starts.append(line.textStart())
+    layout.endLayout()
+    ends = [*starts[1:], len(text)]
+    lines = [text[a:b].strip() for a, b in zip(starts, ends, strict=True)]
+    if len(lines) > most:
+        rest = text[starts[most - 1] :].strip()
+        elided = QFontMetrics(font).elidedText(rest, Qt.TextElideMode.ElideRight, int(width))
+        lines = [*lines[: most - 1], elided]
+    return lines
 
 
 def _axis_labels(painter, font, fig: HeatmapFigure, origin: QPointF, cell: float, layout) -> None:
@@ -228,8 +273,10 @@ def save_figure(
     title: str = "",
     columns: int = 1,
     label_axes: bool = True,
+    description: str = "",
 ) -> Path:
-    """Write one heatmap, or a grid of them sharing a colour scale, as .png or .svg."""
+    """Write one heatmap, or a grid of them sharing a colour scale, as .png or .svg.
+    `description` (default: the title) goes into the file's metadata, whole."""
     painting_application()
     path = Path(path)
     fmt = path.suffix.lower()
@@ -241,15 +288,22 @@ def save_figure(
     stacked = np.concatenate([f.matrix.ravel() for f in figures])
     levels = value_levels(stacked, signed)
     # Qt's own file writes do not report a full disk: Python writes the bytes, checked.
-    return write_bytes_atomic(path, _render(fmt, layout, levels, signed), ExportError)
+    about = _printable(description or layout.title)
+    return write_bytes_atomic(path, _render(fmt, layout, levels, signed, about), ExportError)
 
 
-def _render(fmt: str, layout: _Layout, levels: tuple[float, float], signed: bool) -> bytes:
+def _render(
+    fmt: str, layout: _Layout, levels: tuple[float, float], signed: bool, description: str
+) -> bytes:
+    """The image's bytes, its whole title and description in its metadata (PNG text chunks
+    Title and Description; SVG <title> and <desc>)."""
     size = QSize(int(layout.width), int(layout.height))
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     if fmt == ".png":
         image = QImage(size, QImage.Format.Format_RGB32)
+        image.setText("Title", layout.title)
+        image.setText("Description", description)
         painter = QPainter(image)
         _paint(painter, layout, levels, signed)
         painter.end()
@@ -261,6 +315,7 @@ def _render(fmt: str, layout: _Layout, levels: tuple[float, float], signed: bool
         generator.setSize(size)
         generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
         generator.setTitle(layout.title)
+        generator.setDescription(description)
         painter = QPainter(generator)
         _paint(painter, layout, levels, signed)
         painter.end()

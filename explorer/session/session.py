@@ -25,6 +25,7 @@ from explorer.session.jobs.model_work import (
     load_job,
     load_messages,
     run_job,
+    run_summary,
 )
 from explorer.session.jobs.out_proj import OutProjJobs
 from explorer.session.jobs.patching import PatchingJobs
@@ -199,7 +200,14 @@ class Session(GenerationMixin, TourMixin, PartSignals):
         def stopped() -> None:
             if self.runner.has_job("load"):
                 return  # replaced by a newer load, not cancelled
-            self.report("info", "Loading cancelled; the previous model stays loaded.")
+            self.report("status", "Loading cancelled")
+            self.report(
+                "info",
+                "Loading cancelled; the previous model stays loaded."
+                if self._model is not None
+                else "Loading cancelled: no model is loaded. Load one from the File menu "
+                "(Load weights…, Use random weights) or Model ▸ GPT-2 from the hub.",
+            )
 
         self.runner.submit(
             "load", job, done, failed, self.progress.emit, f"Loading {label}…", stopped
@@ -281,10 +289,8 @@ class Session(GenerationMixin, TourMixin, PartSignals):
             if not self.state.is_current(result.key):
                 return  # made by another model, device or set of switches
             self.update(with_result_on_tour, result, text)
-            self.report(
-                "status",
-                f"{len(ids)} tokens · {result.seconds * 1000:.0f} ms on {self.device_label()}",
-            )
+            reused = baseline is not None
+            self.report("status", run_summary(len(ids), result, reused, self.device_label()))
 
         self.submit("run", job, done, tag=key.token_ids)
 

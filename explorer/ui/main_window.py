@@ -102,7 +102,6 @@ class MainWindow(QMainWindow):
         session.progress.connect(self._progress)
         session.modelChanged.connect(self._model_changed)
         session.sectionChanged.connect(self._section_changed)
-        session.promptChanged.connect(self._say_what_runs)
         self._model_changed()
 
     # ------------------------------------------------------------------ building
@@ -290,15 +289,6 @@ class MainWindow(QMainWindow):
         self.layer_slider.setValue(layer)
         self.layer_slider.blockSignals(False)
         self.layer_label.setText(f" {layer} / {self.session.config.n_layers - 1} ")
-
-    def _say_what_runs(self) -> None:
-        """Before the first run: a prompt in the box (one remembered from last time) waits
-        for Run, and the empty view says so."""
-        self.stage_panel.placeholder.setText(
-            "Press Run (Ctrl+Enter) to run the prompt and look inside the model."
-            if self.session.state.prompt_text.strip()
-            else "Type a prompt and press Run (Ctrl+Enter) to look inside the model."
-        )
 
     def _sync_mode_menu(self) -> None:
         mode = self.session.interventions.mode

@@ -9,8 +9,11 @@ from .compare import Comparison, compare
 from .head_stats import HEAD_METRICS, head_metrics, head_summary
 from .head_types import (
     HEAD_TYPES,
+    PROMPT_HEAD_SCORES,
     REPEAT_LENGTH,
     head_type_scores,
+    prompt_head_scores,
+    repeat_pairs,
     repeat_scores,
     repeated_sequence_ids,
 )
@@ -23,6 +26,7 @@ __all__ = [
     "ATTENTION_STEPS",
     "HEAD_METRICS",
     "HEAD_TYPES",
+    "PROMPT_HEAD_SCORES",
     "REPEAT_LENGTH",
     "AttentionPair",
     "Comparison",
@@ -42,6 +46,8 @@ __all__ = [
     "logit_lens",
     "out_proj_arrays",
     "pca_2d",
+    "prompt_head_scores",
+    "repeat_pairs",
     "repeated_sequence_ids",
     "repeat_scores",
     "sublayer_lens",

@@ -8,10 +8,11 @@ import numpy as np
 from ..probe import Trace, stage_key
 
 HEAD_METRICS = {
-    "entropy": "Entropy (nats): spread of each query's attention, averaged over queries",
-    "previous": "Weight on the previous token, averaged over queries",
-    "first": "Weight on the first token, averaged over queries",
-    "self": "Weight on the query's own token, averaged over queries",
+    # "Name: what it is"; the name before the colon is what menus show
+    "entropy": "Entropy: spread of each query's attention in nats, averaged over queries",
+    "previous": "Previous token: weight on the previous token, averaged over queries",
+    "first": "First token: weight on the first token, averaged over queries",
+    "self": "Own token: weight on the query's own token, averaged over queries",
 }
 
 

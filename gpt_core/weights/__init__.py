@@ -58,8 +58,8 @@ def load_model(
     given = _config_argument(config)
     if source is None or str(source) == "":
         cfg = given or GPTConfig.preset("gpt2-small")
-        report(None, f"initialising a random {_describe(cfg)} (seed {seed})")
-        return random_model(cfg, seed), cfg
+        report(0.0, f"initialising a random {_describe(cfg)} (seed {seed})")
+        return random_model(cfg, seed, report, cancel), cfg
 
     path = _local_path(source)
     if path is None:  # a hub id: no such file or folder here

@@ -13,6 +13,7 @@ from explorer.state.app_state import LoadedModel, RunKey, RunResult
 from explorer.state.sampling import Draw, GenerationSettings
 from gpt_core import (
     BackwardInfo,
+    Cancelled,
     Trace,
     backward_step,
     capture,
@@ -22,7 +23,7 @@ from gpt_core import (
     head_summary,
     load_model,
 )
-from gpt_core.analysis import HEAD_TYPES, head_type_scores, pca_2d
+from gpt_core.analysis import HEAD_TYPES, head_type_scores, pca_2d, prompt_head_scores
 from gpt_core.model import GPTModel
 from gpt_core.model.generation import sample_next_token
 from gpt_core.model.tokenizer import vocabulary_note
@@ -47,7 +48,8 @@ def run_job(model: GPTModel, key: RunKey, baseline: Trace | None, ctx: JobContex
         )
         comparison = compare(baseline, trace)
     seconds = time.perf_counter() - start
-    return RunResult(key, baseline, trace, comparison, head_summary(trace), seconds)
+    head_stats = head_summary(trace) | prompt_head_scores(trace)  # on this prompt
+    return RunResult(key, baseline, trace, comparison, head_stats, seconds)
 
 
 def load_job(source, config, seed: int, device, ctx: JobContext) -> tuple[GPTModel, LoadedModel]:
@@ -59,6 +61,9 @@ def load_job(source, config, seed: int, device, ctx: JobContext) -> tuple[GPTMod
     bad = non_finite_parameters(model)
     types, repeated, positions = {}, (), None
     if not bad:  # on the repeated sequence: what kind of head each one is, once per model
+        if ctx.should_stop():
+            raise Cancelled("loading cancelled")
+        ctx.report(None, "scoring every head on the repeated sequence")
         scores = head_type_scores(model)
         types = {name: scores[name] for name in HEAD_TYPES}
         repeated = tuple(scores["ids"].tolist())
@@ -132,6 +137,18 @@ def backward_summary(info: BackwardInfo) -> str:
             "weights restored"
         )
     return text
+
+
+def run_summary(n_tokens: int, result: RunResult, reused: bool, device: str) -> str:
+    """What the status bar says of a run: its time, or that nothing was recomputed (the
+    state held the unswitched run of these tokens, and no switch is on)."""
+    if reused and result.key.interventions.is_empty:
+        return (
+            f"{n_tokens:,} tokens · unchanged since the last run: its result is reused "
+            "(nothing was recomputed)"
+        )
+    took = f"{n_tokens:,} tokens · {result.seconds * 1000:.0f} ms on {device}"
+    return f"{took} (the unswitched run reused)" if reused else took
 
 
 def small_parameters(model: GPTModel) -> dict[str, np.ndarray]:

@@ -97,6 +97,10 @@ class PatchSetup(QWidget):
         jobs = self.session.patching
         for edit in (self.clean, self.corrupted, self.receiver):
             edit.editingFinished.connect(self.push)
+        for edit in (self.clean, self.corrupted):  # the length check follows the typing
+            edit.textChanged.connect(
+                lambda _: self._show_strips(self.clean.text(), self.corrupted.text())
+            )
         for box in (self.answer, self.distractor):
             box.lineEdit().editingFinished.connect(self.push)
             box.activated.connect(lambda _: self.push())
@@ -158,7 +162,7 @@ class PatchSetup(QWidget):
         for name, box in self.sweeps.items():
             box.setChecked(name in s.sweeps)
         self._syncing = False
-        self._show_strips(s)
+        self._show_strips(s.clean_text, s.corrupted_text)
 
     def show_candidates(self) -> None:
         """Likely answers to pick from: the top tokens of the prompt's run at the metric
@@ -197,9 +201,11 @@ class PatchSetup(QWidget):
         if len(ids) > 1:
             box.setEditText(text)
 
-    def _show_strips(self, s: PatchSettings) -> None:
+    def _show_strips(self, clean_text: str, corrupted_text: str) -> None:
+        """The two prompts' tokens, where they differ, and whether their lengths match: for
+        the texts in the boxes, as typed (the settings take them on Enter or leaving)."""
         tokenizer = self.session.tokenizer
-        clean, corrupted = tokenizer.encode(s.clean_text), tokenizer.encode(s.corrupted_text)
+        clean, corrupted = tokenizer.encode(clean_text), tokenizer.encode(corrupted_text)
         differ = {i for i, (a, b) in enumerate(zip(clean, corrupted)) if a != b}  # noqa: B905
         for strip, ids in ((self.clean_strip, clean), (self.corrupted_strip, corrupted)):
             strip.set_tokens(

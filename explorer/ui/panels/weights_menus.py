@@ -11,11 +11,25 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from explorer.ui.settings import read_text, read_texts
-from gpt_core.weights.hub import HUB_MODELS, is_cached
+from gpt_core import GPTConfig
+from gpt_core.model.config import PRESETS
+from gpt_core.weights.hub import HUB_MODELS, HubModel, is_cached
 
 RECENT_KEY = "weights/recent"
 RECENT_COUNT = 8
 SMALL = next(model for model in HUB_MODELS if model.name == "gpt2")
+
+
+def hub_model_of_size(config: GPTConfig | None) -> HubModel:
+    """The hub's GPT-2 with `config`'s width, depth and heads (a preset's name is the hub's,
+    but for "gpt2-small", which the hub calls "gpt2"); GPT-2 small for any other size."""
+    if config is not None:
+        shape = (config.emb_dim, config.n_layers, config.n_heads)
+        for model in HUB_MODELS:
+            preset = PRESETS.get("gpt2-small" if model.name == "gpt2" else model.name)
+            if preset is not None and (preset.emb_dim, preset.n_layers, preset.n_heads) == shape:
+                return model
+    return SMALL
 
 
 class WeightsMenus(QObject):
@@ -77,9 +91,10 @@ class WeightsMenus(QObject):
 
 
 class WeightsBanner(QWidget):
-    """Over a random model: what random weights can and cannot show, and GPT-2 small one
-    click away. Over non-finite weights: how many values are NaN or Inf. Over weights that
-    stand in for ones that could not be loaded: why."""
+    """Over a random model: what random weights can and cannot show, and the trained GPT-2
+    of its size (GPT-2 small for other sizes) one click away. Over non-finite weights: how
+    many values are NaN or Inf. Over weights that stand in for ones that could not be
+    loaded: why."""
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
@@ -91,7 +106,8 @@ class WeightsBanner(QWidget):
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.get_gpt2 = QPushButton()
-        self.get_gpt2.clicked.connect(lambda: session.load_weights(SMALL.name))
+        self.offered = SMALL  # the trained GPT-2 the button loads
+        self.get_gpt2.clicked.connect(lambda: session.load_weights(self.offered.name))
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.text, 1)
@@ -113,11 +129,12 @@ class WeightsBanner(QWidget):
             count = sum(model.non_finite.values())
             parts.append(f"Non-finite weights: {count:,} NaN/Inf values.")
         self.text.setText(" ".join(parts))
-        cached = is_cached(SMALL.name)
+        offered = self.offered = hub_model_of_size(model.config if model else None)
+        name = offered.title.split(" (")[0]  # "GPT-2 medium", without its parameter count
         self.get_gpt2.setText(
-            "Open GPT-2 small (in the cache)"
-            if cached
-            else f"Download GPT-2 small (≈ {SMALL.megabytes} MB)"
+            f"Open {name} (in the cache)"
+            if is_cached(offered.name)
+            else f"Download {name} (≈ {offered.megabytes:,} MB)"
         )
         self.get_gpt2.setVisible(random)
         self.setVisible(bool(parts))

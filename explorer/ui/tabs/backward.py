@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QSlider,
     QSpinBox,
     QStackedWidget,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -91,7 +92,8 @@ class GradientsView(QWidget):
         self.flow_curve = self.flow_plot.curves["norm"]
         self.reached_marker = pg.ScatterPlotItem(size=13, brush="#e8590c", pen=None)
         self.flow_plot.addItem(self.reached_marker)
-        self.play_button = QPushButton("▶ Play")
+        self.play_button = QPushButton()
+        self._show_play(playing=False)
         self.back_button = QPushButton("◀ Step")
         self.step_button = QPushButton("Step ▶")
         self.speed = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=60, value=12)
@@ -106,11 +108,15 @@ class GradientsView(QWidget):
         self.dims_heatmap = TokensByDims()  # any other stage's: tokens x dims
         self.saliency = TokenStrip()
         self.stage_note = QLabel()
+        self.stage_note.setWordWrap(True)  # "… with respect to blocks/11/attn/weights."
         self.stage_view = QStackedWidget()  # nothing yet, or one of the two heatmaps
-        empty = QLabel("The gradient of the selected stage appears here after a backward step.")
-        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        empty.setStyleSheet("color:#868e96;")
-        for widget in (empty, self.heatmap, self.dims_heatmap):
+        self.empty = QLabel(
+            "The gradient of the selected stage appears here after a backward step."
+        )
+        self.empty.setWordWrap(True)  # the tab may be narrow: the sentence wraps, whole
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("color:#868e96;")
+        for widget in (self.empty, self.heatmap, self.dims_heatmap):
             self.stage_view.addWidget(widget)
         self.params = QTableWidget(0, len(_PARAM_COLUMNS))
         self.params.setHorizontalHeaderLabels(_PARAM_COLUMNS)
@@ -224,8 +230,7 @@ class GradientsView(QWidget):
 
     # ------------------------------------------------------------------ showing
     def _new_backward(self) -> None:
-        self.timer.stop()
-        self.play_button.setText("▶ Play")
+        self._stop()
         trace = self.session.gradients
         if trace is None:
             self._clear()
@@ -264,12 +269,17 @@ class GradientsView(QWidget):
         self._draw_stage()
 
     def _clear(self) -> None:
+        """No backward step (a new prompt, model or generated token): nothing of the last
+        one stays, headings and axis labels included."""
         self.flow_curve.setData([], [])
         self.reached_marker.setData([], [])
         self.flow_plot.set_places([])
+        for side in ("left", "bottom"):  # no numbers or stage names of a step not shown
+            self.flow_plot.getPlotItem().getAxis(side).setTicks([[]])
         self._prompt_hint()
         self.params.setRowCount(0)
         self.stage_view.setCurrentIndex(0)
+        self.stage_note.setText("")
         self.saliency.set_tokens([], [], [])
         self.reached.setText("")
 
@@ -367,7 +377,7 @@ class GradientsView(QWidget):
         if self.session.state.replay_position >= len(trace.backward.order):
             self.session.set_replay_position(0)
         self.timer.start()
-        self.play_button.setText("⏸ Pause")
+        self._show_play(playing=True)
 
     def advance_replay(self, delta: int) -> None:
         self._stop()
@@ -375,7 +385,15 @@ class GradientsView(QWidget):
 
     def _stop(self) -> None:
         self.timer.stop()
-        self.play_button.setText("▶ Play")
+        self._show_play(playing=False)
+
+    def _show_play(self, playing: bool) -> None:
+        """Play or Pause, with the style's media icons (no font has to hold a ⏸ glyph)."""
+        icon = (
+            QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
+        )
+        self.play_button.setIcon(self.style().standardIcon(icon))
+        self.play_button.setText("Pause" if playing else "Play")
 
     def _tick(self) -> None:
         trace = self.session.gradients

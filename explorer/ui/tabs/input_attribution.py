@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSpinBox,
+    QStackedWidget,
     QTableWidgetItem,
     QWidget,
 )
@@ -68,6 +70,10 @@ class AttributionView(QWidget):
         self.colour_by = QComboBox()
         self.strip = TokenStrip()
         self.methods = Heatmap()
+        # Before a result there is nothing to draw: a sentence says how to get one.
+        self.empty_note = caption("color: #495057; font-size: 11pt;")
+        self.empty_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.results = QStackedWidget()
         self.table = read_only_table(["position", "token", "score", "rank"])
         self.table.setSortingEnabled(True)
         self.table.verticalHeader().hide()
@@ -94,6 +100,8 @@ class AttributionView(QWidget):
         colour_row.addWidget(self.colour_by)
         colour_row.addStretch(1)
         lower = splitter(HORIZONTAL, self.methods, self.table, stretch=(3, 1), sizes=(700, 300))
+        self.results.addWidget(self.empty_note)
+        self.results.addWidget(lower)
         self.explained.setWordWrap(True)
         stack(
             tokens,
@@ -101,7 +109,7 @@ class AttributionView(QWidget):
             self.explained,
             colour_row,
             (scrolled(self.strip), 0),
-            (lower, 1),
+            (self.results, 1),
             owner=self,
         )
         self.cancel_button.hide()
@@ -190,10 +198,21 @@ class AttributionView(QWidget):
                 if trace is not None
                 else "Run a prompt first."
             )
+            self.empty_note.setText(
+                "No attribution yet. Pick the target token above (the model's likeliest next "
+                "token at the selected position is offered first) and press Attribute: the "
+                "methods' scores for every input token appear here."
+                if trace is not None
+                else "No attribution yet: run a prompt (Ctrl+Enter), then pick a target token "
+                "and press Attribute."
+            )
             self.strip.set_tokens([], [], [])
-            self.methods.set_matrix(np.full((1, 1), np.nan), signed=True, missing="no result")
             self.table.setRowCount(0)
+            self.results.setCurrentWidget(self.empty_note)
+            self.colour_by.setEnabled(False)  # nothing to colour by yet
             return
+        self.results.setCurrentIndex(1)
+        self.colour_by.setEnabled(True)
         self.explained.setText(self._describe(run))
         names = [*run.result.scores, "surprisal"]
         chosen = self.colour_by.currentData()

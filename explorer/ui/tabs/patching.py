@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -37,6 +37,7 @@ from gpt_core.analysis.patching import PATH_SWEEP, SWEEPS, Sweep
 from gpt_core.analysis.patching.sweeps import LAYER_HEAD_POSITION
 
 TOP_PARTS = 12  # bars in the direct logit attribution chart (the table has every part)
+MIN_TABLE_PX = 240  # the table: a part's name and its contribution side by side
 
 
 class SweepPanel(QWidget):
@@ -103,7 +104,16 @@ class LogitAttributionPanel(QWidget):
         self.bars = pg.BarGraphItem(x0=0, y=[], height=0.7, width=[])
         self.plot.addItem(self.bars)
         self.table = read_only_table(["part", "contribution"])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setSortingEnabled(True)
+        header = self.table.horizontalHeader()
+        # The numbers keep their width; the names take what is left, elided (full in a
+        # tooltip), so the contribution is always in view.
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.horizontalHeaderItem(1).setToolTip("sorts by size: |contribution|")
+        self.table.verticalHeader().hide()  # row numbers say nothing here
+        self.table.setMinimumWidth(MIN_TABLE_PX)
         self.total = caption()
         stack(splitter(HORIZONTAL, self.plot, self.table, stretch=(3, 2)), self.total, owner=self)
 
@@ -122,9 +132,12 @@ class LogitAttributionPanel(QWidget):
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(parts))
         for row, (name, value) in enumerate(parts.items()):
-            self.table.setItem(row, 0, QTableWidgetItem(name))
-            self.table.setItem(row, 1, NumberItem(value, f"{value:+.5f}"))
+            item = QTableWidgetItem(name)
+            item.setToolTip(name)
+            self.table.setItem(row, 0, item)
+            self.table.setItem(row, 1, NumberItem(abs(value), f"{value:+.5f}"))
         self.table.setSortingEnabled(True)
+        self.table.sortItems(1, Qt.SortOrder.DescendingOrder)  # the largest parts first
         self.total.setText(
             f"The {len(parts)} parts sum to {sum(parts.values()):.5f}: exactly the clean run's "
             "logit[answer] − logit[distractor] (logit[answer] without a distractor), with the "

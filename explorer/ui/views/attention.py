@@ -1,7 +1,9 @@
 """Attention: the selected head large, the layer's heads as a grid of small heatmaps, and
-a layers x heads overview. Heads can be switched off from the grid's check boxes or by
-Ctrl+clicking them in the grid or the overview. A click on an induction or duplicate-token
-score opens that head on the repeated sequence the score was measured on."""
+a layers x heads overview of one score, named with where it was measured: on this prompt,
+or (induction and duplicate token, once per model) on the seeded repeated sequence; a line
+under it gives the selected head's scores on both. Heads can be switched off from the
+grid's check boxes or by Ctrl+clicking them in the grid or the overview. A click on a
+repeated-sequence score opens that head on the repeated sequence."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from explorer.ui.widgets.head_grid import HeadGrid
 from explorer.ui.widgets.heatmap import Heatmap
 from explorer.ui.widgets.layout import VERTICAL, adaptive_splitter, splitter, stack
 from explorer.ui.widgets.zoom_bar import ZoomBar
-from gpt_core.analysis import HEAD_METRICS, HEAD_TYPES
+from gpt_core.analysis import HEAD_METRICS, HEAD_TYPES, PROMPT_HEAD_SCORES, repeat_pairs
 from gpt_core.probe.sections import Section
 
-OVERVIEW_METRICS = {**HEAD_METRICS, **HEAD_TYPES}
+OVERVIEW_METRICS = {**HEAD_METRICS, **PROMPT_HEAD_SCORES, **HEAD_TYPES}
+ON_THE_PROBE = "seeded repeated sequence"
 HEAD_MIN_PX = 260  # the selected head's heatmap: smaller and a 13-token prompt is a blur
 LOG_FROM_TOKENS = 128  # a prompt this long opens on log colours (until the person picks)
 SIDE_BY_SIDE_FROM = 760  # narrower: the head above the grid and overview, scrolled
@@ -41,9 +44,12 @@ class AttentionView(StageView):
         self.head_box_panel = QWidget()  # the boxes wrap into rows: 25 heads fit a narrow side
         self.head_box_row = FlowLayout(self.head_box_panel, spacing=2)
         self.metric = QComboBox()
-        for name, text in OVERVIEW_METRICS.items():
-            self.metric.addItem(text.split(":")[0].split(",")[0], name)
+        for name in OVERVIEW_METRICS:
+            self.metric.addItem(f"{short_name(name)} ({where_measured(name)})", name)
         self.metric.setToolTip("\n".join(OVERVIEW_METRICS.values()))
+        self.head_scores = QLabel()  # the selected head's scores, and where each was measured
+        self.head_scores.setWordWrap(True)
+        self.head_scores.setStyleSheet("color:#495057;")
         self.overview = Heatmap()
         self.overview.setMinimumHeight(160)
         self._off_marks = pg.ScatterPlotItem(
@@ -64,7 +70,9 @@ class AttentionView(StageView):
         metric_row = QHBoxLayout()
         metric_row.addWidget(QLabel("All layers × heads:"))
         metric_row.addWidget(self.metric, 1)
-        side = splitter(VERTICAL, grid_panel, stack(metric_row, self.overview), stretch=(3, 2))
+        overview = stack(metric_row, self.head_scores, self.overview)
+        overview.layout().addStretch(0)  # the lines stay on top while the map is hidden
+        side = splitter(VERTICAL, grid_panel, overview, stretch=(3, 2))
         head = stack((self.zoom, 0), self.heatmap, spacing=2)
         self.split = adaptive_splitter(SIDE_BY_SIDE_FROM, head, side, stretch=(3, 2))
         stack(self.split, owner=self)
@@ -131,6 +139,7 @@ class AttentionView(StageView):
         )
         self.show_position()
         self.grid.mark_heads(head, off)
+        self._say_head_scores()
 
     def show_position(self) -> None:
         self.heatmap.set_highlight_row(self.session.position)
@@ -164,18 +173,58 @@ class AttentionView(StageView):
             return
         # per prompt, or per model on the repeated sequence
         values = head_types[name] if name in HEAD_TYPES else result.head_stats[name]  # [L, H]
+        unmeasured = bool(np.isnan(values).all())  # the prompt repeats no token
+        self.overview.setVisible(not unmeasured)
+        self._say_head_scores()
+        if unmeasured:
+            return
         n_layers, n_heads = values.shape
         self.overview.set_matrix(
             values,
             [f"L{i}" for i in range(n_layers)],
             [f"H{h}" for h in range(n_heads)],
             signed=False,
-            title=OVERVIEW_METRICS[name].split(",")[0].split(" (repeated")[0],
+            title=self._overview_title(name),
             hover=lambda r, c, v: f"layer {r} · head {c}: {v:.4f} (Ctrl+click switches it off/on)",
         )
         self.overview.set_highlight_row(self._layer)
         off = sorted(self.session.interventions.ablate_heads)
         self._off_marks.setData([h + 0.5 for _, h in off], [layer + 0.5 for layer, _ in off])
+
+    def _overview_title(self, name: str) -> str:
+        if name not in HEAD_TYPES:
+            return f"{short_name(name)} on this prompt"
+        return (
+            f"{short_name(name)} on the {ON_THE_PROBE}, not this prompt (click a head to see "
+            "it there)"
+        )
+
+    def _say_head_scores(self) -> None:
+        """The selected head's scores on this prompt and on the repeated sequence (or why a
+        score is missing)."""
+        result, model = self.session.result, self.session.state.model
+        if result is None or "prompt_induction" not in result.head_stats:
+            self.head_scores.setText("")
+            return
+        at = (self._layer, self.session.selection.head)
+        stats = result.head_stats
+        ids = result.trace.token_ids
+        repeated = len(np.unique(repeat_pairs(ids).duplicate[0]))
+        text = f"Head {at[0]}.{at[1]} — this prompt: previous token {stats['previous'][at]:.3f}"
+        if repeated:
+            text += (
+                f", induction {stats['prompt_induction'][at]:.3f}, duplicate token "
+                f"{stats['prompt_duplicate_token'][at]:.3f} ({repeated} of {len(ids)} "
+                "positions repeat a token)"
+            )
+        else:
+            text += "; it repeats no token, so no induction or duplicate-token score"
+        if all(name in model.head_types for name in HEAD_TYPES):
+            text += (
+                f" · {ON_THE_PROBE}: induction {model.head_types['induction'][at]:.3f}, "
+                f"duplicate token {model.head_types['duplicate_token'][at]:.3f}"
+            )
+        self.head_scores.setText(text)
 
     def _sync_head_boxes(self, n_heads: int, off: set[int]) -> None:
         if len(self.head_boxes) != n_heads:
@@ -217,3 +266,12 @@ class AttentionView(StageView):
     def _toggle_hovered_overview(self) -> None:
         if self._hovered_overview is not None:
             self.session.toggle_head(*self._hovered_overview)
+
+
+def short_name(name: str) -> str:
+    """A score's name without its details: "Induction", "Previous token"."""
+    return OVERVIEW_METRICS[name].split(":")[0].removesuffix(" on this prompt")
+
+
+def where_measured(name: str) -> str:
+    return ON_THE_PROBE if name in HEAD_TYPES else "this prompt"

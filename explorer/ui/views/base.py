@@ -123,6 +123,7 @@ class StagePanel(QWidget):
             "Type a prompt and press Run (Ctrl+Enter) to look inside the model."
         )
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)  # a narrow centre wraps it, scrolls nothing
         self.placeholder.setStyleSheet("color: #868e96; font-size: 14px;")
         self.views = views
         self.stack = QStackedWidget()
@@ -132,6 +133,8 @@ class StagePanel(QWidget):
         self._by_name = {view.name: view for view in views}
         self._lay_out()
         session.changed.connect(self._changed)
+        session.promptChanged.connect(self.say_what_runs)
+        session.busyChanged.connect(lambda *_: self.say_what_runs())
         self.refresh()
 
     def _lay_out(self) -> None:
@@ -239,6 +242,23 @@ class StagePanel(QWidget):
         view = self._by_name[section.spec.view]
         self.stack.setCurrentWidget(view)
         view.draw(section)
+
+    def say_what_runs(self) -> None:
+        """Before the first run: the empty view says what is happening (the model loading or
+        running) or, when nothing is, that a prompt in the box (one remembered from last
+        time) waits for Run."""
+        kinds = self.session.runner.kinds()
+        if "run" in kinds:
+            text = "Running the prompt… its stages appear here when the run is done."
+        elif "load" in kinds:
+            text = "Loading the model…"
+        elif self.session.state.model is None:
+            text = "No model is loaded: load one from the File or Model menu."
+        elif self.session.state.prompt_text.strip():
+            text = "Press Run (Ctrl+Enter) to run the prompt and look inside the model."
+        else:
+            text = "Type a prompt and press Run (Ctrl+Enter) to look inside the model."
+        self.placeholder.setText(text)
 
 
 def operation_lines(operations) -> str:
