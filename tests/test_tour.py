@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.state import app_state as st
+from explorer.state.sampling import GenerationSettings
 from explorer.state.tour import (
     TOUR_STEPS,
     close_tour,
@@ -22,6 +23,7 @@ from explorer.state.tour import (
     tour_page,
     with_result_on_tour,
 )
+from explorer.state.tour_ends import EXAMPLE_TOP_K
 from explorer.state.tour_text import number
 from gpt_core import GPTConfig, Interventions, backward_step, capture, get_tokenizer
 from gpt_core.analysis import count_parameters
@@ -176,6 +178,21 @@ def _expected(run, ids, layer, head, t, s):
             "top": (run["probs"][t, top[0]], "pct"),
             "second": (run["probs"][t, top[1]], "pct"),
         },
+        "sampling": {  # the state's settings: temperature 0, greedy
+            **_softmax_quotes(run["probs"][t]),
+            "example_possible": (EXAMPLE_TOP_K, "int"),
+            "example_top": (
+                run["probs"][t].max() / np.sort(run["probs"][t])[-EXAMPLE_TOP_K:].sum(),
+                "pct",
+            ),
+        },
+    }
+
+
+def _softmax_quotes(p):
+    return {
+        "before_top": (p.max(), "pct"),
+        "entropy_before": (-(p * np.log(p)).sum(), "num"),
     }
 
 
@@ -235,6 +252,7 @@ def test_the_steps_follow_the_data_flow():
         ("feed_forward", "ff", "", "Stage"),
         ("block_out", "block_out", "", "Stage"),
         ("output", "output", "", "Stage"),
+        ("sampling", "output", "sampling", "Stage"),
         ("backward", "output", "", "Backward step"),
     ]
 
@@ -263,6 +281,28 @@ def test_every_number_a_step_quotes_is_the_runs(toured, model):
         said = tour_page(go_to_step(toured, index)).said
         assert 2 <= said.text.count(". ") + 1 <= 5, said.text
         _check_quotes(said, expected[step.name])
+
+
+def test_the_sampling_step_quotes_the_generate_panels_settings(toured, model):
+    """With temperature 0.7, top-k 5: softmax(logits / 0.7) over the 5 largest, in float64."""
+    ids = toured.trace.token_ids.tolist()
+    settings = GenerationSettings(temperature=0.7, top_k=5)
+    state = go_to_step(st.with_generation_settings(toured, settings), _step("sampling"))
+    p = _forward(model, ids)["probs"][-1]
+    logits = np.log(p)  # the logits up to a constant, which the softmax ignores
+    kept = np.sort(logits)[-5:] / 0.7
+    after = np.exp(kept - kept.max()) / np.exp(kept - kept.max()).sum()
+    expected = {
+        **_softmax_quotes(p),
+        "possible": (5, "int"),
+        "after_top": (after.max(), "pct"),
+        "entropy_after": (-(after * np.log(after)).sum(), "num"),
+    }
+    _check_quotes(tour_page(state).said, expected)
+
+
+def _step(name):
+    return next(i for i, step in enumerate(TOUR_STEPS) if step.name == name)
 
 
 def test_the_loss_and_the_backward_step_quote_autograd(toured, model):

@@ -22,6 +22,7 @@ from explorer.state.app_state import (
     select_section,
     with_result,
 )
+from explorer.state.tour_ends import say_sampling
 from explorer.state.tour_text import (
     Focus,
     Said,
@@ -83,6 +84,7 @@ TOUR_STEPS: tuple[TourStep, ...] = (
     TourStep("feed_forward", "Feed-forward and GELU", "ff", say_feed_forward),
     TourStep("block_out", "+ residual (after the feed-forward)", "block_out", say_block_out),
     TourStep("output", "Final LayerNorm and output head", "output", say_output),
+    TourStep("sampling", "The sampling distribution", "output", say_sampling, "sampling"),
     TourStep(
         "backward",
         "The loss and one backward step",

@@ -89,7 +89,7 @@ def number(value: float, style: str = "num") -> str:
     return f"{value:.4g}"
 
 
-class _Quotes:
+class Quotes:
     """Formats each number a step quotes and keeps it by name."""
 
     def __init__(self) -> None:
@@ -103,7 +103,7 @@ class _Quotes:
         return Said(" ".join(s for s in sentences if s), dict(self.values))
 
 
-def _tok(trace: Trace, position: int) -> str:
+def token_at(trace: Trace, position: int) -> str:
     return f"“{trace.token_strings[position]}”"
 
 
@@ -117,13 +117,13 @@ def _row(trace: Trace, name: str, layer: int | None, position: int) -> np.ndarra
 
 # --- the embeddings ---
 def say_token_embedding(ctx: TourContext) -> Said:
-    trace, t, q = ctx.trace, ctx.focus.query, _Quotes()
+    trace, t, q = ctx.trace, ctx.focus.query, Quotes()
     cfg = trace.config
     return q.said(
         f"Your prompt is {q('tokens', trace.n_tokens, 'int')} "
         f"token{'s' if trace.n_tokens > 1 else ''}.",
         f"Each token id picks one row of the token embedding table tok_emb "
-        f"[{cfg.vocab_size:,}, {cfg.emb_dim}]: {_tok(trace, t)} is id "
+        f"[{cfg.vocab_size:,}, {cfg.emb_dim}]: {token_at(trace, t)} is id "
         f"{q('id', trace.token_ids[t], 'int')}, and its row has length (L2 norm) "
         f"{q('norm', _norm(_row(trace, 'embeddings/token', None, t)))}.",
         "The heatmap shows those rows, one per token; the blue curve below gives each "
@@ -132,7 +132,7 @@ def say_token_embedding(ctx: TourContext) -> Said:
 
 
 def say_position_embedding(ctx: TourContext) -> Said:
-    trace, t, q = ctx.trace, ctx.focus.query, _Quotes()
+    trace, t, q = ctx.trace, ctx.focus.query, Quotes()
     pos = trace["embeddings/position"].astype(np.float64)  # [T, E]
     first = f"Position {t} gets row {t} of pos_emb [{trace.config.context_length:,}, "
     first += f"{trace.config.emb_dim}], whatever token stands there."
@@ -149,14 +149,14 @@ def say_position_embedding(ctx: TourContext) -> Said:
 
 
 def say_embedding_sum(ctx: TourContext) -> Said:
-    trace, t, q = ctx.trace, ctx.focus.query, _Quotes()
+    trace, t, q = ctx.trace, ctx.focus.query, Quotes()
     token, pos, total = (
         _norm(_row(trace, f"embeddings/{part}", None, t)) for part in ("token", "position", "sum")
     )
     bigger = "token" if token >= pos else "position"
     return q.said(
         "The first block's input is their sum x₀ = tok_emb[id] + pos_emb[t], one row per token.",
-        f"At {_tok(trace, t)} the token part has length {q('token', token)}, the position "
+        f"At {token_at(trace, t)} the token part has length {q('token', token)}, the position "
         f"part {q('position', pos)} and the sum {q('sum', total)}: the {bigger} part "
         "weighs more there.",
     )
@@ -164,11 +164,11 @@ def say_embedding_sum(ctx: TourContext) -> Said:
 
 # --- a block ---
 def _say_layernorm(ctx: TourContext, ln: str, title: str, what_in: str) -> Said:
-    trace, t, layer, q = ctx.trace, ctx.focus.query, ctx.focus.layer, _Quotes()
+    trace, t, layer, q = ctx.trace, ctx.focus.query, ctx.focus.layer, Quotes()
     out = _row(trace, f"{ln}/out", layer, t).astype(np.float64)
     return q.said(
         f"{title} of block {layer} normalises each token on its own: {what_in} at "
-        f"{_tok(trace, t)} has mean {q('mean', _row(trace, f'{ln}/mean', layer, t))} and "
+        f"{token_at(trace, t)} has mean {q('mean', _row(trace, f'{ln}/mean', layer, t))} and "
         f"variance {q('var', _row(trace, f'{ln}/var', layer, t))}.",
         "It subtracts the mean and divides by √(variance + 1e-5), so every token comes out "
         "at mean 0 and variance 1; then the learned scale and shift act, and the output "
@@ -191,15 +191,15 @@ def say_ln2(ctx: TourContext) -> Said:
 
 
 def say_qkv(ctx: TourContext) -> Said:
-    trace, f, q = ctx.trace, ctx.focus, _Quotes()
+    trace, f, q = ctx.trace, ctx.focus, Quotes()
     cfg = trace.config
     query = _row(trace, "attn/queries", f.layer, f.query)[f.head]
     key = _row(trace, "attn/keys", f.layer, f.key)[f.head]
     return q.said(
         f"LayerNorm 1's output is multiplied by W_query, W_key and W_value and split into "
         f"{cfg.n_heads} heads of {cfg.head_dim} numbers each.",
-        f"The tour follows head {f.head}: {_tok(trace, f.query)} (t = {f.query}) asks with "
-        f"its query, of length {q('query_norm', _norm(query))}, and {_tok(trace, f.key)} "
+        f"The tour follows head {f.head}: {token_at(trace, f.query)} (t = {f.query}) asks with "
+        f"its query, of length {q('query_norm', _norm(query))}, and {token_at(trace, f.key)} "
         f"(s = {f.key}) answers with its key, of length {q('key_norm', _norm(key))}.",
         "Step 1 shows both tokens' rows and the q, k and v they become.",
     )
@@ -211,7 +211,7 @@ def _weights_row(ctx: TourContext) -> np.ndarray:
 
 
 def say_scores(ctx: TourContext) -> Said:
-    trace, f, q = ctx.trace, ctx.focus, _Quotes()
+    trace, f, q = ctx.trace, ctx.focus, Quotes()
     d = trace.config.head_dim
     query = _row(trace, "attn/queries", f.layer, f.query)[f.head].astype(np.float64)
     key = _row(trace, "attn/keys", f.layer, f.key)[f.head].astype(np.float64)
@@ -222,12 +222,12 @@ def say_scores(ctx: TourContext) -> Said:
         f"q_t · k_s multiplies the {d} features of the query and the key pairwise and adds "
         f"them up: {q('dot', dot)}; divided by √{d} that is the score {q('score', dot / d**0.5)}.",
         f"In row {f.query} (the framed row of the scores heatmap) the highest score, "
-        f"{q('row_max', row[top])}, is at {_tok(trace, top)}.",
+        f"{q('row_max', row[top])}, is at {token_at(trace, top)}.",
     )
 
 
 def say_mask(ctx: TourContext) -> Said:
-    trace, f, q = ctx.trace, ctx.focus, _Quotes()
+    trace, f, q = ctx.trace, ctx.focus, Quotes()
     T = trace.n_tokens
     upper = np.triu(trace.head_weights(f.layer, f.head).astype(np.float64), k=1)  # [T, T]
     if T == 1:
@@ -240,24 +240,24 @@ def say_mask(ctx: TourContext) -> Said:
         f"A token may read only itself and the tokens before it: the causal mask sets every "
         f"score above the diagonal to −∞ (grey), {q('masked', T * (T - 1) // 2, 'int')} of the "
         f"head's {q('cells', T * T, 'int')} cells.",
-        f"Row 0 ({_tok(trace, 0)}) sees only itself; row {f.query}, the last, sees all "
+        f"Row 0 ({token_at(trace, 0)}) sees only itself; row {f.query}, the last, sees all "
         f"{q('visible', f.query + 1, 'int')} tokens.",
         f"After the softmax those cells weigh exactly {q('masked_weight', np.abs(upper).max())}.",
     )
 
 
 def say_softmax(ctx: TourContext) -> Said:
-    trace, f, q = ctx.trace, ctx.focus, _Quotes()
+    trace, f, q = ctx.trace, ctx.focus, Quotes()
     weights = _weights_row(ctx)
     order = [s for s in np.argsort(-weights[: f.query + 1], kind="stable") if s != f.key]
     second = (
-        f" Next comes {_tok(trace, order[0])} with {q('second', weights[order[0]], 'pct')}."
+        f" Next comes {token_at(trace, order[0])} with {q('second', weights[order[0]], 'pct')}."
         if order
         else ""
     )
     return q.said(
-        f"{_tok(trace, f.query)} puts {q('weight', weights[f.key], 'pct')} of its attention "
-        f"on {_tok(trace, f.key)}.",
+        f"{token_at(trace, f.query)} puts {q('weight', weights[f.key], 'pct')} of its attention "
+        f"on {token_at(trace, f.key)}.",
         f"The softmax raises e to each of row {f.query}'s {f.query + 1} visible scores (less "
         "their largest) and divides by their sum, so the row's weights are positive and add "
         f"up to {q('row_sum', weights[: f.query + 1].sum())}.{second}",
@@ -265,15 +265,15 @@ def say_softmax(ctx: TourContext) -> Said:
 
 
 def say_context(ctx: TourContext) -> Said:
-    trace, f, q = ctx.trace, ctx.focus, _Quotes()
+    trace, f, q = ctx.trace, ctx.focus, Quotes()
     cfg = trace.config
     context = _row(trace, "attn/context", f.layer, f.query)[f.head]
     value = _row(trace, "attn/values", f.layer, f.key)[f.head]
     out = _row(trace, "attn/out", f.layer, f.query)
     return q.said(
-        f"Head {f.head}'s context vector at {_tok(trace, f.query)} is the weighted sum of the "
+        f"Head {f.head}'s context vector at {token_at(trace, f.query)} is the weighted sum of the "
         f"values of the tokens it sees: {cfg.head_dim} numbers of length "
-        f"{q('context_norm', _norm(context))}, to which {_tok(trace, f.key)}'s value (length "
+        f"{q('context_norm', _norm(context))}, to which {token_at(trace, f.key)}'s value (length "
         f"{q('value_norm', _norm(value))}) gives {q('weight', _weights_row(ctx)[f.key], 'pct')}.",
         f"out_proj takes the {cfg.n_heads} heads' context vectors side by side "
         f"({cfg.emb_dim} numbers) and mixes them into the attention output, of length "
@@ -293,10 +293,11 @@ def _switched_off(trace: Trace, f: Focus) -> str:
 
 
 def _say_residual(ctx: TourContext, before: str, branch: str, after: str, what: str) -> Said:
-    trace, t, layer, q = ctx.trace, ctx.focus.query, ctx.focus.layer, _Quotes()
+    trace, t, layer, q = ctx.trace, ctx.focus.query, ctx.focus.layer, Quotes()
     return q.said(
         f"The {what} is added to the stream it read from.",
-        f"At {_tok(trace, t)} the stream had length {q('before', _norm(_row_at(ctx, before)))}, "
+        f"At {token_at(trace, t)} the stream had length "
+        f"{q('before', _norm(_row_at(ctx, before)))}, "
         f"the {what} adds a vector of length {q('branch', _norm(_row(trace, branch, layer, t)))}, "
         f"and the sum has length {q('after', _norm(_row(trace, after, layer, t)))}.",
         "The depth × tokens heatmap shows every token's length after every step.",
@@ -316,14 +317,14 @@ def say_resid_mid(ctx: TourContext) -> Said:
 
 
 def say_feed_forward(ctx: TourContext) -> Said:
-    trace, t, layer, q = ctx.trace, ctx.focus.query, ctx.focus.layer, _Quotes()
+    trace, t, layer, q = ctx.trace, ctx.focus.query, ctx.focus.layer, Quotes()
     pre = _row(trace, "ff/pre_gelu", layer, t).astype(np.float64)  # [4E]
     gelu = _row(trace, "ff/gelu", layer, t).astype(np.float64)  # [4E]
     unit = int(np.argmax(np.nan_to_num(gelu, nan=-np.inf)))
     return q.said(
         f"The feed-forward widens each token to {pre.size:,} hidden units, applies GELU and "
         f"narrows back to {trace.config.emb_dim}.",
-        f"At {_tok(trace, t)}, {q('negative', (pre < 0).mean(), 'pct')} of the units are "
+        f"At {token_at(trace, t)}, {q('negative', (pre < 0).mean(), 'pct')} of the units are "
         "negative before GELU, which squashes them to between −0.17 and 0; the most active "
         f"unit, {unit}, goes from {q('unit_pre', pre[unit])} to {q('unit_gelu', gelu[unit])}.",
         f"The output added to the stream has length "
@@ -341,7 +342,7 @@ def say_block_out(ctx: TourContext) -> Said:
 
 # --- the output ---
 def say_output(ctx: TourContext) -> Said:
-    trace, t, q = ctx.trace, ctx.focus.query, _Quotes()
+    trace, t, q = ctx.trace, ctx.focus.query, Quotes()
     cfg, tokenizer = trace.config, get_tokenizer()
     ids, probs = trace["logits/topk_ids"][t], trace["logits/topk_probs"][t]
     second = (
@@ -351,16 +352,16 @@ def say_output(ctx: TourContext) -> Said:
     )
     return q.said(
         "After the last block the final LayerNorm normalises each token once more (at "
-        f"{_tok(trace, t)}: mean {q('mean', trace['final_norm/mean'][t])}, variance "
+        f"{token_at(trace, t)}: mean {q('mean', trace['final_norm/mean'][t])}, variance "
         f"{q('var', trace['final_norm/var'][t])} in), and the output head multiplies it by a "
         f"[{cfg.emb_dim}, {cfg.vocab_size:,}] matrix: one logit per token of the vocabulary.",
-        f"After {_tok(trace, t)} the model's most likely next token is "
+        f"After {token_at(trace, t)} the model's most likely next token is "
         f"“{tokenizer.display(ids[0])}” with {q('top', probs[0], 'pct')}{second}.",
     )
 
 
 def say_backward(ctx: TourContext) -> Said:
-    trace, q = ctx.trace, _Quotes()
+    trace, q = ctx.trace, Quotes()
     if trace.loss is None:
         return q.said(
             "The loss scores each token's prediction of the next one in the prompt, so it "

@@ -23,7 +23,7 @@ from explorer.ui.settings import read_text
 from explorer.ui.widgets.layout import scrolled
 
 # The parts of the state a page is written from: a change of any rewrites it.
-_PAGE_PARTS = frozenset({"tour", "trace", "gradients", "model", "prompt", "section"})
+_PAGE_PARTS = frozenset({"tour", "trace", "gradients", "model", "prompt", "section", "sampling"})
 PANEL_MIN_PX = 260
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,7 +22,14 @@ from PySide6.QtWidgets import (
 from explorer.export.colour_maps import NON_FINITE_RGBA
 from explorer.state.sampling import drawn_at
 from explorer.ui.views.base import StageView
-from explorer.ui.widgets.layout import HORIZONTAL, VERTICAL, adaptive_splitter, splitter, stack
+from explorer.ui.widgets.layout import (
+    HORIZONTAL,
+    VERTICAL,
+    adaptive_splitter,
+    scroll_into_view,
+    splitter,
+    stack,
+)
 from explorer.ui.widgets.sampling_chart import SamplingControls, SamplingPanel
 from explorer.ui.widgets.tables import RIGHT, caption, heading, read_only_table
 from explorer.ui.widgets.topk_chart import ACTUAL_COLOR, TopKChart, short_probability
@@ -166,6 +173,11 @@ class OutputView(StageView):
         session.logitLensChanged.connect(self._draw_lens)
         session.logitLensChanged.connect(self._draw_sampling)
         session.samplingChanged.connect(self._draw_sampling)
+
+    def show_part(self, part: str) -> None:
+        """The tour's sampling step: the sampling controls and bars scrolled into sight."""
+        if part == "sampling":
+            QTimer.singleShot(0, lambda: scroll_into_view(self.sampling_controls))
 
     # --- drawing ---
     def draw(self, section: Section) -> None:

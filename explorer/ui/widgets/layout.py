@@ -103,6 +103,15 @@ def scrolled(widget: QWidget) -> QScrollArea:
     return area
 
 
+def scroll_into_view(widget: QWidget) -> None:
+    """Scroll the nearest scroll area holding `widget` so that its top is in sight."""
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QScrollArea):
+        parent = parent.parentWidget()
+    if parent is not None:
+        parent.ensureWidgetVisible(widget, 0, 0)
+
+
 def size_by_current_page(pages: QStackedWidget | QTabWidget) -> None:
     """Make the minimum size of `pages` that of the page shown, not of the largest page
     (hidden pages ignore their size hints), now and whenever the page changes."""
