@@ -23,12 +23,12 @@ from explorer.state.tour import (
     tour_page,
     with_result_on_tour,
 )
-from explorer.state.tour_ends import EXAMPLE_TOP_K
 from explorer.state.tour_text import number
 from gpt_core import GPTConfig, Interventions, backward_step, capture, get_tokenizer
 from gpt_core.analysis import count_parameters
 from gpt_core.probe.sections import SECTIONS
 from gpt_core.weights import random_model
+from tests.tour_reference import expected_quotes, numpy_forward, softmax_quotes
 
 CFG = GPTConfig.preset("tiny")  # 2 blocks, 4 heads
 PROMPT = "Every effort moves you forward, one step at a time"
@@ -56,161 +56,6 @@ def _state_with_run(model, text, is_random=True, state=None):
 @pytest.fixture(scope="module")
 def toured(model):
     return open_tour(_state_with_run(model, PROMPT))
-
-
-# --- an independent forward: float64 numpy from the state dict ---
-def _layer_norm(x, scale, shift):
-    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + 1e-5) * scale + shift
-
-
-def _gelu(x):
-    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-
-
-def _forward(model, ids):
-    """Every intermediate the tour quotes, per block: {name: array}."""
-    w = {k: v.detach().double().numpy() for k, v in model.state_dict().items()}
-    T, H, d = len(ids), CFG.n_heads, CFG.head_dim
-    tok, pos = w["tok_emb.weight"][ids], w["pos_emb.weight"][:T]
-    x = tok + pos
-    run = {"tok": tok, "pos": pos, "x0": x, "blocks": []}
-    for layer in range(CFG.n_layers):
-        p = f"trf_blocks.{layer}."
-
-        def lin(name, v, p=p):
-            bias = w.get(p + name + ".bias")
-            return v @ w[p + name + ".weight"].T + (0 if bias is None else bias)
-
-        ln1 = _layer_norm(x, w[p + "norm1.scale"], w[p + "norm1.shift"])
-        q, k, v = (lin(f"att.W_{n}", ln1).reshape(T, H, d) for n in ("query", "key", "value"))
-        scores = np.einsum("thd,shd->hts", q, k) / math.sqrt(d)  # [H, T, T]
-        scores[:, np.triu(np.ones((T, T), bool), 1)] = -np.inf
-        weights = np.exp(scores - scores.max(-1, keepdims=True))
-        weights /= weights.sum(-1, keepdims=True)
-        context = np.einsum("hts,shd->thd", weights, v)  # [T, H, d]
-        attn_out = lin("att.out_proj", context.reshape(T, H * d))
-        mid = x + attn_out
-        ln2 = _layer_norm(mid, w[p + "norm2.scale"], w[p + "norm2.shift"])
-        pre = lin("ff.layers.0", ln2)
-        ff_out = lin("ff.layers.2", _gelu(pre))
-        block = dict(x=x, ln1=ln1, q=q, k=k, v=v, scores=scores, weights=weights)
-        block.update(context=context, attn_out=attn_out, mid=mid, ln2=ln2, pre=pre, ff=ff_out)
-        run["blocks"].append(block)
-        x = mid + ff_out
-    run["final_in"] = x
-    final = _layer_norm(x, w["final_norm.scale"], w["final_norm.shift"])
-    logits = final @ w["out_head.weight"].T
-    probs = np.exp(logits - logits.max(-1, keepdims=True))
-    run["probs"] = probs / probs.sum(-1, keepdims=True)
-    return run
-
-
-def _norm(v):
-    return float(np.linalg.norm(v))
-
-
-def _expected(run, ids, layer, head, t, s):
-    """What each step must quote, recomputed: step -> {name: (value, style)}."""
-    b, x0 = run["blocks"][layer], run["x0"]
-    row = b["weights"][head, t, : t + 1]
-    order = [i for i in np.argsort(-row, kind="stable") if i != s]
-    T = x0.shape[0]
-    pos = run["pos"]
-    top = np.argsort(-run["probs"][t])[:2]
-    pre, gelu = b["pre"][t], _gelu(b["pre"][t])
-    unit = int(np.argmax(gelu))
-    return {
-        "token_embedding": {
-            "tokens": (T, "int"),
-            "id": (ids[t], "int"),
-            "norm": (_norm(run["tok"][t]), "num"),
-        },
-        "position_embedding": {
-            "norm_0": (_norm(pos[0]), "num"),
-            "norm_t": (_norm(pos[t]), "num"),
-            "cosine": (pos[0] @ pos[t] / (_norm(pos[0]) * _norm(pos[t])), "num"),
-        },
-        "embedding_sum": {
-            "token": (_norm(run["tok"][t]), "num"),
-            "position": (_norm(pos[t]), "num"),
-            "sum": (_norm(x0[t]), "num"),
-        },
-        "ln1": _ln(b["x"][t], b["ln1"][t]),
-        "qkv": {
-            "query_norm": (_norm(b["q"][t, head]), "num"),
-            "key_norm": (_norm(b["k"][s, head]), "num"),
-        },
-        "scores": {
-            "dot": (b["q"][t, head] @ b["k"][s, head], "num"),
-            "score": (b["scores"][head, t, s], "num"),
-            "row_max": (b["scores"][head, t, : t + 1].max(), "num"),
-        },
-        "mask": {
-            "masked": (T * (T - 1) // 2, "int"),
-            "cells": (T * T, "int"),
-            "visible": (t + 1, "int"),
-            "masked_weight": (0.0, "num"),
-        },
-        "softmax": {
-            "weight": (row[s], "pct"),
-            "second": (row[order[0]], "pct"),
-            "row_sum": (1.0, "num"),
-        },
-        "context": {
-            "context_norm": (_norm(b["context"][t, head]), "num"),
-            "value_norm": (_norm(b["v"][s, head]), "num"),
-            "weight": (row[s], "pct"),
-            "out_norm": (_norm(b["attn_out"][t]), "num"),
-        },
-        "resid_mid": _residual(b["x"][t], b["attn_out"][t]),
-        "ln2": _ln(b["mid"][t], b["ln2"][t]),
-        "feed_forward": {
-            "negative": ((pre < 0).mean(), "pct"),
-            "unit_pre": (pre[unit], "num"),
-            "unit_gelu": (gelu[unit], "num"),
-            "out_norm": (_norm(b["ff"][t]), "num"),
-        },
-        "block_out": _residual(b["mid"][t], b["ff"][t]),
-        "output": {
-            "mean": (run["final_in"][t].mean(), "num"),
-            "var": (run["final_in"][t].var(), "num"),
-            "top": (run["probs"][t, top[0]], "pct"),
-            "second": (run["probs"][t, top[1]], "pct"),
-        },
-        "sampling": {  # the state's settings: temperature 0, greedy
-            **_softmax_quotes(run["probs"][t]),
-            "example_possible": (EXAMPLE_TOP_K, "int"),
-            "example_top": (
-                run["probs"][t].max() / np.sort(run["probs"][t])[-EXAMPLE_TOP_K:].sum(),
-                "pct",
-            ),
-        },
-    }
-
-
-def _softmax_quotes(p):
-    return {
-        "before_top": (p.max(), "pct"),
-        "entropy_before": (-(p * np.log(p)).sum(), "num"),
-    }
-
-
-def _ln(x, out):
-    return {
-        "mean": (x.mean(), "num"),
-        "var": (x.var(), "num"),
-        "out_mean": (out.mean(), "num"),
-        "out_std": (out.std(), "num"),
-    }
-
-
-def _residual(before, branch):
-    return {
-        "before": (_norm(before), "num"),
-        "branch": (_norm(branch), "num"),
-        "after": (_norm(before + branch), "num"),
-    }
 
 
 def _check_quotes(said, expected):
@@ -275,7 +120,9 @@ def test_every_step_opens_its_section_and_focus(toured, index):
 def test_every_number_a_step_quotes_is_the_runs(toured, model):
     focus = focus_of(toured.trace)
     ids = toured.trace.token_ids.tolist()
-    expected = _expected(_forward(model, ids), ids, focus.layer, focus.head, focus.query, focus.key)
+    expected = expected_quotes(
+        numpy_forward(model, ids), ids, focus.layer, focus.head, focus.query, focus.key
+    )
     for index, step in enumerate(TOUR_STEPS[:-1]):
         assert step.name in expected, f"recompute the numbers step {step.name!r} quotes"
         said = tour_page(go_to_step(toured, index)).said
@@ -288,12 +135,12 @@ def test_the_sampling_step_quotes_the_generate_panels_settings(toured, model):
     ids = toured.trace.token_ids.tolist()
     settings = GenerationSettings(temperature=0.7, top_k=5)
     state = go_to_step(st.with_generation_settings(toured, settings), _step("sampling"))
-    p = _forward(model, ids)["probs"][-1]
+    p = numpy_forward(model, ids)["probs"][-1]
     logits = np.log(p)  # the logits up to a constant, which the softmax ignores
     kept = np.sort(logits)[-5:] / 0.7
     after = np.exp(kept - kept.max()) / np.exp(kept - kept.max()).sum()
     expected = {
-        **_softmax_quotes(p),
+        **softmax_quotes(p),
         "possible": (5, "int"),
         "after_top": (after.max(), "pct"),
         "entropy_after": (-(after * np.log(after)).sum(), "num"),
@@ -317,7 +164,7 @@ def test_the_loss_and_the_backward_step_quote_autograd(toured, model):
     tok = model.tok_emb(idx)  # the token embeddings' gradient, from a second graph
     tok.retain_grad()
     pos = model.pos_emb(torch.arange(len(ids)))
-    again = model.out_head(model.final_norm(model.trf_blocks(tok + pos)))
+    again = model.out_head(model.finalnorm(model.trf_blocks(tok + pos)))
     F.cross_entropy(again[0, :-1], idx[0, 1:]).backward()
     model.zero_grad()
     loss.backward()

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QRadioButton,
@@ -20,8 +19,6 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QStackedWidget,
     QStyle,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -30,15 +27,13 @@ from PySide6.QtWidgets import (
 from explorer.session.session import Session, backward_summary
 from explorer.ui.widgets.heatmap import Heatmap, TokensByDims
 from explorer.ui.widgets.layout import HORIZONTAL, splitter, stack
+from explorer.ui.widgets.parameter_table import ParameterGradients
 from explorer.ui.widgets.plots import LabelledPlot
-from explorer.ui.widgets.tables import NumberItem
 from explorer.ui.widgets.token_picker import TokenPicker
 from explorer.ui.widgets.token_strip import TokenStrip, scrolled
 from gpt_core.probe.stages import short_label
-from gpt_core.probe.trace import ParamGrad
 
 _SMALLEST = 1e-30  # a zero gradient norm is drawn here on the log scale
-_PARAM_COLUMNS = ["parameter", "shape", "grad norm", "weight norm", "grad / weight"]
 
 
 class GradientsView(QWidget):
@@ -118,15 +113,7 @@ class GradientsView(QWidget):
         self.empty.setStyleSheet("color:#868e96;")
         for widget in (self.empty, self.heatmap, self.dims_heatmap):
             self.stage_view.addWidget(widget)
-        self.params = QTableWidget(0, len(_PARAM_COLUMNS))
-        self.params.setHorizontalHeaderLabels(_PARAM_COLUMNS)
-        self.params.verticalHeader().setVisible(False)
-        self.params.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        # Columns as wide as their contents, scrolled sideways when the tab is narrower;
-        # the order is the person's (a click on a heading), largest gradient first at start.
-        self.params.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.params.setSortingEnabled(True)
-        self.params.sortItems(2, Qt.SortOrder.DescendingOrder)
+        self.params = ParameterGradients()
 
     def _lay_out(self) -> None:
         loss_row = QHBoxLayout()
@@ -264,7 +251,7 @@ class GradientsView(QWidget):
         decades = [(e, f"1e{e}") for e in range(low, high + 1)]
         self.flow_plot.getPlotItem().getAxis("left").setTicks([decades])
         self.flow_plot.setYRange(low, high, padding=0.05)
-        self._fill_params(info.params)
+        self.params.show_params(info.params)
         self._draw_replay()
         self._draw_stage()
 
@@ -354,18 +341,6 @@ class GradientsView(QWidget):
         self.saliency.set_weights(per_token)
         self.saliency.set_selected(self.session.position)
 
-    def _fill_params(self, params) -> None:
-        table = self.params
-        table.setSortingEnabled(False)
-        table.setRowCount(len(params))
-        for row, p in enumerate(params):
-            table.setItem(row, 0, QTableWidgetItem(p.name))
-            table.setItem(row, 1, QTableWidgetItem("×".join(map(str, p.shape))))
-            table.setItem(row, 2, NumberItem(p.grad_norm, f"{p.grad_norm:.4e}"))
-            table.setItem(row, 3, NumberItem(p.weight_norm, f"{p.weight_norm:.4f}"))
-            table.setItem(row, 4, _ratio_item(p))
-        table.setSortingEnabled(True)  # sorts again by the heading the person chose
-
     # ------------------------------------------------------------------ replay
     def toggle_play(self) -> None:
         trace = self.session.gradients
@@ -404,11 +379,3 @@ class GradientsView(QWidget):
 
     def _set_speed(self, stages_per_second: int) -> None:
         self.timer.setInterval(int(1000 / stages_per_second))
-
-
-def _ratio_item(param: ParamGrad) -> NumberItem:
-    """grad / weight, or "—" where the weights are all zero (a bias at its start), sorted
-    below every ratio."""
-    if param.weight_norm == 0:
-        return NumberItem(-np.inf, "—")
-    return NumberItem(param.ratio, f"{param.ratio:.3e}")
