@@ -96,9 +96,11 @@ def add_switch_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_prompt_options(parser: argparse.ArgumentParser) -> None:
+def add_prompt_options(parser: argparse.ArgumentParser, text_option: str = "--prompt") -> None:
+    """TEXT_OPTION TEXT or --prompt-file PATH, one of them required (`tokenize` names its
+    text --text)."""
     prompt = parser.add_mutually_exclusive_group(required=True)
-    prompt.add_argument("--prompt", metavar="TEXT")
+    prompt.add_argument(text_option, metavar="TEXT")
     prompt.add_argument(
         "--prompt-file",
         type=Path,

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from explorer.commands.options import read_prompt_file
+from explorer.commands.options import add_prompt_options, read_prompt_file
 from gpt_core import PromptError
 from gpt_core.model.bpe import PieceWalk, TextWalk, counted, walk
 
@@ -16,14 +15,7 @@ LEGEND = "symbols as vocab.bpe writes them: one character per byte, Ġ a space, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    text = parser.add_mutually_exclusive_group(required=True)
-    text.add_argument("--text", metavar="TEXT")
-    text.add_argument(
-        "--prompt-file",
-        type=Path,
-        metavar="PATH",
-        help="read the text from a UTF-8 file (- for stdin); one final newline is dropped",
-    )
+    add_prompt_options(parser, "--text")
     parser.add_argument(
         "--json",
         action="store_true",

@@ -6,8 +6,6 @@ holding the selected position: a click on a chip here or in the token strip open
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QSizePolicy
-
 from explorer.state.tokens import PromptTokens, prompt_tokens
 from explorer.ui.views.base import StageView
 from explorer.ui.widgets.layout import stack
@@ -18,6 +16,7 @@ from explorer.ui.widgets.token_strip import scrolled
 from gpt_core.model.bpe import PieceWalk, counted, symbol_display
 from gpt_core.model.tokenizer import display_bytes
 
+PIECES_MAX_PX = 170  # five rows of chips
 LEGEND = (
     "Green chips are pieces that are one token of the vocabulary; under each piece, its "
     "bytes (B) and the merges it took. Click a chip, or a token under the prompt, for its "
@@ -49,9 +48,11 @@ class TokensView(StageView):
         self.tokens: PromptTokens | None = None
         self._made_from: tuple | None = None
         self.piece: int | None = None  # the piece shown
-        self.pieces_area = scrolled(self.pieces, 170)
-        # As tall as its chips up to 170 px (five rows), then it scrolls: never squeezed.
-        self.pieces_area.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.pieces_area = scrolled(self.pieces, PIECES_MAX_PX)
+        # As tall as its chips, up to five rows, then it scrolls: never squeezed, no gap.
+        self.pieces.heightChanged.connect(
+            lambda height: self.pieces_area.setFixedHeight(min(height, PIECES_MAX_PX))
+        )
         stack(
             self.summary,
             self.legend,

@@ -94,7 +94,7 @@ def _shift(widths: list[int], joined: int, room: int) -> int:
 class MergeSteps(QTableView):
     """The merges of one piece, a row per step."""
 
-    COLUMNS = ["step", "pair joined", "rank in vocab.bpe", "symbols after the step"]
+    COLUMNS = ["step", "pair joined", "rank", "symbols after the step"]
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -107,12 +107,20 @@ class MergeSteps(QTableView):
         self.setItemDelegateForColumn(3, _SymbolChips(self))
         self.rows: list[tuple] = []
         self.setModel(_Table(self.COLUMNS, 0, self._cell))
+        self.setToolTip(
+            "Each step joins the neighbouring pair that comes first in vocab.bpe (its rank is "
+            "its line there, 0 for the first merge); the new symbol is outlined"
+        )
 
     def set_piece(self, piece: PieceWalk | None) -> None:
         self.rows = merge_rows(piece) if piece is not None else []
         self.setModel(_Table(self.COLUMNS, len(self.rows), self._cell))
-        for column, width in enumerate((48, 170, 125)):
-            self.setColumnWidth(column, width)
+        # The symbols take the room: the other columns are as wide as their longest text.
+        metrics = QFontMetrics(self.font())
+        for column in range(3):
+            texts = [self.COLUMNS[column], *(row[column] for row in self.rows)]
+            widest = max(metrics.horizontalAdvance(text) for text in texts)
+            self.setColumnWidth(column, min(widest + 14, 180))
         # As tall as its rows (a short walk leaves no empty table), scrolling past that.
         rows = self.verticalHeader().defaultSectionSize() * len(self.rows)
         bar = self.horizontalScrollBar().sizeHint().height()

@@ -22,6 +22,7 @@ SIGNED_REACH = 0.38  # how far from the diverging map's white centre the tints g
 
 class TokenStrip(QWidget):
     positionClicked = Signal(int)
+    heightChanged = Signal(int)  # the chips' height at the strip's width, after each layout
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -108,6 +109,7 @@ class TokenStrip(QWidget):
         self._height = y + row_height + _GAP
         self.updateGeometry()
         self.update()
+        self.heightChanged.emit(self._height)
 
     def resizeEvent(self, event) -> None:
         self._relayout()
