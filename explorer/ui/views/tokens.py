@@ -44,15 +44,12 @@ class TokensView(StageView):
         self.steps = MergeSteps()
         self.steps.setMinimumHeight(90)
         self.result = caption()
-        self.result.setWordWrap(True)
         self.tokens: PromptTokens | None = None
         self._made_from: tuple | None = None
         self.piece: int | None = None  # the piece shown
         self.pieces_area = scrolled(self.pieces, PIECES_MAX_PX)
         # As tall as its chips, up to five rows, then it scrolls: never squeezed, no gap.
-        self.pieces.heightChanged.connect(
-            lambda height: self.pieces_area.setFixedHeight(min(height, PIECES_MAX_PX))
-        )
+        self.pieces.heightChanged.connect(self._fit_pieces)
         stack(
             self.summary,
             self.legend,
@@ -82,9 +79,7 @@ class TokensView(StageView):
             return
         self.piece = self.tokens.piece_at(self.session.position)
         self.pieces.set_selected(self.piece)
-        if self.piece is not None:
-            chip = self.pieces.chip_rect(self.piece)
-            self.pieces_area.ensureVisible(chip.center().x(), chip.center().y(), 0, chip.height())
+        self._reveal_piece()
         piece = None if self.piece is None else self.tokens.walk.pieces[self.piece]
         self.byte_map.set_piece(piece)
         self.steps.set_piece(piece)
@@ -99,6 +94,16 @@ class TokensView(StageView):
     def clear(self) -> None:
         self.tokens, self._made_from, self.piece = None, None, None
         self.pieces.set_pieces([])
+
+    def _fit_pieces(self, height: int) -> None:
+        """The chips laid out again (a new width): the area fits them, the piece in view."""
+        self.pieces_area.setFixedHeight(min(height, PIECES_MAX_PX))
+        self._reveal_piece()
+
+    def _reveal_piece(self) -> None:
+        if self.piece is not None and self.piece < len(self.pieces.pieces):
+            chip = self.pieces.chip_rect(self.piece)
+            self.pieces_area.ensureVisible(chip.center().x(), chip.center().y(), 0, chip.height())
 
     def _piece_clicked(self, piece: int) -> None:
         position = self.tokens.position_of(piece)
