@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from explorer.commands.parser import COMMANDS
 from gpt_core import GPTConfig, save_model
 from gpt_core.weights import random_model
 from tests.cli_helpers import TINY, run_cli
@@ -46,7 +47,9 @@ VALID = {
         "--window": "8",
         "--cache": "{folder}/cache",
     },
+    "tokenize": {"--text": PROMPT, "--json": None},
 }
+NO_MODEL = {command.name for command in COMMANDS if not command.model}  # no --preset
 PROMPTED = (
     "export",
     "trace",
@@ -96,6 +99,10 @@ OWN = {
     ],
     "heads": [{"--repeat-length": n} for n in ("0", "1", "32", "10000", "-5")]
     + [{"--sequence-seed": "-1"}],
+    "tokenize": [
+        {"--text": ""}, {"--text": "\udcff\udcfe"}, {"--prompt-file": "{binary}"},
+        {"--prompt": PROMPT}, {"--text": "word " * 80, "--preset": "tiny"},
+    ],
     "attribute": [
         {"--foil": " mat"}, {"--method": ""}, {"--method": "grad_norm,grad_norm"},
         *({"--method": "integrated_gradients", "--steps": s} for s in ("10" * 6, "0")),
@@ -145,11 +152,13 @@ def _argv(command: str, edit: dict, folder: Path, small_vocab: Path) -> list[str
     options = {**VALID[command], **edit}
     if "--prompt-file" in options:
         options.pop("--prompt", None)
+        options.pop("--text", None)
     places = {"out": folder / "out", "folder": folder, "file": folder / "a-file"}
-    places["small_vocab"] = small_vocab
+    places["small_vocab"], places["binary"] = small_vocab, folder / "latin-1.txt"
     places["sae"], places["sae14"] = small_vocab.parent / "sae", small_vocab.parent / "sae14"
     places["corpus"] = small_vocab.parent / "corpus.txt"
-    argv = [command] if "--weights" in options else [command, *TINY]
+    model = command not in NO_MODEL and "--weights" not in options
+    argv = [command, *TINY] if model else [command]
     for option, value in options.items():
         argv += [option] if value is None else [option, value.format(**places)]
     return argv
@@ -179,6 +188,7 @@ def test_every_command_meets_bad_input_with_one_line_at_most(small_vocab, run):
     command, edit = run
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "a-file").write_text("a file, not a folder")
+        (Path(folder) / "latin-1.txt").write_bytes("café".encode("latin-1"))
         result = run_cli(*_argv(command, edit, Path(folder), small_vocab))
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode in (0, 2), result.stderr

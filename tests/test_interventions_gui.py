@@ -219,7 +219,7 @@ def test_selected_stage_gradient_and_saliency(ran, qtbot):
     window, session = ran, ran.session
     trace = _backward(qtbot, window)
     panel = window.gradients
-    session.select_section(0)  # embeddings: the gradient of their sum
+    session.select_section(find_section(session.state, "embeddings", None))  # their sum's gradient
     assert panel.stage_view.currentWidget() is panel.dims_heatmap
     assert np.array_equal(panel.dims_heatmap.matrix, trace.grad("embeddings/sum"))
     norms = np.linalg.norm(trace.grad("embeddings/sum").astype(np.float64), axis=1)

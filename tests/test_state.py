@@ -34,14 +34,16 @@ def _where(state):
 def test_sections_run_in_data_flow_order(state):
     names = [(s.name, s.layer) for s in state.sections]
     block = ["ln1", "attention", "attention_steps", "resid_mid", "ln2", "ff", "block_out"]
-    expected = [("embeddings", None)]
+    expected = [("tokens", None), ("embeddings", None)]
     expected += [(name, layer) for layer in range(CFG.n_layers) for name in block]
     expected += [("final_norm", None), ("output", None)]
     assert names == expected
 
 
 def test_stepping_stops_at_both_ends(state):
-    assert _where(st.move_section(state, -1)) == ("embeddings", None)
+    assert _where(state) == ("tokens", None)  # the walk starts at the text
+    assert _where(st.move_section(state, -1)) == ("tokens", None)
+    assert _where(st.move_section(state, +1)) == ("embeddings", None)
     last = st.select_section(state, 10_000)
     assert _where(last) == ("output", None)
     assert _where(st.move_section(last, +1)) == ("output", None)
@@ -53,7 +55,9 @@ def test_move_layer_keeps_the_section_and_leaves_the_blocks_at_their_ends(state)
     assert _where(st.move_layer(ff0, +1)) == ("ff", 1)
     assert _where(st.move_layer(ff0, -1)) == ("embeddings", None)
     assert _where(st.move_layer(_at(state, "ff", 1), +1)) == ("final_norm", None)
-    assert _where(st.move_layer(state, +1)) == ("ln1", 0)  # from the embeddings
+    assert _where(st.move_layer(state, +1)) == ("ln1", 0)  # from the tokens
+    assert _where(st.move_layer(_at(state, "embeddings"), +1)) == ("ln1", 0)
+    assert st.move_layer(state, -1) == state  # nothing comes before the tokens
     assert _where(st.move_layer(_at(state, "output"), -1)) == ("block_out", CFG.n_layers - 1)
     assert st.move_layer(_at(state, "output"), +1) == _at(state, "output")
 

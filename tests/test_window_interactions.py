@@ -105,8 +105,9 @@ def test_moving_through_the_tree_with_the_keys_opens_each_stage(window, qtbot):
     navigator.tree.setFocus()
     last = len(session.sections) - 1
     for key, opened in (
-        (Qt.Key.Key_Down, 0),  # onto the heading "Block 0": it waits for a click
-        (Qt.Key.Key_Down, 1),
+        (Qt.Key.Key_Down, 1),  # from the tokens to the embeddings
+        (Qt.Key.Key_Down, 1),  # onto the heading "Block 0": it waits for a click
+        (Qt.Key.Key_Down, 2),
         (Qt.Key.Key_End, last),
         (Qt.Key.Key_Up, last - 1),
         (Qt.Key.Key_Home, 0),

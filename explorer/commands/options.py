@@ -118,10 +118,14 @@ def add_switch_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_prompt_options(
-    parser: argparse.ArgumentParser, required: bool = True, help: str | None = None
+    parser: argparse.ArgumentParser,
+    required: bool = True,
+    help: str | None = None,
+    text_option: str = "--prompt",
 ) -> None:
+    """TEXT_OPTION TEXT or --prompt-file PATH (`tokenize` names its text --text)."""
     prompt = parser.add_mutually_exclusive_group(required=required)
-    prompt.add_argument("--prompt", metavar="TEXT", help=help)
+    prompt.add_argument(text_option, metavar="TEXT", help=help)
     prompt.add_argument(
         "--prompt-file",
         type=Path,
@@ -134,11 +138,16 @@ def prompt_text(args) -> str:
     """The prompt the options give, held to gpt_core's rule for a prompt."""
     if args.prompt_file is None:
         return check_prompt_text(args.prompt)
-    source = args.prompt_file
+    return check_prompt_text(read_prompt_file(args.prompt_file))
+
+
+def read_prompt_file(source: Path) -> str:
+    """A prompt file's text (- for stdin), less one final newline; PromptError if it cannot
+    be read or is not UTF-8."""
     try:
         text = sys.stdin.read() if str(source) == "-" else source.read_text(encoding="utf-8")
     except OSError as exc:
         raise PromptError(f"cannot read the prompt file {source}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise PromptError(f"the prompt file {source} is not UTF-8 text ({exc.reason})") from exc
-    return check_prompt_text(text.removesuffix("\n").removesuffix("\r"))
+    return text.removesuffix("\n").removesuffix("\r")

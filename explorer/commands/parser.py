@@ -1,7 +1,7 @@
 """The command line: the window's options, and the table of headless commands. Each command
-is one module of this package with HELP, add_arguments(parser), run(args, model) and
-optionally check(args) (what can be refused before the model loads); a new command is a
-module and a row of COMMANDS."""
+is one module of this package with HELP, add_arguments(parser), run(args, model) (run(args)
+for a command that needs no model) and optionally check(args) (what can be refused before
+the model loads); a new command is a module and a row of COMMANDS."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from explorer.commands import (
     patch,
     sample,
     sublayer_lens,
+    tokenize,
     trace,
 )
 from explorer.commands.options import (
@@ -44,6 +45,7 @@ class Command:
     prompt: bool  # takes --prompt / --prompt-file (args.prompt, args.ids)
     switches: bool  # takes --ablate, --skip, --ablation-mode (args.interventions)
     crop: bool = False  # takes --crop: a too-long prompt runs on its last tokens
+    model: bool = True  # loads a model (and takes --weights, --preset, --device, --seed)
     aliases: tuple[str, ...] = ()  # older names that still work
     weights_seed: str = "--seed"  # the option that seeds random weights
 
@@ -59,6 +61,7 @@ COMMANDS = (
     Command("sample", sample, prompt=True, switches=True, weights_seed="--weights-seed"),
     Command("features", features, prompt=True, switches=True, crop=True),
     Command("features-scan", features_scan, prompt=False, switches=False),
+    Command("tokenize", tokenize, prompt=False, switches=False, model=False),
 )
 SUBCOMMANDS = tuple(name for c in COMMANDS for name in (c.name, *c.aliases))
 _BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}
@@ -89,7 +92,8 @@ def headless_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="run a too-long prompt on its last context-length tokens",
             )
-        add_model_options(sub, command.weights_seed)
+        if command.model:
+            add_model_options(sub, command.weights_seed)
         if command.switches:
             add_switch_options(sub)
     return parser
@@ -125,6 +129,8 @@ def _run_command(command: Command, args) -> int:
         args.prompt = prompt_text(args)
     if hasattr(command.module, "check"):
         command.module.check(args)
+    if not command.model:
+        return command.module.run(args)
     model, cfg = load_model(args.weights, args.preset, seed=args.seed)
     bad = non_finite_parameters(model)
     if bad:

@@ -331,32 +331,29 @@ def find_section(state: AppState, name: str, layer: int | None) -> int | None:
 
 def move_layer(state: AppState, delta: int) -> AppState:
     """The same section in the next (delta = 1) or previous (-1) block. Before the first
-    block, forward goes to block 0; after the last, back goes to the last block; past the
-    ends it goes to the embeddings or the final norm."""
+    block (the tokens, the embeddings), forward goes to block 0; after the last, back goes
+    to the last block; past the ends it goes to the embeddings or the final norm."""
     section, config = state.section, state.config
     if section is None:
         return state
+    first, last = _block_bounds(state)
     if section.layer is None:
-        if section.name == "embeddings" and delta > 0:
-            index = find_section(state, state.sections[1].name, 0)
-        elif section.name != "embeddings" and delta < 0:
-            index = find_section(state, _last_block_section(state).name, config.n_layers - 1)
-        else:
-            return state
-        return select_section(state, index)
+        before = state.selection.section < first
+        if before and delta > 0:
+            return select_section(state, first)
+        if not before and delta < 0:
+            return select_section(state, last - 1)
+        return state
     layer = section.layer + delta
     if not 0 <= layer < config.n_layers:
-        return select_section(state, 0 if delta < 0 else _first_after_blocks(state))
+        return select_section(state, first - 1 if delta < 0 else last)
     return select_section(state, find_section(state, section.name, layer))
 
 
-def _last_block_section(state: AppState) -> Section:
-    return next(s for s in reversed(state.sections) if s.layer is not None)
-
-
-def _first_after_blocks(state: AppState) -> int:
-    last = max(i for i, s in enumerate(state.sections) if s.layer is not None)
-    return last + 1
+def _block_bounds(state: AppState) -> tuple[int, int]:
+    """The index of the first block section, and one past the last."""
+    inside = [i for i, s in enumerate(state.sections) if s.layer is not None]
+    return inside[0], inside[-1] + 1
 
 
 def select_layer(state: AppState, layer: int) -> AppState:

@@ -20,8 +20,9 @@ from ..errors import PromptError
 ENDOFTEXT = "<|endoftext|>"
 ENDOFTEXT_ID = 50256
 
-# The split pattern tiktoken uses for its "gpt2" encoding.
-_GPT2_PATTERN = (
+# The split pattern tiktoken uses for its "gpt2" encoding (the pre-tokenizer: words with
+# their leading space, numbers, punctuation runs, whitespace runs); bpe.py splits with it too.
+GPT2_PATTERN = (
     r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
 )
 _VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
@@ -86,16 +87,7 @@ class Tokenizer:
             return f"#{int(token_id)}"
         if int(token_id) == self.eot_id:
             return ENDOFTEXT
-        text = self.token_bytes(token_id).decode("utf-8", errors="backslashreplace")
-        out = []
-        for ch in text:
-            if ch in _VISIBLE:
-                out.append(_VISIBLE[ch])
-            elif ch.isprintable():
-                out.append(ch)
-            else:
-                out.append(ch.encode("unicode_escape").decode("ascii"))
-        return "".join(out)
+        return display_bytes(self.token_bytes(token_id))
 
     @staticmethod
     def from_display(text: str) -> str:
@@ -115,6 +107,20 @@ class Tokenizer:
         if len(ids) != 1:
             raise PromptError(f"“{text}” is {len(ids)} tokens; {role} must be exactly one")
         return ids[0]
+
+
+def display_bytes(data: bytes) -> str:
+    """Bytes as a label: spaces and newlines visible (␣ ↵), other unprintable characters and
+    broken UTF-8 as escapes (\\x9f)."""
+    out = []
+    for ch in data.decode("utf-8", errors="backslashreplace"):
+        if ch in _VISIBLE:
+            out.append(_VISIBLE[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
 
 
 def vocabulary_note(vocab_size: int) -> str | None:
@@ -154,7 +160,7 @@ def get_tokenizer() -> Tokenizer:
     )
     encoding = tiktoken.Encoding(
         name="gpt2-offline",
-        pat_str=_GPT2_PATTERN,
+        pat_str=GPT2_PATTERN,
         mergeable_ranks=ranks,
         special_tokens={ENDOFTEXT: ENDOFTEXT_ID},
         explicit_n_vocab=50257,

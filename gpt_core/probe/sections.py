@@ -18,12 +18,37 @@ class SectionSpec:
     view: str  # which view draws it
     per_block: bool  # one per block, or once in the model
     parameters: tuple[str, ...]  # modules whose parameters it counts; "{layer}" is the block
-    shape_stage: str  # the stage whose shape the tree shows
+    shape_stage: str | None  # the stage whose shape the tree shows; None: the token ids [T]
     gradient_stage: str  # the stage whose gradient the backward view shows for it
     extra_keys: tuple[str, ...] = ()  # trace keys it shows that are not stages
+    # For a section with no stages of its own (the tokens: text, not arrays), what its
+    # header says in their place.
+    formula: str = ""
+    explanation: str = ""
 
 
 _SECTIONS: tuple[SectionSpec, ...] = (
+    # The prompt's text becoming ids (gpt_core.model.bpe): before the model, so no stage; its
+    # view reads the prompt and the trace's ids. The gradient stops at the ids' embeddings.
+    SectionSpec(
+        "tokens",
+        "Tokens, from text",
+        "text → tokens (BPE)",
+        "tokens",
+        False,
+        (),
+        None,
+        "embeddings/token",
+        formula="text → pieces → UTF-8 bytes → one character per byte → merges, lowest rank "
+        "first → ids",
+        explanation="GPT-2 never sees letters. Its pre-tokenizer cuts the text into pieces "
+        "(a word with its leading space, a number, a run of punctuation or of whitespace); "
+        "each piece becomes its UTF-8 bytes, written one character per byte (the files write "
+        "a space as Ġ; this app shows ␣). Then the pair of neighbouring symbols that comes "
+        "first in the 50,000 merges of vocab.bpe is joined, again and again, until no "
+        "neighbouring pair is in the list. Each symbol left is a token; encoder.json gives its "
+        "id.",
+    ),
     SectionSpec(
         "embeddings",
         "Embeddings",
@@ -149,7 +174,9 @@ class Section:
         return (*own, *self.spec.extra_keys)
 
     @property
-    def shape_key(self) -> str:
+    def shape_key(self) -> str | None:
+        if self.spec.shape_stage is None:
+            return None
         return stage_key(self.spec.shape_stage, self.layer)
 
     @property

@@ -102,12 +102,7 @@ class Navigator(QWidget):
     def _update_shapes(self) -> None:
         trace = self.session.trace
         for section, item in zip(self.session.sections, self.section_items, strict=True):
-            shape = ""
-            if trace is not None:
-                shape = str(list(trace.stage(section.shape_key).shape))
-                if section.spec.view == "output":  # the logits, of which the trace keeps a summary
-                    shape = f"[{trace.n_tokens}, {trace.config.vocab_size}]"
-            item.setText(1, shape)
+            item.setText(1, "" if trace is None else _shape(section, trace))
         self.tree.resizeColumnToContents(1)
 
     def _sync_selection(self) -> None:
@@ -186,6 +181,15 @@ class Navigator(QWidget):
     def _open_weights(self, index: int) -> None:
         self.session.select_section(index)
         show_weights(self.session, self)
+
+
+def _shape(section: Section, trace) -> str:
+    """The shape of what the section shows, for the tree."""
+    if section.shape_key is None:  # the token ids
+        return f"[{trace.n_tokens}]"
+    if section.spec.view == "output":  # the logits, of which the trace keeps a summary
+        return f"[{trace.n_tokens}, {trace.config.vocab_size}]"
+    return str(list(trace.stage(section.shape_key).shape))
 
 
 def _summary(model: LoadedModel) -> str:

@@ -12,8 +12,10 @@ from explorer.ui.views.feedforward import FeedForwardView
 from explorer.ui.views.layernorm import LayerNormView
 from explorer.ui.views.output import OutputView
 from explorer.ui.views.residual import ResidualView
+from explorer.ui.views.tokens import TokensView
 
 VIEW_CLASSES: tuple[type[StageView], ...] = (
+    TokensView,
     EmbeddingsView,
     LayerNormView,
     AttentionView,

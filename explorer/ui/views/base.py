@@ -230,8 +230,10 @@ class StagePanel(QWidget):
         self.weights.setVisible(bool(section_matrices(section.name)))
         stages = [s for s in (trace.stages if trace else []) if s.key in section.keys]
         self.operations.setText(operation_lines(s.operation for s in stages))
-        self.formula.setText("\n".join(dict.fromkeys(s.formula for s in stages)))
-        self.explanation.setText(" ".join(dict.fromkeys(s.explanation for s in stages)))
+        formulas = [s.formula for s in stages] or [section.spec.formula]
+        self.formula.setText("\n".join(dict.fromkeys(formulas)))
+        explanations = [s.explanation for s in stages] or [section.spec.explanation]
+        self.explanation.setText(" ".join(dict.fromkeys(explanations)))
         self._show_notice()
         self.dropout.refresh()
         if trace is None:

@@ -22,6 +22,7 @@ SIGNED_REACH = 0.38  # how far from the diverging map's white centre the tints g
 
 class TokenStrip(QWidget):
     positionClicked = Signal(int)
+    heightChanged = Signal(int)  # the chips' height at the strip's width, after each layout
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -33,6 +34,7 @@ class TokenStrip(QWidget):
         self.tokens: list[str] = []
         self.ids: list[int] = []
         self.token_bytes: list[bytes] = []
+        self.notes: list[str] = []  # the small second line of each chip: its id
         self.weights: np.ndarray | None = None  # per-token tint, 0..1 (−1..1 if signed)
         self.signed = False
         self.marked: set[int] = set()  # positions drawn with a dashed outline (generated)
@@ -48,6 +50,7 @@ class TokenStrip(QWidget):
         marked: set[int] | None = None,
     ) -> None:
         self.tokens, self.ids, self.token_bytes = list(tokens), list(ids), list(token_bytes)
+        self.notes = [str(i) for i in self.ids]
         self.marked = marked or set()
         self.weights = None
         self._relayout()
@@ -86,7 +89,7 @@ class TokenStrip(QWidget):
     # --- layout ---
     def _chip_size(self, i: int) -> QSize:
         label = QFontMetrics(self._label_font).horizontalAdvance(self.tokens[i])
-        ident = QFontMetrics(self._id_font).horizontalAdvance(str(self.ids[i]))
+        ident = QFontMetrics(self._id_font).horizontalAdvance(self.notes[i])
         height = QFontMetrics(self._label_font).height() + QFontMetrics(self._id_font).height()
         return QSize(max(label, ident) + 2 * _PAD_X, height + 2 * _PAD_Y)
 
@@ -106,6 +109,7 @@ class TokenStrip(QWidget):
         self._height = y + row_height + _GAP
         self.updateGeometry()
         self.update()
+        self.heightChanged.emit(self._height)
 
     def resizeEvent(self, event) -> None:
         self._relayout()
@@ -153,7 +157,7 @@ class TokenStrip(QWidget):
             painter.drawText(
                 rect.adjusted(_PAD_X, _PAD_Y + label_h, -_PAD_X, 0),
                 Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                str(self.ids[i]),
+                self.notes[i],
             )
         painter.end()
 
