@@ -28,7 +28,7 @@ from gpt_core import GPTConfig, Interventions, backward_step, capture, get_token
 from gpt_core.analysis import count_parameters
 from gpt_core.probe.sections import SECTIONS
 from gpt_core.weights import random_model
-from tests.tour_reference import expected_quotes, numpy_forward, softmax_quotes
+from tests.tour_reference import expected_quotes, numpy_forward, softmax_quotes, tokens_quotes
 
 CFG = GPTConfig.preset("tiny")  # 2 blocks, 4 heads
 PROMPT = "Every effort moves you forward, one step at a time"
@@ -83,6 +83,7 @@ def test_the_steps_follow_the_data_flow():
     """The issue's order, written out here (the tokens and sampling steps come with their
     views): each step and the section its view draws."""
     assert [(step.name, step.section, step.part, step.tab) for step in TOUR_STEPS] == [
+        ("tokens", "tokens", "", "Stage"),
         ("token_embedding", "embeddings", "token", "Stage"),
         ("position_embedding", "embeddings", "position", "Stage"),
         ("embedding_sum", "embeddings", "sum", "Stage"),
@@ -123,6 +124,7 @@ def test_every_number_a_step_quotes_is_the_runs(toured, model):
     expected = expected_quotes(
         numpy_forward(model, ids), ids, focus.layer, focus.head, focus.query, focus.key
     )
+    expected["tokens"] = tokens_quotes(PROMPT, ids)
     for index, step in enumerate(TOUR_STEPS[:-1]):
         assert step.name in expected, f"recompute the numbers step {step.name!r} quotes"
         said = tour_page(go_to_step(toured, index)).said
@@ -164,7 +166,7 @@ def test_the_loss_and_the_backward_step_quote_autograd(toured, model):
     tok = model.tok_emb(idx)  # the token embeddings' gradient, from a second graph
     tok.retain_grad()
     pos = model.pos_emb(torch.arange(len(ids)))
-    again = model.out_head(model.finalnorm(model.trf_blocks(tok + pos)))
+    again = model.out_head(model.final_norm(model.trf_blocks(tok + pos)))
     F.cross_entropy(again[0, :-1], idx[0, 1:]).backward()
     model.zero_grad()
     loss.backward()

@@ -4,11 +4,14 @@ numpy forward of the model's state dict (no hooks, no probe), and what each step
 import math
 
 import numpy as np
+import regex
 
 from explorer.state.tour_ends import EXAMPLE_TOP_K
+from gpt_core.model.tokenizer import GPT2_PATTERN, resources_dir
+from tests.test_bpe_walk import reference_bpe
 
 
-def layernorm(x, scale, shift):
+def layer_norm(x, scale, shift):
     mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
     return (x - mean) / np.sqrt(var + 1e-5) * scale + shift
 
@@ -32,7 +35,7 @@ def numpy_forward(model, ids):
             bias = w.get(p + name + ".bias")
             return v @ w[p + name + ".weight"].T + (0 if bias is None else bias)
 
-        ln1 = layernorm(x, w[p + "norm1.scale"], w[p + "norm1.shift"])
+        ln1 = layer_norm(x, w[p + "norm1.scale"], w[p + "norm1.shift"])
         q, k, v = (lin(f"att.W_{n}", ln1).reshape(T, H, d) for n in ("query", "key", "value"))
         scores = np.einsum("thd,shd->hts", q, k) / math.sqrt(d)  # [H, T, T]
         scores[:, np.triu(np.ones((T, T), bool), 1)] = -np.inf
@@ -41,7 +44,7 @@ def numpy_forward(model, ids):
         context = np.einsum("hts,shd->thd", weights, v)  # [T, H, d]
         attn_out = lin("att.out_proj", context.reshape(T, H * d))
         mid = x + attn_out
-        ln2 = layernorm(mid, w[p + "norm2.scale"], w[p + "norm2.shift"])
+        ln2 = layer_norm(mid, w[p + "norm2.scale"], w[p + "norm2.shift"])
         pre = lin("ff.layers.0", ln2)
         ff_out = lin("ff.layers.2", gelu(pre))
         block = dict(x=x, ln1=ln1, q=q, k=k, v=v, scores=scores, weights=weights)
@@ -49,7 +52,7 @@ def numpy_forward(model, ids):
         run["blocks"].append(block)
         x = mid + ff_out
     run["final_in"] = x
-    final = layernorm(x, w["final_norm.scale"], w["final_norm.shift"])
+    final = layer_norm(x, w["final_norm.scale"], w["final_norm.shift"])
     logits = final @ w["out_head.weight"].T
     probs = np.exp(logits - logits.max(-1, keepdims=True))
     run["probs"] = probs / probs.sum(-1, keepdims=True)
@@ -160,4 +163,39 @@ def residual_quotes(before, branch):
         "before": (norm(before), "num"),
         "branch": (norm(branch), "num"),
         "after": (norm(before + branch), "num"),
+    }
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """openai's GPT-2 byte map: printable bytes stand for themselves, the rest from 256 up."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
+    keep += range(ord("®"), ord("ÿ") + 1)
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + extra)
+            extra += 1
+    return chars
+
+
+def tokens_quotes(text, ids):
+    """The tokens step's numbers for the last token's piece: the pieces by GPT-2's split
+    pattern; its bytes; as many merges as bytes less its tokens (each merge joins two
+    symbols into one); the first merge's rank, from openai's bpe() and vocab.bpe's lines."""
+    pieces = regex.findall(GPT2_PATTERN, text)
+    piece = pieces[-1].encode()
+    byte_map = bytes_to_unicode()
+    rounds = reference_bpe("".join(byte_map[b] for b in piece))
+    final = rounds[-1][1] if rounds else tuple(piece)
+    lines = (resources_dir() / "gpt2" / "vocab.bpe").read_text(encoding="utf-8").splitlines()
+    ranks = {tuple(line.split()): rank for rank, line in enumerate(lines[1:]) if line}
+    return {
+        "pieces": (len(pieces), "int"),
+        "tokens": (len(ids), "int"),
+        "bytes": (len(piece), "int"),
+        "rank": (ranks[rounds[0][0]], "int"),
+        "merges": (len(piece) - len(final), "int"),
+        "id": (ids[-1], "int"),
     }

@@ -22,7 +22,7 @@ from explorer.state.app_state import (
     select_section,
     with_result,
 )
-from explorer.state.tour_ends import say_sampling
+from explorer.state.tour_ends import say_sampling, say_tokens
 from explorer.state.tour_text import (
     Focus,
     Said,
@@ -64,6 +64,7 @@ class TourStep:
 
 
 TOUR_STEPS: tuple[TourStep, ...] = (
+    TourStep("tokens", "Text → tokens", "tokens", say_tokens),
     TourStep("token_embedding", "Token embedding", "embeddings", say_token_embedding, "token"),
     TourStep(
         "position_embedding",

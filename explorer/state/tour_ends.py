@@ -1,14 +1,51 @@
 """The tour's steps at the two ends of the pipeline, written from the run's own numbers (no
-Qt): how the output head's logits become the distribution the sampler draws from."""
+Qt): how the prompt's text became its tokens (the BPE walk), and how the output head's logits
+become the distribution the sampler draws from."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from explorer.state.tokens import prompt_tokens
 from explorer.state.tour_text import Quotes, Said, TourContext, token_at
 from gpt_core import get_tokenizer, next_token_distribution
+from gpt_core.model.bpe import symbol_display
+from gpt_core.model.tokenizer import display_bytes
 
 EXAMPLE_TOP_K = 40  # the cut the greedy page shows as an example of sampling
+
+
+def say_tokens(ctx: TourContext) -> Said:
+    trace, t, q = ctx.trace, ctx.focus.query, Quotes()
+    ids = trace.token_ids.tolist()
+    tokens = prompt_tokens(ctx.state.ran_text or "", ctx.state.generated, ids)
+    first = (
+        f"GPT-2 reads bytes: the pre-tokenizer cuts the text into "
+        f"{q('pieces', len(tokens.walk.pieces), 'int')} pieces (words with their leading "
+        f"space, numbers, punctuation), and byte-pair encoding turns them into "
+        f"{q('tokens', len(ids), 'int')} tokens."
+    )
+    index = tokens.piece_at(t)
+    if index is None:  # a generated token: no text was walked for it
+        return q.said(first, f"The last token, {token_at(trace, t)}, was generated, not read.")
+    piece = tokens.walk.pieces[index]
+    where = f"The piece “{display_bytes(piece.data)}”, where the last token stands, is "
+    where += f"{q('bytes', len(piece.data), 'int')} bytes"
+    if not piece.merges:
+        return q.said(
+            first,
+            f"{where}: one byte-mapped symbol that is a token already, id "
+            f"{q('id', ids[t], 'int')}. Click another piece to see its merges.",
+        )
+    merge = piece.merges[0]
+    return q.said(
+        first,
+        f"{where}; each merge joins the adjacent pair with the lowest rank in vocab.bpe, first "
+        f"“{symbol_display(merge.left)}” + “{symbol_display(merge.right)}” (rank "
+        f"{q('rank', merge.rank, 'int')}), {q('merges', len(piece.merges), 'int')} merges in "
+        f"all, until no pair is in the table.",
+        f"Its last token is id {q('id', ids[t], 'int')} in encoder.json.",
+    )
 
 
 def say_sampling(ctx: TourContext) -> Said:
