@@ -169,7 +169,7 @@ def test_backward_view_holds_every_stage_norm_in_order(ran, qtbot):
     norms = [n for _, n in trace.backward.order]
     assert np.allclose(10 ** np.asarray(y), norms, rtol=1e-6)  # plotted on a log axis
     assert np.allclose(norms, [n for _, n in expected.backward.order], rtol=1e-5)
-    assert "Loss (whole-prompt next-token loss)" in panel.result.text()
+    assert "Loss (whole-prompt next-token loss; evaluation mode)" in panel.result.text()
 
 
 def test_replay_steps_in_the_recorded_order_and_lights_the_navigator(ran, qtbot):
