@@ -16,6 +16,7 @@ import torch
 from PySide6.QtCore import QObject, Signal
 
 from explorer.session.generation import GenerationMixin
+from explorer.session.jobs.features import FeatureJobs
 from explorer.session.jobs.input_attribution import InputAttributionJobs
 from explorer.session.jobs.kinds import JOB_KINDS, reason
 from explorer.session.jobs.logit_lens import LogitLensJobs
@@ -46,6 +47,7 @@ from gpt_core import (
 )
 from gpt_core.model import GPTModel
 from gpt_core.model.tokenizer import check_prompt_text
+from gpt_core.sae import FeatureSwitches
 from gpt_core.util.devices import describe_device
 from gpt_core.weights.hub import is_cached
 
@@ -87,6 +89,7 @@ class Session(GenerationMixin, PartSignals):
         self.repeated_sequence = RepeatedSequenceJobs(self)  # a head on the repeated sequence
         self.weight_matrices = WeightMatricesJobs(self)  # the Weights dialog's matrices
         self.out_proj = OutProjJobs(self)  # a block's out_proj weights, for the attention steps
+        self.features = FeatureJobs(self)  # the Features tab: SAE, features, cards, scans
 
     # ------------------------------------------------------------------ reading
     # Shortcuts to the state: session.trace is session.state.trace.
@@ -269,7 +272,7 @@ class Session(GenerationMixin, PartSignals):
 
     def _start_run(self, ids: list[int], text: str) -> None:
         model, state = self._model, self.state
-        key = RunKey(state.model.serial, state.device, tuple(ids), state.interventions)
+        key = RunKey(*self._run_key_of(state, tuple(ids)))
         baseline = st.baseline_for(state, key)  # the unswitched run, when the state has it
 
         def job(ctx: JobContext) -> RunResult:
@@ -324,9 +327,17 @@ class Session(GenerationMixin, PartSignals):
             return
         interventions.check(self.config)
         self.update(st.with_interventions, interventions)
+        self.rerun()
+
+    def rerun(self) -> None:
+        """Run the prompt on screen again, under the switches now in force."""
         result = self.state.result
         if result is not None:
             self._start_run(list(result.key.token_ids), self.state.ran_text or "")
+
+    @staticmethod
+    def _run_key_of(state: AppState, ids: tuple[int, ...]) -> tuple:
+        return state.model.serial, state.device, ids, state.interventions, state.features.edit
 
     def toggle_head(self, layer: int, head: int) -> None:
         self.set_interventions(self.state.interventions.toggle_head(layer, head))
@@ -338,7 +349,12 @@ class Session(GenerationMixin, PartSignals):
         self.set_interventions(self.state.interventions.with_mode(mode))
 
     def restore_all(self) -> None:
-        self.set_interventions(Interventions(mode=self.state.interventions.mode))
+        """Every head and block on, every feature switch off."""
+        if self.state.features.switches.is_empty:
+            self.set_interventions(Interventions(mode=self.state.interventions.mode))
+            return
+        self.update(st.with_interventions, Interventions(mode=self.state.interventions.mode))
+        self.features.set_switches(FeatureSwitches())
 
     # ------------------------------------------------------------------ backward step
     def run_backward(self, target: int | str | None = None, sgd_lr: float | None = None) -> None:
@@ -355,7 +371,7 @@ class Session(GenerationMixin, PartSignals):
             return
         state, model = self.state, self._model
         ids = self.runner.in_flight("run") or state.result.key.token_ids
-        key = RunKey(state.model.serial, state.device, ids, state.interventions)
+        key = RunKey(*self._run_key_of(state, ids))
         loss_target = None if target is None else (state.position, int(target))
 
         def job(ctx: JobContext) -> Trace:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from explorer.state.analysis import AttributionRun, AttributionSettings, SublayerLensGrid
+from explorer.state.features import FeatureEdit, FeatureState, fitted_to
 from gpt_core import Comparison, GPTConfig, Interventions, LogitLens, ParameterCount, Trace
 from gpt_core.analysis import Projection
 from gpt_core.analysis.patching import PatchResult
@@ -50,6 +51,7 @@ class RunKey:
     device: str
     token_ids: tuple[int, ...]
     interventions: Interventions
+    features: FeatureEdit | None = None  # feature switches at an SAE's site
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,6 +127,7 @@ class AppState:
     sublayer_lens: SublayerLensGrid | None = None  # the lens at every sub-layer, read so far
     attribution: AttributionSettings = AttributionSettings()
     attribution_run: AttributionRun | None = None
+    features: FeatureState = FeatureState()  # the SAE, its switches, features, card, scan
 
     # --- reading ---
     @property
@@ -165,6 +168,7 @@ class AppState:
             and key.model_serial == self.model.serial
             and key.device == self.device
             and key.interventions == self.interventions
+            and key.features == self.features.edit
         )
 
 
@@ -187,6 +191,7 @@ def with_model(state: AppState, model: LoadedModel) -> AppState:
         sublayer_lens=None,
         attribution=replace(state.attribution, target=None, foil=None, baseline_token=None),
         attribution_run=None,
+        features=fitted_to(state.features, model.config),
     )
 
 

@@ -27,6 +27,7 @@ from explorer.session.jobs.kinds import JOB_KINDS
 from explorer.session.session import Session
 from explorer.ui.actions import ACTIONS
 from explorer.ui.dialogs.export import ExportDialog, ExportRequest
+from explorer.ui.dialogs.sparse_autoencoder import SparseAutoencoderDialog
 from explorer.ui.panels.effect import EffectPanel
 from explorer.ui.panels.generation import GenerationPanel
 from explorer.ui.panels.navigator import Navigator
@@ -34,6 +35,7 @@ from explorer.ui.panels.prompt import PromptPanel
 from explorer.ui.panels.weights_menus import WeightsBanner, WeightsMenus
 from explorer.ui.settings import read_text
 from explorer.ui.tabs.backward import GradientsView
+from explorer.ui.tabs.features import FeaturesView
 from explorer.ui.tabs.input_attribution import AttributionView
 from explorer.ui.tabs.patching import PatchingView
 from explorer.ui.tabs.sublayer_lens import SublayerLensView
@@ -114,6 +116,7 @@ class MainWindow(QMainWindow):
         self.patching = PatchingView(session)
         self.sublayer_lens = SublayerLensView(session)
         self.attribution = AttributionView(session)
+        self.features = FeaturesView(session, self.actions_by_name["sparse_autoencoder"])
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for page, title in (
@@ -122,6 +125,7 @@ class MainWindow(QMainWindow):
             (self.patching, "Patching"),
             (self.sublayer_lens, "Sub-layer lens"),
             (self.attribution, "Attribution"),
+            (self.features, "Features"),
         ):
             self.tabs.addTab(page, title)
             # A click anywhere in a view takes the keys from the prompt box (→ / ← step again).
@@ -196,7 +200,7 @@ class MainWindow(QMainWindow):
         self.layer_slider = QSlider(Qt.Orientation.Horizontal)
         self.layer_slider.setFixedWidth(160)
         self.layer_slider.setToolTip("Jump between blocks (PgUp / PgDn)")
-        self.layer_slider.valueChanged.connect(self._slider_moved)
+        self.layer_slider.valueChanged.connect(self.session.select_layer)
         bar.addWidget(self.layer_slider)
         self.layer_label = QLabel()
         bar.addWidget(self.layer_label)
@@ -290,8 +294,7 @@ class MainWindow(QMainWindow):
         self.layer_label.setText(f" {layer} / {self.session.config.n_layers - 1} ")
 
     def _say_what_runs(self) -> None:
-        """Before the first run: a prompt in the box (one remembered from last time) waits
-        for Run, and the empty view says so."""
+        """Before the first run: a prompt in the box waits for Run; the empty view says so."""
         self.stage_panel.placeholder.setText(
             "Press Run (Ctrl+Enter) to run the prompt and look inside the model."
             if self.session.state.prompt_text.strip()
@@ -302,9 +305,6 @@ class MainWindow(QMainWindow):
         mode = self.session.interventions.mode
         for name in ("zero", "mean"):
             self.actions_by_name[f"mode_{name}"].setChecked(mode == name)
-
-    def _slider_moved(self, layer: int) -> None:
-        self.session.select_layer(layer)
 
     # ------------------------------------------------------------------ actions
     def on_run(self) -> None:
@@ -324,6 +324,9 @@ class MainWindow(QMainWindow):
 
     def on_load_weights(self) -> None:
         self.weights_menus.pick_file(self)
+
+    def on_sparse_autoencoder(self) -> None:
+        SparseAutoencoderDialog(self.session, self.settings, self).open()
 
     def on_export(self) -> None:
         self.open_export_dialog("head")
@@ -352,8 +355,7 @@ class MainWindow(QMainWindow):
         return read_text(self.settings, key, str(Path.home()))
 
     def export(self, request: ExportRequest, folder_key: str = _EXPORT_FOLDER) -> list[Path]:
-        """Write what the request asks for; a failure is a message, never a crash. The folder
-        is remembered under `folder_key`."""
+        """Write what the request asks; a failure is a message. The folder is kept by key."""
         try:
             written = export_shown(self.session, request)
         except (GPTCoreError, OSError) as exc:
