@@ -90,7 +90,8 @@ class EffectPanel(QWidget):
         layout.addWidget(self.table, 1)
         hint = QLabel(
             "Untick heads under the attention view (or Ctrl+click them), untick blocks "
-            "in the Architecture tree."
+            "in the Architecture tree; switch SAE features off or push them on a feature's "
+            "card (Features tab)."
         )
         hint.setWordWrap(True)
         hint.setStyleSheet("color:#868e96;")
