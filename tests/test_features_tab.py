@@ -175,3 +175,23 @@ def test_a_model_the_sae_no_longer_fits_gives_the_message(qtbot, ready):
     assert "no longer fits" in window.features.empty.text()
     assert "has 64" in window.features.empty.text()
     assert not any("◆ SAE" in item.text(0) for item in window.navigator.section_items)
+
+
+def test_a_hub_source_loads_from_the_cache_offline_and_says_what_to_download(
+    qtbot, window, hub_cache
+):
+    repo, folder = "someone/gpt2-saes", HOOK
+    root = hub_cache / "models--someone--gpt2-saes"
+    make_sae(root / "snapshots" / ("a" * 40) / folder, 32, 48, HOOK)
+    (root / "refs").mkdir()
+    (root / "refs" / "main").write_text("a" * 40)
+    dialog = open_dialog(window)
+    dialog.source.setText(f"{repo}:{folder}")
+    assert dialog.note.text().startswith("In the Hugging Face cache")
+    dialog.load_button.click()
+    wait_idle(qtbot, window.session)
+    assert window.session.state.features.loaded.sae.source == f"{repo}:{folder}"
+    load_through_dialog(qtbot, window, f"{repo}:blocks.0.hook_resid_pre")  # not cached
+    message = window.message_bar.text()
+    assert "hf download someone/gpt2-saes --include 'blocks.0.hook_resid_pre/*'" in message
+    assert "The SAE loaded before stays." in message

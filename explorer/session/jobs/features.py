@@ -113,6 +113,9 @@ class FeatureJobs(QObject):
         state = session.state
         sae, sae_serial = state.features.usable, state.features.loaded.serial
         model_serial = state.model.serial
+        tag = (sae_serial, model_serial, feature)
+        if session.runner.in_flight("feature_card") == tag:
+            return  # already on its way
 
         def job(ctx: JobContext) -> fs.CardRun:
             return fs.CardRun(sae_serial, model_serial, feature_card(model, sae, feature))
@@ -120,7 +123,7 @@ class FeatureJobs(QObject):
         def done(card: fs.CardRun) -> None:
             session.update(fs.apply_card, card)
 
-        session.submit("feature_card", job, done, tag=(sae_serial, model_serial, feature))
+        session.submit("feature_card", job, done, tag=tag)
 
     # ------------------------------------------------------------------ switches
     def set_switches(self, switches: FeatureSwitches) -> None:

@@ -236,8 +236,11 @@ class FeaturesView(QWidget):
             )  # fmt: skip
         steer = dict(features.switches.steer)
         self.card.show_switches(feature in features.switches.ablate, steer.get(feature, 0.0))
-        if features.card is not None:
-            self.card.show_logits(features.card.card.logits_up, features.card.card.logits_down)
+        logits = features.card.card if features.card is not None else None
+        # until the card's logit effect is read, no rows of the feature shown before
+        self.card.show_logits(
+            logits.logits_up if logits else (), logits.logits_down if logits else ()
+        )
         self.card.show_contexts(*self._contexts(feature))
 
     def _contexts(self, feature: int) -> tuple[list[TopContext] | None, str]:

@@ -98,7 +98,9 @@ class FeatureCardWidget(QWidget):
         """Which feature the card is of (None: none; the card says how to open one)."""
         self.feature = feature
         self.setEnabled(feature is not None)
-        if feature is None:
+        if feature is not None:
+            self.title.setText(f"Feature {feature:,}")
+        else:
             self.title.setText("Click a feature in the heatmap or the table to open its card.")
             self.density.setText("")
             self.strip.set_tokens([], [], [])
@@ -108,7 +110,6 @@ class FeatureCardWidget(QWidget):
 
     def show_acts(self, tokens, ids, token_bytes, acts: np.ndarray, density: float) -> None:
         """Its activation on every token of the prompt, and its density there."""
-        self.title.setText(f"Feature {self.feature:,}")
         active = int(np.count_nonzero(acts))
         self.density.setText(
             f"Active on {active} of {len(acts)} tokens (density {density:.1%}) · "
