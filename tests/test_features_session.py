@@ -178,3 +178,30 @@ def test_a_model_change_the_sae_no_longer_fits_says_so(qtbot, session, sae_folde
     assert "has 64" in features_state.loaded.misfit
     assert features_state.switches.is_empty and features_state.usable is None
     assert features_state.result is None
+
+
+def test_a_cancelled_scan_says_so_and_the_next_one_resumes_it(qtbot, session, sae_folder,
+                                                              tmp_path, monkeypatch):  # fmt: skip
+    import gpt_core.sae.scan as scan_module
+
+    monkeypatch.setattr(scan_module, "BATCH_TOKENS", 64)  # one window per batch
+    load(qtbot, session, sae_folder)
+    session.features.scan_cache = tmp_path / "scans"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("The dog barked at the moon and the fox ran away. " * 150)
+    said, reports = messages(session), []
+    session.progress.connect(lambda fraction, text: reports.append((fraction, text)))
+    session.features.scan(str(corpus))
+    qtbot.waitUntil(lambda: len(reports) >= 2, timeout=GUI_TIMEOUT_MS)
+    session.cancel("feature_scan")
+    wait_idle(qtbot, session)
+    assert session.state.features.scan is None
+    assert any("resumes it" in text for level, text in said if level == "info")
+    fraction, text = reports[-1]
+    assert 0 < fraction < 1 and "tokens/s" in text and " / " in text
+    reports.clear()
+    session.features.scan(str(corpus))
+    wait_idle(qtbot, session)
+    scan = session.state.features.scan
+    assert scan is not None and scan.result.tokens == scan.result.windows.size
+    assert reports[0][0] > 1 / scan.result.windows.shape[0]  # resumed, not started again
