@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 from explorer.commands.options import check_folder, given, whole_number
+from explorer.state.features import SCAN_CACHE as CACHE
 from gpt_core.sae import DEFAULT_SCAN_TOP, DEFAULT_WINDOW, load_sae, scan_corpus
 from gpt_core.sae.corpus import MAX_WINDOW, corpus_files
 from gpt_core.util.files import write_all, write_json, write_npy
 
 HELP = "each sparse-autoencoder feature's top contexts in a corpus"
-CACHE = Path("~/.cache/gpt-explorer/feature-scans")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

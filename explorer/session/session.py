@@ -16,6 +16,7 @@ import torch
 from PySide6.QtCore import QObject, Signal
 
 from explorer.session.generation import GenerationMixin
+from explorer.session.jobs.features import FeatureJobs
 from explorer.session.jobs.input_attribution import InputAttributionJobs
 from explorer.session.jobs.kinds import JOB_KINDS, reason
 from explorer.session.jobs.logit_lens import LogitLensJobs
@@ -32,6 +33,7 @@ from explorer.session.jobs.patching import PatchingJobs
 from explorer.session.jobs.repeated_sequence import RepeatedSequenceJobs
 from explorer.session.jobs.sublayer_lens import SublayerLensJobs
 from explorer.session.jobs.weight_matrices import WeightMatricesJobs
+from explorer.session.switches import SwitchesMixin
 from explorer.session.tour import TourMixin
 from explorer.session.worker import JobContext, Runner
 from explorer.state import app_state as st
@@ -41,7 +43,6 @@ from explorer.state.tour import with_result_on_tour
 from gpt_core import (
     DeviceError,
     GPTConfig,
-    Interventions,
     PromptError,
     Trace,
     get_tokenizer,
@@ -68,7 +69,7 @@ def _from_state(name: str) -> property:
 PartSignals = type("PartSignals", (QObject,), {signal_name(part): Signal() for part in PARTS})
 
 
-class Session(GenerationMixin, TourMixin, PartSignals):
+class Session(GenerationMixin, TourMixin, SwitchesMixin, PartSignals):
     changed = Signal(object)  # after the part signals: the frozenset of parts that changed
     busyChanged = Signal(bool, str, str)  # working?, job kind (a key of JOB_KINDS), label
     progress = Signal(object, str)  # fraction done (None: unknown), what is happening
@@ -90,6 +91,7 @@ class Session(GenerationMixin, TourMixin, PartSignals):
         self.repeated_sequence = RepeatedSequenceJobs(self)  # a head on the repeated sequence
         self.weight_matrices = WeightMatricesJobs(self)  # the Weights dialog's matrices
         self.out_proj = OutProjJobs(self)  # a block's out_proj weights, for the attention steps
+        self.features = FeatureJobs(self)  # the Features tab: SAE, features, cards, scans
 
     # ------------------------------------------------------------------ reading
     # Shortcuts to the state: session.trace is session.state.trace.
@@ -279,7 +281,7 @@ class Session(GenerationMixin, TourMixin, PartSignals):
 
     def _start_run(self, ids: list[int], text: str) -> None:
         model, state = self._model, self.state
-        key = RunKey(state.model.serial, state.device, tuple(ids), state.interventions)
+        key = RunKey(*self._run_key_of(state, tuple(ids)))
         baseline = st.baseline_for(state, key)  # the unswitched run, when the state has it
 
         def job(ctx: JobContext) -> RunResult:
@@ -327,26 +329,9 @@ class Session(GenerationMixin, TourMixin, PartSignals):
             self.select_section(index)
 
     # ------------------------------------------------------------------ interventions
-    def set_interventions(self, interventions: Interventions) -> None:
-        if interventions == self.state.interventions:
-            return
-        interventions.check(self.config)
-        self.update(st.with_interventions, interventions)
-        result = self.state.result
-        if result is not None:
-            self._start_run(list(result.key.token_ids), self.state.ran_text or "")
-
-    def toggle_head(self, layer: int, head: int) -> None:
-        self.set_interventions(self.state.interventions.toggle_head(layer, head))
-
-    def toggle_layer(self, layer: int) -> None:
-        self.set_interventions(self.state.interventions.toggle_layer(layer))
-
-    def set_ablation_mode(self, mode: str) -> None:
-        self.set_interventions(self.state.interventions.with_mode(mode))
-
-    def restore_all(self) -> None:
-        self.set_interventions(Interventions(mode=self.state.interventions.mode))
+    @staticmethod
+    def _run_key_of(state: AppState, ids: tuple[int, ...]) -> tuple:
+        return state.model.serial, state.device, ids, state.interventions, state.features.edit
 
     # ------------------------------------------------------------------ backward step
     def run_backward(
@@ -369,7 +354,7 @@ class Session(GenerationMixin, TourMixin, PartSignals):
             return
         state, model = self.state, self._model
         ids = self.runner.in_flight("run") or state.result.key.token_ids
-        key = RunKey(state.model.serial, state.device, ids, state.interventions)
+        key = RunKey(*self._run_key_of(state, ids))
         loss_target = None if target is None else (state.position, int(target))
 
         def job(ctx: JobContext) -> Trace:

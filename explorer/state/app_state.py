@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from explorer.state.analysis import AttributionRun, AttributionSettings, SublayerLensGrid
+from explorer.state.features import FeatureEdit, FeatureState, fitted_to
 from explorer.state.sampling import Draw, GenerationSettings
 from gpt_core import Comparison, GPTConfig, Interventions, LogitLens, ParameterCount, Trace
 from gpt_core.analysis import Projection
@@ -23,8 +24,7 @@ from gpt_core.probe.stages import residual_stream
 
 @dataclass(frozen=True, eq=False)
 class LoadedModel:
-    """What the app knows about the model in use, as data (the torch module stays in the
-    Session)."""
+    """What the app knows about the model in use, as data (the module stays in the Session)."""
 
     config: GPTConfig
     label: str  # "random weights (seed 0)", a path or a hub id
@@ -51,6 +51,7 @@ class RunKey:
     device: str
     token_ids: tuple[int, ...]
     interventions: Interventions
+    features: FeatureEdit | None = None  # feature switches at an SAE's site
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +128,7 @@ class AppState:
     attribution: AttributionSettings = AttributionSettings()
     attribution_run: AttributionRun | None = None
     tour: TourState = TourState()  # the guided tour (tour.py)
+    features: FeatureState = FeatureState()  # the SAE, its switches, features, card, scan
 
     # --- reading ---
     @property
@@ -167,6 +169,7 @@ class AppState:
             and key.model_serial == self.model.serial
             and key.device == self.device
             and key.interventions == self.interventions
+            and key.features == self.features.edit
         )
 
 
@@ -189,6 +192,7 @@ def with_model(state: AppState, model: LoadedModel) -> AppState:
         sublayer_lens=None,
         attribution=replace(state.attribution, target=None, foil=None, baseline_token=None),
         attribution_run=None,
+        features=fitted_to(state.features, model.config),
     )
 
 

@@ -47,6 +47,9 @@ PARTS: dict[str, Part] = {
         lambda s: (s.trace, s.attribution, s.attribution_run),
         "the input attribution's settings or result",
     ),
+    "features": Part(
+        lambda s: s.features, "the SAE, its feature switches, features, card or corpus scan"
+    ),
 }
 
 

@@ -71,12 +71,19 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec(
         "restore_all",
-        "Switch all heads and blocks &on",
+        "Switch &all on",
         "Ctrl+Shift+R",
         "Model",
         True,
-        "Undo every ablation",
+        "Every head, block and SAE feature back on (Ctrl+Shift+R)",
         calls=("restore_all",),
+    ),
+    ActionSpec(
+        "sparse_autoencoder",
+        "&Sparse autoencoder…",
+        None,
+        "Model",
+        tip="Load a sparse autoencoder (SAE): its features show in the Features tab",
     ),
     ActionSpec(
         "previous",

@@ -27,6 +27,7 @@ from explorer.session.jobs.kinds import JOB_KINDS
 from explorer.session.session import Session
 from explorer.ui.actions import ACTIONS
 from explorer.ui.dialogs.export import ExportDialog, ExportRequest
+from explorer.ui.dialogs.sparse_autoencoder import SparseAutoencoderDialog
 from explorer.ui.panels.effect import EffectPanel
 from explorer.ui.panels.generation import GenerationPanel
 from explorer.ui.panels.navigator import Navigator
@@ -35,6 +36,7 @@ from explorer.ui.panels.tour import TourDock
 from explorer.ui.panels.weights_menus import WeightsBanner, WeightsMenus
 from explorer.ui.settings import read_text
 from explorer.ui.tabs.backward import GradientsView
+from explorer.ui.tabs.features import FeaturesView
 from explorer.ui.tabs.input_attribution import AttributionView
 from explorer.ui.tabs.patching import PatchingView
 from explorer.ui.tabs.sublayer_lens import SublayerLensView
@@ -115,6 +117,7 @@ class MainWindow(QMainWindow):
         self.patching = PatchingView(session)
         self.sublayer_lens = SublayerLensView(session)
         self.attribution = AttributionView(session)
+        self.features = FeaturesView(session, self.actions_by_name["sparse_autoencoder"])
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for page, title in (
@@ -123,6 +126,7 @@ class MainWindow(QMainWindow):
             (self.patching, "Patching"),
             (self.sublayer_lens, "Sub-layer lens"),
             (self.attribution, "Attribution"),
+            (self.features, "Features"),
         ):
             self.tabs.addTab(page, title)
             # A click anywhere in a view takes the keys from the prompt box (→ / ← step again).
@@ -197,7 +201,7 @@ class MainWindow(QMainWindow):
         self.layer_slider = QSlider(Qt.Orientation.Horizontal)
         self.layer_slider.setFixedWidth(160)
         self.layer_slider.setToolTip("Jump between blocks (PgUp / PgDn)")
-        self.layer_slider.valueChanged.connect(self._slider_moved)
+        self.layer_slider.valueChanged.connect(self.session.select_layer)
         bar.addWidget(self.layer_slider)
         self.layer_label = QLabel()
         bar.addWidget(self.layer_label)
@@ -295,9 +299,6 @@ class MainWindow(QMainWindow):
         for name in ("zero", "mean"):
             self.actions_by_name[f"mode_{name}"].setChecked(mode == name)
 
-    def _slider_moved(self, layer: int) -> None:
-        self.session.select_layer(layer)
-
     # ------------------------------------------------------------------ actions
     def on_run(self) -> None:
         self.message_bar.clear()
@@ -316,6 +317,9 @@ class MainWindow(QMainWindow):
 
     def on_load_weights(self) -> None:
         self.weights_menus.pick_file(self)
+
+    def on_sparse_autoencoder(self) -> None:
+        SparseAutoencoderDialog(self.session, self.settings, self).open()
 
     def on_export(self) -> None:
         self.open_export_dialog("head")
@@ -344,8 +348,7 @@ class MainWindow(QMainWindow):
         return read_text(self.settings, key, str(Path.home()))
 
     def export(self, request: ExportRequest, folder_key: str = _EXPORT_FOLDER) -> list[Path]:
-        """Write what the request asks for; a failure is a message, never a crash. The folder
-        is remembered under `folder_key`."""
+        """Write what the request asks; a failure is a message. The folder is kept by key."""
         try:
             written = export_shown(self.session, request)
         except (GPTCoreError, OSError) as exc:

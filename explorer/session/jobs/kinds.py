@@ -26,6 +26,10 @@ JOB_KINDS = {
     "repeated_sequence": JobKind("Running the repeated-sequence test…", False),
     "weight_matrices": JobKind("Reading weight matrices…", False),
     "out_proj": JobKind("Reading out_proj's weights…", False),
+    "sae_load": JobKind("Loading the SAE…", True),
+    "features": JobKind("Reading the SAE's features…", False),
+    "feature_card": JobKind("Reading a feature's card…", False),
+    "feature_scan": JobKind("Scanning the corpus…", True),
 }
 
 

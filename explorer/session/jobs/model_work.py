@@ -27,6 +27,7 @@ from gpt_core.analysis import HEAD_TYPES, head_type_scores, pca_2d, prompt_head_
 from gpt_core.model import GPTModel
 from gpt_core.model.generation import sample_next_token
 from gpt_core.model.tokenizer import vocabulary_note
+from gpt_core.sae import site_edits
 from gpt_core.weights import non_finite_parameters
 
 
@@ -37,7 +38,7 @@ def run_job(model: GPTModel, key: RunKey, baseline: Trace | None, ctx: JobContex
     if baseline is None:
         baseline = capture(model, ids, device=key.device, should_stop=ctx.should_stop)
     trace, comparison = baseline, None
-    if not key.interventions.is_empty:
+    if not key.interventions.is_empty or key.features is not None:
         trace = capture(
             model,
             ids,
@@ -45,6 +46,7 @@ def run_job(model: GPTModel, key: RunKey, baseline: Trace | None, ctx: JobContex
             device=key.device,
             track_token_ids=baseline["logits/topk_ids"][:, 0],
             should_stop=ctx.should_stop,
+            edits=feature_edits(model, key, key.device),
         )
         comparison = compare(baseline, trace)
     seconds = time.perf_counter() - start
@@ -88,7 +90,16 @@ def backward_job(
         should_stop=ctx.should_stop,
         train=dropout_seed is not None,
         dropout_seed=dropout_seed or 0,
+        edits=feature_edits(model, key, key.device),
     )
+
+
+def feature_edits(model: GPTModel, key: RunKey, device) -> dict:
+    """The edit of an SAE's site that the run's feature switches make ({} for none)."""
+    if key.features is None:
+        return {}
+    sae = key.features.sae.to(device)
+    return site_edits(sae, key.features.switches, model.cfg)
 
 
 def next_token(trace: Trace, settings: GenerationSettings, n_generated: int) -> Draw:

@@ -1,8 +1,11 @@
-"""Switches and their effect: which heads and blocks are off, the ablation mode, one click
-to restore all, and what switching them off changed against the un-ablated run of the same
-prompt (Δ loss, Δ probability of the predicted token, KL, top-k before and after)."""
+"""Switches and their effect: which heads, blocks and SAE features are off (or pushed), the
+ablation mode, one click to restore all, and what the switches changed against the
+un-ablated run of the same prompt (Δ loss, Δ probability of the predicted token, KL, top-k
+before and after)."""
 
 from __future__ import annotations
+
+import html
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -52,7 +55,7 @@ class EffectPanel(QWidget):
         self.mode.addItem("mean: output its mean over positions", "mean")
         self.mode.activated.connect(lambda i: session.set_ablation_mode(self.mode.itemData(i)))
         self.restore = QPushButton("Switch all on")
-        self.restore.setToolTip("Restore every head and block (Ctrl+Shift+R)")
+        self.restore.setToolTip("Restore every head, block and SAE feature (Ctrl+Shift+R)")
         self.restore.clicked.connect(session.restore_all)
         self.delta_loss = QLabel()
         self.delta_pred = QLabel()
@@ -87,29 +90,36 @@ class EffectPanel(QWidget):
         layout.addWidget(self.table, 1)
         hint = QLabel(
             "Untick heads under the attention view (or Ctrl+click them), untick blocks "
-            "in the Architecture tree."
+            "in the Architecture tree; switch SAE features off or push them on a feature's "
+            "card (Features tab)."
         )
         hint.setWordWrap(True)
         hint.setStyleSheet("color:#868e96;")
         layout.addWidget(hint)
         session.interventionsChanged.connect(self.show_switches)
+        session.featuresChanged.connect(self.show_switches)
         session.traceChanged.connect(self.draw)
         session.positionChanged.connect(self.draw)
         self.show_switches()
         self.draw()
 
     def show_switches(self) -> None:
-        """What is switched off; the figures wait for the run with these switches."""
-        interventions = self.session.interventions
+        """What is switched off (heads, blocks, SAE features); the figures wait for the run
+        with these switches."""
+        state = self.session.state
+        interventions, features = state.interventions, state.features.switches
+        said = [] if interventions.is_empty else [interventions.describe()]
+        if not features.is_empty:
+            said.append(f"SAE {features.describe()}")
         self.switched_off.setText(
-            "Everything is on."
-            if interventions.is_empty
-            else f"<b style='color:#c92a2a'>Switched off</b> — {interventions.describe()}"
+            f"<b style='color:#c92a2a'>Switched</b> — {html.escape('; '.join(said))}"
+            if said
+            else "Everything is on."
         )
         self.mode.setCurrentIndex(self.mode.findData(interventions.mode))
-        self.restore.setEnabled(not interventions.is_empty)
+        self.restore.setEnabled(bool(said))
         result = self.session.result
-        if result is not None and result.trace.interventions != interventions:
+        if result is not None and not state.is_current(result.key):
             self._blank_figures()  # of other switches: the run with these is on its way
 
     def _blank_figures(self) -> None:

@@ -13,6 +13,7 @@ from explorer.state.app_state import LoadedModel, section_of_stage
 from explorer.ui.dialogs.weight_matrices import show_weights
 from gpt_core.analysis.weight_matrices import section_matrices
 from gpt_core.probe.sections import Section
+from gpt_core.sae import site_of
 
 _LIT = QBrush(QColor("#ffe8cc"))  # a stage the gradient has reached (backward replay)
 _OFF = QColor("#c92a2a")
@@ -49,6 +50,7 @@ class Navigator(QWidget):
         session.sectionChanged.connect(self._sync_selection)
         session.interventionsChanged.connect(self._sync_switches)
         session.replayChanged.connect(self._light_replay)
+        session.featuresChanged.connect(self._sync_switches)
         self.rebuild()
 
     def rebuild(self) -> None:
@@ -120,12 +122,24 @@ class Navigator(QWidget):
             item.setCheckState(0, Qt.CheckState.Unchecked if off else Qt.CheckState.Checked)
             item.setText(0, f"Block {layer}" + (" · skipped" if off else ""))
             item.setForeground(0, _OFF if off else self.palette().text().color())
-        for section, item in zip(self.session.sections, self.section_items, strict=True):
-            if section.name == "attention":
-                n_off = sum(1 for layer, _ in heads if layer == section.layer)
-                item.setText(0, self._label(section) + (f" · {n_off} off" if n_off else ""))
-                item.setForeground(0, _OFF if n_off else self.palette().text().color())
+        site = self._sae_section()
+        for index, (section, item) in enumerate(zip(self.session.sections, self.section_items,
+                                                    strict=True)):  # fmt: skip
+            n_off = sum(1 for layer, _ in heads if layer == section.layer)
+            n_off = n_off if section.name == "attention" else 0
+            sae = "  ◆ SAE" if index == site[0] else ""
+            item.setText(0, self._label(section) + (f" · {n_off} off" if n_off else "") + sae)
+            item.setForeground(0, _OFF if n_off else self.palette().text().color())
+            item.setToolTip(0, f"The SAE reads {site[1]} here" if sae else "")
         self._syncing = False
+
+    def _sae_section(self) -> tuple[int | None, str]:
+        """The section that holds the loaded SAE's site, and its hook name."""
+        sae = self.session.state.features.usable
+        if sae is None:
+            return None, ""
+        key = site_of(sae.hook_name, self.session.config).key
+        return section_of_stage(self.session.state, key), sae.hook_name
 
     def _light_replay(self) -> None:
         """Light up the sections the gradient has reached, as far as the replay has got."""
