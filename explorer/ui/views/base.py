@@ -237,6 +237,7 @@ class StagePanel(QWidget):
         self._show_notice()
         self.dropout.refresh()
         if trace is None:
+            self.say_what_runs()
             self.stack.setCurrentWidget(self.placeholder)
             for view in self.views:
                 view.clear()
