@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from explorer.export.colour_maps import NON_FINITE_RGBA
 from explorer.ui.views.base import StageView
-from explorer.ui.widgets.layout import HORIZONTAL, VERTICAL, adaptive_splitter, splitter, stack
+from explorer.ui.widgets.layout import VERTICAL, adaptive_splitter, splitter, stack
 from explorer.ui.widgets.tables import RIGHT, caption, heading, read_only_table
 from explorer.ui.widgets.topk_chart import ACTUAL_COLOR, TopKChart
 from gpt_core import LogitLens, Trace
@@ -166,7 +166,7 @@ class OutputView(StageView):
         self.lens_table.setMinimumHeight(200)
         self.lens_note = caption()
         self.lens_shown: LogitLens | None = None  # what the lens table holds
-        self.runs = splitter(HORIZONTAL, self.before, self.after)
+        self.runs = adaptive_splitter(700, self.before, self.after)  # before | after
         lens_panel = stack(self.lens_title, self.lens_table, self.lens_note, spacing=2)
         self.split = adaptive_splitter(820, self.runs, lens_panel, stretch=(2, 3))
         self._comparing = False
