@@ -63,7 +63,7 @@ def _settings(model: str, size, folder: Path):
         ids = tokenizer.encode(GPT2_PROMPT)
         return Setting(size, GPTConfig.preset("gpt2-small"), len(ids), False, GPT2_PROMPT, model)
     ids = tokenizer.encode(INDUCTION_PROMPT)
-    path = folder / "induction.safetensors"
+    path = folder / "hand-built-induction.safetensors"  # the name the window shows
     if not path.exists():
         corrupted = tokenizer.encode(" dog cat")  # the patching pair's changed word
         save_model(induction_model([*ids, *corrupted]), path)

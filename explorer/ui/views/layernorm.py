@@ -65,7 +65,7 @@ class LayerNormView(StageView):
             plot.placeClicked.connect(self.session.select_position)
 
     def _lay_out(self) -> None:
-        params = splitter(VERTICAL, self.scale_hist, self.shift_hist)
+        params = stack(self.scale_hist, self.shift_hist)  # each keeps its least height
         top = adaptive_splitter(700, self.heatmap, params, stretch=(2, 1))
         plots = adaptive_splitter(760, self.mean_plot, self.var_plot)
         # The check's wrapped lines below the splitter, whose panes do not grow with them.

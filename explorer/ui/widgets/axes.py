@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QFontMetrics
 
 from explorer.ui.widgets.labels import fitting_title
 
@@ -26,7 +27,7 @@ def style_axes(plot: pg.PlotItem, **labels: str) -> None:
     box = plot.getViewBox()
     # after the resize, not within it: a minimum size that resizes the widget while Qt
     # lays out its viewport would leave the viewport at the old size
-    box.sigResized.connect(lambda: QTimer.singleShot(0, box, lambda: _keep_room(plot)))
+    box.sigResized.connect(lambda: QTimer.singleShot(0, box, lambda: keep_plot_room(plot)))
     for name in ("left", "bottom"):
         axis = plot.getAxis(name)
         axis.setPen(AXIS_PEN)
@@ -36,7 +37,28 @@ def style_axes(plot: pg.PlotItem, **labels: str) -> None:
         plot.setLabel(name, text, color=AXIS_TEXT)
 
 
-def _keep_room(plot: pg.PlotItem) -> None:
+class SpacedAxis(pg.AxisItem):
+    """A vertical axis that leaves out a finer level of ticks whose labels would run into
+    the others' (pyqtgraph spaces a log scale's 2, 3, … 9 by value, not by room)."""
+
+    def tickValues(self, minVal: float, maxVal: float, size: float):
+        levels = super().tickValues(minVal, maxVal, size)
+        span = abs(maxVal - minVal) * self.scale
+        if self.orientation not in ("left", "right") or span <= 0 or size <= 0:
+            return levels
+        room = QFontMetrics(self.style.get("tickFont") or self.font()).height() * span / size
+        kept, values = [], []  # the levels, and every value kept so far
+        for spacing, level in levels:
+            shown = []
+            for value in level:  # coarser levels first: theirs stay, finer ones fit between
+                if all(abs(value - other) >= room for other in values):
+                    shown.append(value)
+                    values.append(value)
+            kept.append((spacing, shown))
+        return kept
+
+
+def keep_plot_room(plot: pg.PlotItem) -> None:
     """The widget showing `plot` asks for the room its title, axes and colour bar take
     around the data area, plus PLOT_MIN_PX (or its own `min_plot_px`) for the data: in a
     scroll area the view then scrolls instead of squeezing the plot into a strip."""
@@ -45,12 +67,12 @@ def _keep_room(plot: pg.PlotItem) -> None:
         return
     view = scene.views()[0]
     plots = [i for i in scene.items() if type(i) is pg.PlotItem]
-    if len(plots) > 1 or getattr(view, "min_plot_px", None) is not None:
-        return  # several plots in one widget: it sizes itself
+    if len(plots) > 1:
+        return  # several plots in one widget: it sizes itself (and documents min_plot_px)
     frame_w, frame_h = view.width() - box.width(), view.height() - box.height()
     if frame_w < 0 or frame_h < 0:
         return
-    low_w, low_h = PLOT_MIN_PX
+    low_w, low_h = getattr(view, "min_plot_px", PLOT_MIN_PX)
     width, height = int(frame_w + low_w + 1), int(frame_h + low_h + 1)
     view.setMinimumSize(width, height)
     view.setMaximumSize(max(width, view.maximumWidth()), max(height, view.maximumHeight()))

@@ -84,7 +84,9 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self._menu_actions: list[QAction] = []
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
-        self.plot.getViewBox().sigResized.connect(self._apply_ticks)  # thin labels to fit
+        self.square = False  # rows and columns the same positions: the cells stay square
+        self._whole: tuple[tuple[float, float], tuple[float, float]] = ((0, 0), (0, 0))
+        self.plot.getViewBox().sigResized.connect(self._resized)  # thin labels to fit
         self.plot.getViewBox().sigRangeChanged.connect(self._view_changed)
 
     # --- drawing ---
@@ -132,10 +134,9 @@ class Heatmap(pg.GraphicsLayoutWidget):
         box = self.plot.getViewBox()
         # a positions x positions map keeps square cells (the room left over stays white):
         # stretched 5:1 its diagonal and stripes read as something else
-        square = row_labels is not None and self.row_labels == self.col_labels and rows > 1
-        box.setAspectLocked(square)
-        if square:  # the white margin lies outside the matrix: limits would forbid it
-            box.setLimits(xMin=None, xMax=None, yMin=None, yMax=None, minXRange=1, minYRange=1)
+        self.square = row_labels is not None and self.row_labels == self.col_labels and rows > 1
+        if self.square:  # the white margin right of or below the matrix is in view
+            box.setLimits(xMin=0, xMax=None, yMin=0, yMax=None, minXRange=1, minYRange=1)
         else:
             box.setLimits(xMin=0, xMax=cols, yMin=0, yMax=rows, minXRange=1, minYRange=1)
         if not self.zoomable or (rows, cols) != self._shape:
@@ -159,8 +160,24 @@ class Heatmap(pg.GraphicsLayoutWidget):
         box.setMouseMode(box.RectMode if on else box.PanMode)
 
     def reset_zoom(self) -> None:
+        """The whole matrix; a positions x positions one with square cells, from the top
+        left corner (the room left over stays white)."""
         rows, cols = self.matrix.shape
+        box = self.plot.getViewBox()
+        width, height = box.width(), box.height()
+        if self.square and width > 0 and height > 0:
+            per_px = max(cols / width, rows / height)  # cells per pixel, the same both ways
+            cols, rows = width * per_px, height * per_px
+        self._whole = ((0, cols), (0, rows))
         self.plot.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
+
+    def _resized(self) -> None:
+        """Square cells at the new size, unless the person zoomed in."""
+        (x0, x1), (y0, y1) = self.plot.getViewBox().viewRange()
+        (a0, a1), (b0, b1) = self._whole
+        if self.square and np.allclose((x0, x1, y0, y1), (a0, a1, b0, b1), atol=1e-6):
+            self.reset_zoom()
+        self._apply_ticks()
 
     def visible_cells(self) -> tuple[slice, slice]:
         """The rows and columns in view, as slices of the matrix."""

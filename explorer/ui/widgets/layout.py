@@ -62,6 +62,7 @@ class AdaptiveSplitter(QSplitter):
             factors = list(self.stretch) or [1] * self.count()
             along = event.size().width() if wanted == HORIZONTAL else event.size().height()
             self.setSizes([along * f // sum(factors) for f in factors])
+            self.updateGeometry()  # its least size is another now: the parent lays out again
         super().resizeEvent(event)
 
 

@@ -11,7 +11,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from explorer.ui.widgets.axes import LABEL_GAP_PX, fixed_plot, style_axes, thinned_ticks
+from explorer.ui.widgets.axes import (
+    LABEL_GAP_PX,
+    SpacedAxis,
+    fixed_plot,
+    style_axes,
+    thinned_ticks,
+)
 
 MARKER_PEN = pg.mkPen("#e8590c", width=2)  # the selected token, as in the heatmaps
 MAX_SYMBOLS = 64  # beyond this many points, curves are drawn without dots
@@ -26,7 +32,7 @@ class LabelledPlot(pg.PlotWidget):
     placeClicked = Signal(int)
 
     def __init__(self, title: str, x_label: str, y_label: str, tick_every: int = 1, parent=None):
-        super().__init__(parent, background="w")
+        super().__init__(parent, background="w", axisItems={"left": SpacedAxis("left")})
         self.tick_every = tick_every  # label every n-th place at least (n = 2: block outputs)
         self.setMinimumHeight(PLOT_MIN_HEIGHT)
         item = self.getPlotItem()
