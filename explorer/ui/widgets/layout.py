@@ -133,6 +133,11 @@ class WrappingPanel(QWidget):
         super().resizeEvent(event)
         QTimer.singleShot(0, self, self._fit_height)  # after the resize, not within it
 
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:  # an item's least size changed
+            QTimer.singleShot(0, self, self._fit_height)
+        return super().event(event)
+
     def _fit_height(self) -> None:
         layout = self.layout()
         if layout is None or not layout.hasHeightForWidth():
