@@ -74,7 +74,9 @@ class SweepPanel(QWidget):
             estimated = sweep_table(clean_ids, self.sweep, estimate)[0]
             self._draw(self.estimate, run, estimated, rows, cols, "attribution estimate")
             finite = np.isfinite(matrix) & np.isfinite(estimated)
-            r = np.corrcoef(matrix[finite], estimated[finite])[0, 1] if finite.sum() > 2 else np.nan
+            pair = (matrix[finite], estimated[finite])
+            varies = finite.sum() > 2 and min(np.std(pair[0]), np.std(pair[1])) > 0
+            r = np.corrcoef(*pair)[0, 1] if varies else np.nan  # a constant map: no correlation
             self.note.setText(f"Correlation of the estimate with the exact result: {r:.3f}")
         elif result is None:
             self.note.setText("Raw metric values as the blocks arrive…")

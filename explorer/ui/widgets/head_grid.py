@@ -24,9 +24,10 @@ _SELECTED_PEN = pg.mkPen("#e8590c", width=3)
 def grid_columns(n_heads: int, width: float, height: float) -> int:
     """The number of columns that makes n_heads square thumbnails largest in width x height."""
 
-    def thumb(columns: int) -> float:
+    def thumb(columns: int) -> float:  # what a row costs besides its thumbnail counted
         rows = int(np.ceil(n_heads / columns))
-        return min(width / columns, height / rows - TITLE_PX)
+        across = width / columns - ROW_SPACING_PX
+        return min(across, (height - MARGINS_PX) / rows - TITLE_PX - ROW_SPACING_PX)
 
     return max(range(1, n_heads + 1), key=lambda c: (thumb(c), -c))
 
