@@ -93,7 +93,7 @@ class MainWindow(QMainWindow):
         effect_dock = self._dock("effect", "Switches && effect", self.effect, right)
         generation_dock = self._dock("generation", "Generate", self.generation, right)
         self.splitDockWidget(effect_dock, generation_dock, Qt.Orientation.Vertical)
-        self.effect.setMinimumWidth(280)
+        self.effect.setMinimumWidth(250)
         self.tour_dock = TourDock(session, self.actions_by_name, settings, beside=effect_dock)
         self._build_toolbar()
         self._build_status_bar()

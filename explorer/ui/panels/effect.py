@@ -53,6 +53,11 @@ class EffectPanel(QWidget):
         self.mode = QComboBox()
         self.mode.addItem("zero: output 0", "zero")
         self.mode.addItem("mean: output its mean over positions", "mean")
+        # the choices' full text in the list; the box itself fits a narrow dock
+        self.mode.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.mode.setMinimumContentsLength(6)
         self.mode.activated.connect(lambda i: session.set_ablation_mode(self.mode.itemData(i)))
         self.restore = QPushButton("Switch all on")
         self.restore.setToolTip("Restore every head, block and SAE feature (Ctrl+Shift+R)")
@@ -167,6 +172,8 @@ class EffectPanel(QWidget):
                 item = QTableWidgetItem(text)
                 if c in (1, 3):
                     item.setTextAlignment(_RIGHT)
+                else:  # a narrow dock elides a long token: the tooltip has it whole
+                    item.setToolTip(text)
                 if after is not None and c == 2 and after_ids[r] != before_ids[r]:
                     item.setBackground(_CHANGED)
                 self.table.setItem(r, c, item)

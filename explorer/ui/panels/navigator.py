@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QLabel, QMenu, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from explorer.session.session import Session
 from explorer.state.app_state import LoadedModel, section_of_stage
@@ -17,6 +25,8 @@ from gpt_core.sae import site_of
 
 _LIT = QBrush(QColor("#ffe8cc"))  # a stage the gradient has reached (backward replay)
 _OFF = QColor("#c92a2a")
+SCROLL_BAR_PX = 24  # the tree's frame and vertical scroll bar
+STAGE_MIN_PX = 170  # the stage column's least width: "↳ q·k/√d → softmax" in a block
 
 
 class Navigator(QWidget):
@@ -28,6 +38,12 @@ class Navigator(QWidget):
         self.tree.setHeaderLabels(["Stage", "Shape", "Parameters"])
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
+        self.tree.setIndentation(14)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemClicked.connect(self._clicked)
         # The keys (↑ ↓ Home End) move the current item: the view follows it.
         self.tree.currentItemChanged.connect(self._current_changed)
@@ -71,11 +87,10 @@ class Navigator(QWidget):
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight)
             self.section_items.append(item)
         self.tree.expandAll()
-        for column in range(3):
-            self.tree.resizeColumnToContents(column)
-        # Wide enough for all three columns: the parameter counts are half the point.
-        width = sum(self.tree.columnWidth(c) for c in range(3)) + 40
-        self.setMinimumWidth(min(width, 380))
+        # Room for the parameter counts, in full: they are half the point. On a narrow dock
+        # the shapes give way (see _fit_columns) and long stage names elide (the tooltip
+        # has them).
+        self.setMinimumWidth(STAGE_MIN_PX + self._columns_px(2))
         self.summary.setText(_summary(model))
         self._syncing = False
         self._update_shapes()
@@ -89,7 +104,6 @@ class Navigator(QWidget):
         )
         block.setFlags(block.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         block.setCheckState(0, Qt.CheckState.Checked)
-        block.setToolTip(0, "Untick to skip this block: it passes its input through")
         block.setData(0, Qt.ItemDataRole.UserRole, ("block", layer))
         return block
 
@@ -104,8 +118,28 @@ class Navigator(QWidget):
     def _update_shapes(self) -> None:
         trace = self.session.trace
         for section, item in zip(self.session.sections, self.section_items, strict=True):
-            item.setText(1, "" if trace is None else _shape(section, trace))
-        self.tree.resizeColumnToContents(1)
+            shape = ""
+            if trace is not None:
+                shape = str(list(trace.stage(section.shape_key).shape))
+                if section.spec.view == "output":  # the logits, of which the trace keeps a summary
+                    shape = f"[{trace.n_tokens}, {trace.config.vocab_size}]"
+            item.setText(1, shape)
+            item.setToolTip(0, f"{item.text(0)}: {shape}" if shape else item.text(0))
+            item.setToolTip(1, shape)
+        self._fit_columns()
+
+    def _columns_px(self, *columns: int) -> int:
+        """The width these columns need in full, with the tree's frame and scroll bar."""
+        return sum(self.tree.sizeHintForColumn(c) for c in columns) + SCROLL_BAR_PX
+
+    def _fit_columns(self) -> None:
+        """On a dock too narrow for all three columns the shapes give way (each row's
+        tooltip and the stage's header still give them), never the parameter counts."""
+        self.tree.setColumnHidden(1, self.width() < self._columns_px(0, 1, 2))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def _sync_selection(self) -> None:
         if self.section_items:
@@ -121,6 +155,8 @@ class Navigator(QWidget):
             off = layer in skipped
             item.setCheckState(0, Qt.CheckState.Unchecked if off else Qt.CheckState.Checked)
             item.setText(0, f"Block {layer}" + (" · skipped" if off else ""))
+            item.setToolTip(0, f"{item.text(0)}: untick to skip the block (it passes its input "
+                            "through)")  # fmt: skip
             item.setForeground(0, _OFF if off else self.palette().text().color())
         site = self._sae_section()
         for index, (section, item) in enumerate(zip(self.session.sections, self.section_items,
@@ -130,7 +166,9 @@ class Navigator(QWidget):
             sae = "  ◆ SAE" if index == site[0] else ""
             item.setText(0, self._label(section) + (f" · {n_off} off" if n_off else "") + sae)
             item.setForeground(0, _OFF if n_off else self.palette().text().color())
-            item.setToolTip(0, f"The SAE reads {site[1]} here" if sae else "")
+            shape = item.text(1)
+            tip = f"{item.text(0)}: {shape}" if shape else item.text(0)
+            item.setToolTip(0, f"{tip} (the SAE reads {site[1]} here)" if sae else tip)
         self._syncing = False
 
     def _sae_section(self) -> tuple[int | None, str]:

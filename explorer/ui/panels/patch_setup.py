@@ -20,10 +20,11 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.state.app_state import PatchSettings
+from explorer.ui.widgets.flow import FlowLayout
 from explorer.ui.widgets.layout import stack
 from explorer.ui.widgets.tables import caption
 from explorer.ui.widgets.token_picker import TokenPicker
-from explorer.ui.widgets.token_strip import TokenStrip
+from explorer.ui.widgets.token_strip import TokenStrip, scrolled
 from gpt_core.analysis.patching import DIRECTIONS, METRICS, SWEEPS
 
 METHOD_TEXTS = {
@@ -90,7 +91,10 @@ class PatchSetup(QWidget):
         sweeps = _row(("Sweeps", None), *((None, box) for box in self.sweeps.values()))
         method = _row(("Method", self.method), ("Path patching into", self.receiver))
         method.addWidget(self.run_button)
-        strips = stack((self.clean_strip, 0), (self.corrupted_strip, 0), self.pair_note)
+        # a long pair scrolls in its strips rather than pushing the maps out of the tab
+        strips = stack(
+            (scrolled(self.clean_strip), 0), (scrolled(self.corrupted_strip), 0), self.pair_note
+        )
         stack(grid, strips, tokens, where, sweeps, method, owner=self, spacing=4)
 
     def _wire(self) -> None:
@@ -224,15 +228,18 @@ class PatchSetup(QWidget):
             self.pair_note.setStyleSheet("color: #495057;")
 
 
-def _row(*items: tuple[str | None, QWidget | None]) -> QHBoxLayout:
-    """Labels and widgets left to right, the rest of the row empty."""
-    row = QHBoxLayout()
+def _row(*items: tuple[str | None, QWidget | None]) -> FlowLayout:
+    """Labels and widgets left to right, onto a second line where the tab is narrow (a
+    label and its widget stay together)."""
+    row = FlowLayout(spacing=8)
     for text, widget in items:
-        if text:
-            row.addWidget(QLabel(text))
-        if widget is not None:
-            row.addWidget(widget)
-    row.addStretch(1)
+        pair = QWidget()
+        layout = QHBoxLayout(pair)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for part in (QLabel(text) if text else None, widget):
+            if part is not None:
+                layout.addWidget(part)
+        row.addWidget(pair)
     return row
 
 

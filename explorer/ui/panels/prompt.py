@@ -38,6 +38,8 @@ class PromptPanel(QWidget):
         self.count = QLabel()
         self.count.setStyleSheet("color:#495057;")
         self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        widest = self.count.fontMetrics().horizontalAdvance("99,999 / 99,999 tokens")
+        self.count.setMinimumWidth(widest + 4)  # the count never cut as it grows
         self.strip = TokenStrip()
         self.strip.positionClicked.connect(session.select_position)
         scroll = scrolled(self.strip)

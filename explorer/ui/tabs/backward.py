@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.session.session import Session, backward_summary
+from explorer.ui.widgets.flow import FlowLayout
 from explorer.ui.widgets.heatmap import Heatmap, TokensByDims
-from explorer.ui.widgets.layout import HORIZONTAL, splitter, stack
+from explorer.ui.widgets.layout import adaptive_splitter, stack
+from explorer.ui.widgets.layout import scrolled as scrolled_page
 from explorer.ui.widgets.parameter_table import ParameterGradients
 from explorer.ui.widgets.plots import LabelledPlot
 from explorer.ui.widgets.token_picker import TokenPicker
@@ -36,8 +38,13 @@ from gpt_core.probe.stages import short_label
 _SMALLEST = 1e-30  # a zero gradient norm is drawn here on the log scale
 
 
+SIDE_BY_SIDE_FROM = 900  # px: the flow plot beside the selected stage's gradient
+
+
 class GradientsView(QWidget):
     """The centre's Backward step tab."""
+
+    job_kind = "backward"  # the job its run_button starts (a key of JOB_KINDS)
 
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)
@@ -116,18 +123,11 @@ class GradientsView(QWidget):
         self.params = ParameterGradients()
 
     def _lay_out(self) -> None:
-        loss_row = QHBoxLayout()
+        loss_row, step_row = FlowLayout(), FlowLayout()  # rows that wrap on a narrow screen
         for widget in (self.whole_prompt, self.one_token, self.target):
             loss_row.addWidget(widget)
-        loss_row.addStretch(1)
-        step_row = QHBoxLayout()
-        for widget in (self.sgd, self.lr):
+        for widget in (self.sgd, self.lr, self.train, self.dropout_seed, self.run_button):
             step_row.addWidget(widget)
-        step_row.addSpacing(12)
-        for widget in (self.train, self.dropout_seed):
-            step_row.addWidget(widget)
-        step_row.addStretch(1)
-        step_row.addWidget(self.run_button)
         replay = QHBoxLayout()
         for widget in (self.back_button, self.play_button, self.step_button):
             replay.addWidget(widget)
@@ -146,13 +146,16 @@ class GradientsView(QWidget):
         for part in (flow, tabs):  # their size hints are wider than they need to be
             part.setMinimumSize(240, 200)
         flow.setMinimumWidth(max(240, replay.minimumSize().width()))  # the replay row whole
-        split = splitter(HORIZONTAL, flow, tabs, stretch=(1, 1))
-        layout = QVBoxLayout(self)
+        # side by side where both keep their plots readable, else stacked and scrolled
+        split = adaptive_splitter(SIDE_BY_SIDE_FROM, flow, tabs, stretch=(1, 1))
+        page = QWidget()
+        layout = QVBoxLayout(page)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(loss_row)
         layout.addLayout(step_row)
         layout.addWidget(self.result)
         layout.addWidget(split, 1)
+        stack(scrolled_page(page), owner=self)
 
     def _wire(self) -> None:
         session = self.session

@@ -27,8 +27,10 @@ from PySide6.QtWidgets import (
 from explorer.export.input_attribution import export_attribution
 from explorer.session.session import Session
 from explorer.state.analysis import AttributionRun, AttributionSettings, current_attribution
+from explorer.ui.widgets.flow import FlowLayout
 from explorer.ui.widgets.heatmap import Heatmap
-from explorer.ui.widgets.layout import HORIZONTAL, splitter, stack
+from explorer.ui.widgets.layout import adaptive_splitter, stack
+from explorer.ui.widgets.layout import scrolled as scrolled_page
 from explorer.ui.widgets.tables import NumberItem, caption, read_only_table
 from explorer.ui.widgets.token_picker import TokenPicker
 from explorer.ui.widgets.token_strip import TokenStrip, scrolled
@@ -45,9 +47,12 @@ METHOD_TEXTS = {
     "surprisal": "Surprisal −log p(token)",
 }
 BASELINE_TOKENS = (ENDOFTEXT_ID, 262, 13)  # <|endoftext|>, " the", "."
+SIDE_BY_SIDE_FROM = 760  # px: the ranked table beside the map
 
 
 class AttributionView(QWidget):
+    job_kind = "attribution"  # the job its run_button starts (a key of JOB_KINDS)
+
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)
         self.session = session
@@ -86,32 +91,27 @@ class AttributionView(QWidget):
         self._wire()
 
     def _lay_out(self) -> None:
-        tokens, method = QHBoxLayout(), QHBoxLayout()  # two rows: they fit a laptop screen
+        tokens, method = FlowLayout(), FlowLayout()  # rows that wrap on a narrow screen
         for item in (QLabel("Target:"), self.target, self.use_foil, self.foil,
                      self.run_button, self.cancel_button, self.export_button):  # fmt: skip
             tokens.addWidget(item)
         for item in (QLabel("Baseline (IG, occlusion):"), self.baseline, self.baseline_token,
                      QLabel("Integrated-gradients steps:"), self.steps):  # fmt: skip
             method.addWidget(item)
-        tokens.addStretch(1)
-        method.addStretch(1)
         colour_row = QHBoxLayout()
         colour_row.addWidget(QLabel("Colour the tokens by:"))
         colour_row.addWidget(self.colour_by)
         colour_row.addStretch(1)
-        lower = splitter(HORIZONTAL, self.methods, self.table, stretch=(3, 1), sizes=(700, 300))
+        # the table beside the map where both fit, else below it (the tab then scrolls)
+        lower = adaptive_splitter(SIDE_BY_SIDE_FROM, self.methods, self.table, stretch=(3, 1))
         self.results.addWidget(self.empty_note)
         self.results.addWidget(lower)
         self.explained.setWordWrap(True)
-        stack(
-            tokens,
-            method,
-            self.explained,
-            colour_row,
-            (scrolled(self.strip), 0),
-            (self.results, 1),
-            owner=self,
+        page = stack(
+            tokens, method, self.explained, colour_row, (scrolled(self.strip), 0), (self.results, 1)
         )
+        # on a small screen the tab scrolls rather than crushing the map
+        stack(scrolled_page(page), owner=self)
         self.cancel_button.hide()
         self.foil.setEnabled(False)
         self.baseline_token.setEnabled(False)
@@ -270,6 +270,7 @@ class AttributionView(QWidget):
             "its largest magnitude",
             missing="undefined (the first token's surprisal)",
         )  # fmt: skip
+        self.methods.keep_labels(columns=(reach - 1,))  # the position explained
 
     def _show_method(self) -> None:
         run = current_attribution(self.session.state)

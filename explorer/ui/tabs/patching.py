@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QTableWidgetItem,
     QTabWidget,
     QWidget,
@@ -30,7 +29,7 @@ from explorer.state.app_state import PatchRun, find_section
 from explorer.ui.panels.patch_setup import PatchSetup
 from explorer.ui.widgets.axes import fixed_plot, style_axes
 from explorer.ui.widgets.heatmap import Heatmap
-from explorer.ui.widgets.layout import HORIZONTAL, VERTICAL, splitter, stack
+from explorer.ui.widgets.layout import adaptive_splitter, scrolled, stack
 from explorer.ui.widgets.tables import NumberItem, caption, read_only_table
 from gpt_core import ExportError
 from gpt_core.analysis.patching import PATH_SWEEP, SWEEPS, Sweep
@@ -38,6 +37,9 @@ from gpt_core.analysis.patching.sweeps import LAYER_HEAD_POSITION
 
 TOP_PARTS = 12  # bars in the direct logit attribution chart (the table has every part)
 MIN_TABLE_PX = 240  # the table: a part's name and its contribution side by side
+
+
+SIDE_BY_SIDE_FROM = 820  # px: the exact map and its estimate side by side
 
 
 class SweepPanel(QWidget):
@@ -51,7 +53,9 @@ class SweepPanel(QWidget):
         self.sweep = sweep  # the sweep whose layout the arrays have
         self.exact, self.estimate = Heatmap(), Heatmap()
         self.note = caption()
-        stack(splitter(HORIZONTAL, self.exact, self.estimate), self.note, owner=self)
+        # side by side where both fit at their least readable size, else one above the other
+        maps = adaptive_splitter(SIDE_BY_SIDE_FROM, self.exact, self.estimate)
+        stack(maps, self.note, owner=self)
         self.exact.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep, r, c))
         self.estimate.clicked.connect(lambda r, c: self.cellClicked.emit(self.sweep, r, c))
 
@@ -63,11 +67,17 @@ class SweepPanel(QWidget):
         matrix, rows, cols, row_axis, col_axis = sweep_table(clean_ids, self.sweep, values)
         self._draw(self.exact, run, matrix, rows, cols, "exact" if estimate is not None else "")
         self.estimate.setVisible(estimate is not None)
+        if result is not None and col_axis == "position":  # where the prompts differ
+            differ = np.flatnonzero(result.clean_ids != result.corrupted_ids).tolist()
+            for heatmap in (self.exact, self.estimate):
+                heatmap.keep_labels(columns=differ)
         if estimate is not None:
             estimated = sweep_table(clean_ids, self.sweep, estimate)[0]
             self._draw(self.estimate, run, estimated, rows, cols, "attribution estimate")
             finite = np.isfinite(matrix) & np.isfinite(estimated)
-            r = np.corrcoef(matrix[finite], estimated[finite])[0, 1] if finite.sum() > 2 else np.nan
+            pair = (matrix[finite], estimated[finite])
+            varies = finite.sum() > 2 and min(np.std(pair[0]), np.std(pair[1])) > 0
+            r = np.corrcoef(*pair)[0, 1] if varies else np.nan  # a constant map: no correlation
             self.note.setText(f"Correlation of the estimate with the exact result: {r:.3f}")
         elif result is None:
             self.note.setText("Raw metric values as the blocks arrive…")
@@ -115,7 +125,8 @@ class LogitAttributionPanel(QWidget):
         self.table.verticalHeader().hide()  # row numbers say nothing here
         self.table.setMinimumWidth(MIN_TABLE_PX)
         self.total = caption()
-        stack(splitter(HORIZONTAL, self.plot, self.table, stretch=(3, 2)), self.total, owner=self)
+        parts = adaptive_splitter(SIDE_BY_SIDE_FROM, self.plot, self.table, stretch=(3, 2))
+        stack(parts, self.total, owner=self)
 
     def show_parts(self, parts: dict[str, float]) -> None:
         names = sorted(parts, key=lambda n: -abs(parts[n]))[:TOP_PARTS]
@@ -149,11 +160,13 @@ class PatchingView(QWidget):
     """The centre's Patching tab."""
 
     openInStage = Signal()  # a cell was clicked: the window shows the Stage tab
+    job_kind = "patch"  # the job its run_button starts (a key of JOB_KINDS)
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
         self.setup = PatchSetup(session)
+        self.run_button = self.setup.run_button
         self.cancel_button = QPushButton("Cancel")
         self.export_button = QPushButton("Export…")
         self.progress = QProgressBar()
@@ -175,13 +188,10 @@ class PatchingView(QWidget):
         ):
             bar.addWidget(widget, 1 if widget is self.summary else 0)
         results = stack(bar, self.results)
-        # The set-up scrolls rather than crushing the maps on a laptop screen.
-        setup = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
-        setup.setWidget(self.setup)
-        # The set-up keeps its whole height (Run patching in sight); the maps take the rest.
-        height = self.setup.sizeHint().height()
-        split = splitter(VERTICAL, setup, results, stretch=(0, 1), sizes=(height, 600))
-        stack(split, owner=self)
+        # The set-up keeps its whole height (Run patching in sight), the maps the rest, and
+        # where that is less than their least readable size the tab scrolls as one page:
+        # neither is crushed to a strip.
+        stack(scrolled(stack((self.setup, 0), (results, 1))), owner=self)
         self._wire()
         self.show_run()
 

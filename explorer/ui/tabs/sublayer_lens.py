@@ -38,6 +38,8 @@ LIGHT_BELOW = 0.55  # cells darker than this fraction of the scale get white tex
 
 class SublayerLensView(QWidget):
     openInStage = Signal()  # a cell asked to be opened in the Stage view
+    job_kind = "sublayer_lens"  # the job showing the tab starts (a key of JOB_KINDS)
+    run_button = None
 
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)

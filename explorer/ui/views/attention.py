@@ -17,7 +17,7 @@ from explorer.ui.views.base import StageView
 from explorer.ui.widgets.flow import FlowLayout
 from explorer.ui.widgets.head_grid import HeadGrid
 from explorer.ui.widgets.heatmap import Heatmap
-from explorer.ui.widgets.layout import VERTICAL, adaptive_splitter, splitter, stack
+from explorer.ui.widgets.layout import VERTICAL, WrappingPanel, adaptive_splitter, splitter, stack
 from explorer.ui.widgets.zoom_bar import ZoomBar
 from gpt_core.analysis import HEAD_METRICS, HEAD_TYPES, PROMPT_HEAD_SCORES, repeat_pairs
 from gpt_core.probe.sections import Section
@@ -66,7 +66,9 @@ class AttentionView(StageView):
         heads_on = QLabel("Heads on (untick to switch off; Ctrl+click works too):")
         heads_on.setWordWrap(True)
         heads_on.setStyleSheet("color:#495057;")
-        grid_panel = stack(self.grid_title, self.grid, heads_on, (self.head_box_panel, 0))
+        grid_panel = stack(
+            self.grid_title, self.grid, heads_on, (self.head_box_panel, 0), owner=WrappingPanel()
+        )
         metric_row = QHBoxLayout()
         metric_row.addWidget(QLabel("All layers × heads:"))
         metric_row.addWidget(self.metric, 1)

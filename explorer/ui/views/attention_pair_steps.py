@@ -153,7 +153,7 @@ class PairSteps(QWidget):
                     plot.set_bars(key, np.zeros(0))
             self.panels[5].set_numbers("Reading out_proj's weights from the model…")
         for plot in (self.row, self.exps, self.weights):
-            plot.set_marker(s)
+            plot.set_marker(s, also=(t,))
         self.inputs.set_title(f"LayerNorm 1's output, rows t = {labels[t]} and s = {labels[s]}")
 
     def _show_notice(self, pair: AttentionPair, trace: Trace) -> None:
@@ -250,6 +250,7 @@ class PairSteps(QWidget):
             "w_ts · v_s, one row per key s ≤ t",
             s if s <= t else None,
         )
+        self.weighted.keep_labels(rows=(s, t) if s <= t else (t,))
         total = pair.weighted_values.sum(0)  # [d_head]
         self.context.set_bars("sum", total)
         self.context.set_curve("run", pair.context)

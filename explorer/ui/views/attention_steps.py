@@ -25,11 +25,11 @@ from gpt_core.analysis import AttentionPair, attention_pair, default_key
 from gpt_core.probe.sections import Section
 
 HEATMAP_MIN_PX = 160  # each of the two heatmaps: the issue's floor for a plot is 150
-NARROW_MAPS_PX = 300  # the head picker and the heatmaps side by side, above the steps
+NARROW_MAPS_PX = 560  # the head picker and the heatmaps one above the other, above the steps
 QT_MAX_SIZE = (1 << 24) - 1  # Qt's QWIDGETSIZE_MAX: no maximum
 LEFT_MIN_PX = 240
-# Narrower or lower: the heatmaps side by side above the steps, scrolled with them (one
-# above the other they would get under 150 px each).
+# Narrower or lower: the heatmaps above the steps, scrolled with them (beside the steps they
+# would get under their least readable size).
 BESIDE_FROM = QSize(900, 560)
 WINDOW = Qt.ShortcutContext.WindowShortcut
 # key, (change of t, change of s)
@@ -89,7 +89,8 @@ class AttentionStepsView(StageView):
 
     def _arrange(self, wide: bool) -> None:
         """Wide: the heatmaps in a column left of the steps, which scroll on their own.
-        Narrow: side by side above the steps, scrolling with them."""
+        Narrow: above the steps, scrolling with them (side by side they would be squeezed
+        below their least readable width)."""
         self.wide = wide
         if wide:
             self.column.layout().removeWidget(self.maps)
@@ -97,9 +98,6 @@ class AttentionStepsView(StageView):
         else:
             self.row.removeWidget(self.maps)
             self.column.layout().insertWidget(0, self.maps)
-        self.maps_row.setDirection(
-            QBoxLayout.Direction.TopToBottom if wide else QBoxLayout.Direction.LeftToRight
-        )
         if wide:
             self.maps.setMinimumHeight(0)
             self.maps.setMaximumHeight(QT_MAX_SIZE)

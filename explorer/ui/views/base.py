@@ -87,10 +87,14 @@ class StagePanel(QWidget):
     screen the view keeps its plots' minimum sizes and the panel scrolls, rather than
     squeezing them into strips."""
 
+    job_kind = "run"  # the job Run (the prompt panel's) starts (a key of JOB_KINDS)
+    run_button = None
+
     def __init__(self, session: Session, views: list[StageView], parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
         self.title = QLabel()
+        self.title.setWordWrap(True)  # the buttons beside it keep their room
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
         self.operations = _monospace("color: #212529; font-size: 11px;")  # a line per stage
         self.operations.setTextFormat(Qt.TextFormat.RichText)
@@ -116,6 +120,7 @@ class StagePanel(QWidget):
         )
         self.weights.clicked.connect(lambda: show_weights(self.session, self))
         self.notice = QLabel()  # e.g. "this block is skipped"
+        self.notice.setWordWrap(True)  # one long line would widen the view past the screen
         self.notice.setStyleSheet("color: #c92a2a; font-weight: 600;")
         self.notice.hide()
         self.dropout = DropoutNote(session)  # one line in every view: what dropout does here

@@ -47,8 +47,8 @@ class EmbeddingsView(StageView):
         self.norms.placeClicked.connect(self.session.select_position)
 
     def _lay_out(self) -> None:
-        projections = adaptive_splitter(
-            700, self.norms, self.tokens_pca, self.positions_pca, stretch=(1, 1, 1)
+        projections = adaptive_splitter(  # side by side where three plots fit whole
+            1000, self.norms, self.tokens_pca, self.positions_pca, stretch=(1, 1, 1)
         )
         plots = splitter(VERTICAL, self.heatmap, projections, stretch=(3, 2))
         stack((self.choice, 0), plots, owner=self)

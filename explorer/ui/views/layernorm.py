@@ -65,11 +65,12 @@ class LayerNormView(StageView):
             plot.placeClicked.connect(self.session.select_position)
 
     def _lay_out(self) -> None:
-        params = splitter(VERTICAL, self.scale_hist, self.shift_hist)
+        params = stack(self.scale_hist, self.shift_hist)  # each keeps its least height
         top = adaptive_splitter(700, self.heatmap, params, stretch=(2, 1))
         plots = adaptive_splitter(760, self.mean_plot, self.var_plot)
-        stats = stack(plots, self.check)
-        stack((self.choice, 0), splitter(VERTICAL, top, stats, sizes=(550, 450)), owner=self)
+        # The check's wrapped lines below the splitter, whose panes do not grow with them.
+        split = splitter(VERTICAL, top, plots, sizes=(550, 450))
+        stack((self.choice, 0), split, self.check, owner=self)
 
     def draw(self, section: Section) -> None:
         trace, labels, position = self.trace, self.labels(), self.session.position

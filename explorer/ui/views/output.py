@@ -23,7 +23,6 @@ from explorer.export.colour_maps import NON_FINITE_RGBA
 from explorer.state.sampling import drawn_at
 from explorer.ui.views.base import StageView
 from explorer.ui.widgets.layout import (
-    HORIZONTAL,
     VERTICAL,
     adaptive_splitter,
     scroll_into_view,
@@ -163,7 +162,7 @@ class OutputView(StageView):
         self.lens_shown: LogitLens | None = None  # what the lens table holds
         self.sampling_controls = SamplingControls(session)
         self.sampling = SamplingPanel()
-        self.runs = splitter(HORIZONTAL, self.before, self.after)
+        self.runs = adaptive_splitter(700, self.before, self.after)  # before | after
         lens_panel = stack(self.lens_title, self.lens_table, self.lens_note, spacing=2)
         sampling = stack((self.sampling_controls, 0), (self.sampling, 1), spacing=4)
         right = splitter(VERTICAL, sampling, lens_panel, stretch=(3, 2))

@@ -91,6 +91,7 @@ class ResidualView(StageView):
             hover=lambda r, c, v: f"{points[r][0]} · token {labels[c]}: ‖x‖₂ = {norms[r, c]:.6g}",
         )
         self.depth.set_highlight_row(row)
+        self.depth.keep_labels(rows=(row,), columns=(position,))
         self._position_line.setPos(position + 0.5)
         self.along.set_title(f"Token {labels[position]} along depth")
         self.along.set_places(depth_labels)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 
 from explorer.ui.widgets.colour_scale import scaled
 from explorer.ui.widgets.heatmap import colormap
@@ -24,9 +24,10 @@ _SELECTED_PEN = pg.mkPen("#e8590c", width=3)
 def grid_columns(n_heads: int, width: float, height: float) -> int:
     """The number of columns that makes n_heads square thumbnails largest in width x height."""
 
-    def thumb(columns: int) -> float:
+    def thumb(columns: int) -> float:  # what a row costs besides its thumbnail counted
         rows = int(np.ceil(n_heads / columns))
-        return min(width / columns, height / rows - TITLE_PX)
+        across = width / columns - ROW_SPACING_PX
+        return min(across, (height - MARGINS_PX) / rows - TITLE_PX - ROW_SPACING_PX)
 
     return max(range(1, n_heads + 1), key=lambda c: (thumb(c), -c))
 
@@ -34,6 +35,7 @@ def grid_columns(n_heads: int, width: float, height: float) -> int:
 class HeadGrid(pg.GraphicsLayoutWidget):
     headClicked = Signal(int)
     headToggled = Signal(int)
+    min_plot_px = (THUMB_MIN_PX, THUMB_MIN_PX)  # each thumbnail's least size (it sizes itself)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -52,8 +54,8 @@ class HeadGrid(pg.GraphicsLayoutWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         n_heads = len(getattr(self, "images", ()))  # pyqtgraph resizes during __init__
-        if n_heads:
-            self._keep_thumbnails_readable(n_heads)
+        if n_heads:  # after the resize: a new minimum within it leaves the viewport stale
+            QTimer.singleShot(0, self, lambda: self._keep_thumbnails_readable(n_heads))
         if n_heads and self._columns_for(n_heads) != self.columns:
             self._build(n_heads)
             self._draw()

@@ -15,11 +15,10 @@ from PySide6.QtGui import QAction, QFontMetrics
 from PySide6.QtWidgets import QMenu
 
 from explorer.export.colour_maps import NON_FINITE_RGBA, lookup_table, value_levels
-from explorer.ui.widgets.axes import fixed_plot, style_axes, thinned_ticks
+from explorer.ui.widgets.axes import LABEL_GAP_PX, fixed_plot, style_axes, thinned_ticks
 from explorer.ui.widgets.colour_scale import scaled
 from explorer.ui.widgets.labels import FittingLabel
 
-LABEL_GAP_PX = 6  # free space between two axis labels
 MASKED_RGBA = (206, 212, 218, 255)  # light grey: the causal mask's -inf, expected, not an error
 CELL_MARK_PX = 11  # the marked cell's frame: visible however small the cells are
 
@@ -73,6 +72,10 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self._shape: tuple[int, int] = (0, 0)
         self.row_labels: list[str] = []
         self.col_labels: list[str] = []
+        # rows and columns whose labels always show (the selected position, the marked
+        # cell, where two prompts differ), however thin the other labels are
+        self.keep_rows: frozenset[int] = frozenset()
+        self.keep_columns: frozenset[int] = frozenset()
         self.signed = False
         self.label_columns = True  # False: numbered columns with pyqtgraph's own round ticks
         self.colour_scale: str | None = None  # None: the data's range; else a key of SCALES
@@ -81,7 +84,9 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self._menu_actions: list[QAction] = []
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
-        self.plot.getViewBox().sigResized.connect(self._apply_ticks)  # thin labels to fit
+        self.square = False  # rows and columns the same positions: the cells stay square
+        self._whole: tuple[tuple[float, float], tuple[float, float]] = ((0, 0), (0, 0))
+        self.plot.getViewBox().sigResized.connect(self._resized)  # thin labels to fit
         self.plot.getViewBox().sigRangeChanged.connect(self._view_changed)
 
     # --- drawing ---
@@ -127,7 +132,13 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self.title_label.setText(title)
         self.hover_label.setText("")
         box = self.plot.getViewBox()
-        box.setLimits(xMin=0, xMax=cols, yMin=0, yMax=rows, minXRange=1, minYRange=1)
+        # a positions x positions map keeps square cells (the room left over stays white):
+        # stretched 5:1 its diagonal and stripes read as something else
+        self.square = row_labels is not None and self.row_labels == self.col_labels and rows > 1
+        if self.square:  # the white margin right of or below the matrix is in view
+            box.setLimits(xMin=0, xMax=None, yMin=0, yMax=None, minXRange=1, minYRange=1)
+        else:
+            box.setLimits(xMin=0, xMax=cols, yMin=0, yMax=rows, minXRange=1, minYRange=1)
         if not self.zoomable or (rows, cols) != self._shape:
             self._shape = (rows, cols)
             self.reset_zoom()  # a new shape: the whole matrix (else keep the zoom)
@@ -149,8 +160,24 @@ class Heatmap(pg.GraphicsLayoutWidget):
         box.setMouseMode(box.RectMode if on else box.PanMode)
 
     def reset_zoom(self) -> None:
+        """The whole matrix; a positions x positions one with square cells, from the top
+        left corner (the room left over stays white)."""
         rows, cols = self.matrix.shape
+        box = self.plot.getViewBox()
+        width, height = box.width(), box.height()
+        if self.square and width > 0 and height > 0:
+            per_px = max(cols / width, rows / height)  # cells per pixel, the same both ways
+            cols, rows = width * per_px, height * per_px
+        self._whole = ((0, cols), (0, rows))
         self.plot.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
+
+    def _resized(self) -> None:
+        """Square cells at the new size, unless the person zoomed in."""
+        (x0, x1), (y0, y1) = self.plot.getViewBox().viewRange()
+        (a0, a1), (b0, b1) = self._whole
+        if self.square and np.allclose((x0, x1, y0, y1), (a0, a1, b0, b1), atol=1e-6):
+            self.reset_zoom()
+        self._apply_ticks()
 
     def visible_cells(self) -> tuple[slice, slice]:
         """The rows and columns in view, as slices of the matrix."""
@@ -186,6 +213,9 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self._highlight.setVisible(row is not None)
         if row is not None:
             self._highlight.setPos(row + 0.5)
+        rows = () if row is None else (row,)
+        # a T x T map: the row's position along the bottom too
+        self.keep_labels(rows, rows if self.col_labels == self.row_labels else ())
 
     def mark_cell(self, cell: tuple[int, int] | None) -> None:
         """Frame the cell (row, column), or none."""
@@ -193,6 +223,13 @@ class Heatmap(pg.GraphicsLayoutWidget):
             self._cell_mark.setData([], [])
         else:
             self._cell_mark.setData([cell[1] + 0.5], [cell[0] + 0.5])
+        rows, columns = ((), ()) if cell is None else ((cell[0],), (cell[1],))
+        self.keep_labels((*self.keep_rows, *rows), (*self.keep_columns, *columns))
+
+    def keep_labels(self, rows=(), columns=()) -> None:
+        """Always label these rows and columns (the rest are thinned to fit)."""
+        self.keep_rows, self.keep_columns = frozenset(rows), frozenset(columns)
+        self._apply_ticks()
 
     @property
     def marked_cell(self) -> tuple[int, int] | None:
@@ -210,14 +247,17 @@ class Heatmap(pg.GraphicsLayoutWidget):
         box = self.plot.getViewBox()
         (x0, x1), (y0, y1) = box.viewRange()
         metrics = QFontMetrics(self.plot.getAxis("left").font())
-        rows = thinned_ticks(self.row_labels, (y0, y1), box.height(), metrics.height() + 1)
+        rows = thinned_ticks(
+            self.row_labels, (y0, y1), box.height(), metrics.height(), self.keep_rows
+        )
         self.plot.getAxis("left").setTicks([rows])
         bottom = self.plot.getAxis("bottom")
         if not self.label_columns:
             bottom.setTicks(None)
             return
         widest = max(metrics.horizontalAdvance(s) for s in self.col_labels) + LABEL_GAP_PX
-        bottom.setTicks([thinned_ticks(self.col_labels, (x0, x1), box.width(), widest)])
+        columns = thinned_ticks(self.col_labels, (x0, x1), box.width(), widest, self.keep_columns)
+        bottom.setTicks([columns])
 
     # --- pointer ---
     def cell_at(self, scene_pos: QPointF) -> tuple[int, int] | None:

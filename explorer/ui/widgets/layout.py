@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import (
     QFrame,
     QLabel,
@@ -62,6 +62,7 @@ class AdaptiveSplitter(QSplitter):
             factors = list(self.stretch) or [1] * self.count()
             along = event.size().width() if wanted == HORIZONTAL else event.size().height()
             self.setSizes([along * f // sum(factors) for f in factors])
+            self.updateGeometry()  # its least size is another now: the parent lays out again
         super().resizeEvent(event)
 
 
@@ -93,10 +94,72 @@ def stack(*items, owner: QWidget | None = None, spacing: int = -1) -> QWidget:
     return owner
 
 
+class FittingScrollArea(QScrollArea):
+    """A scroll area whose widget gets the height its wrapped text needs at the width shown:
+    QScrollArea sizes it by its minimum size alone, computed for another width, so wrapped
+    lines would overlap what lies below them."""
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._fit_height()
+        return super().eventFilter(watched, event)
+
+    def _fit_height(self) -> None:
+        widget = self.widget()
+        if widget is None or not widget.hasHeightForWidth():
+            return
+        width = self.viewport().width()
+        if widget.minimumWidth() > width:  # scrolled sideways: the widget's own width
+            width = widget.minimumWidth()
+        # a box layout's height for a width counts its other items' preferred heights, not
+        # their minimum ones, which may have grown since: whichever is more
+        layout = widget.layout()
+        floor = layout.totalMinimumSize().height() if layout is not None else 0
+        needed = max(widget.heightForWidth(width), floor)
+        if needed > 0 and needed != widget.minimumHeight():
+            widget.setMinimumHeight(needed)
+
+
+class WrappingPanel(QWidget):
+    """A panel (a vertical box layout) that keeps the height its wrapped lines need at its
+    width: a splitter lays its panes out by their minimum sizes alone, so wrapped labels or
+    flowing rows in a pane would overlap what lies above them."""
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self, self._fit_height)  # after the resize, not within it
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:  # an item's least size changed
+            QTimer.singleShot(0, self, self._fit_height)
+        return super().event(event)
+
+    def _fit_height(self) -> None:
+        layout = self.layout()
+        if layout is None or not layout.hasHeightForWidth():
+            return
+        margins = layout.contentsMargins()
+        width = self.width() - margins.left() - margins.right()
+        items = [layout.itemAt(i) for i in range(layout.count())]
+        items = [i for i in items if not i.isEmpty()]
+        needed = sum(
+            i.heightForWidth(width) if i.hasHeightForWidth() else i.minimumSize().height()
+            for i in items
+        )
+        needed += layout.spacing() * max(0, len(items) - 1) + margins.top() + margins.bottom()
+        if needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
+
+
 def scrolled(widget: QWidget) -> QScrollArea:
     """`widget` filling a frameless scroll area: it grows with the room, and scrolls where
-    the room is less than its minimum size instead of being squeezed."""
-    area = QScrollArea()
+    the room is less than its minimum size (or the height its wrapped text needs) instead
+    of being squeezed."""
+    area = FittingScrollArea()
     area.setFrameShape(QFrame.Shape.NoFrame)
     area.setWidgetResizable(True)
     area.setWidget(widget)

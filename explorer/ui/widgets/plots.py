@@ -8,13 +8,19 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from explorer.ui.widgets.axes import fixed_plot, style_axes
+from explorer.ui.widgets.axes import (
+    LABEL_GAP_PX,
+    SpacedAxis,
+    fixed_plot,
+    style_axes,
+    thinned_ticks,
+)
 
 MARKER_PEN = pg.mkPen("#e8590c", width=2)  # the selected token, as in the heatmaps
 MAX_SYMBOLS = 64  # beyond this many points, curves are drawn without dots
-TICK_CHAR_PX = 7  # rough width of one tick-label character, for thinning labels to fit
 PLOT_MIN_HEIGHT = 150  # below this the axis labels pile up and the curves are flat lines
 
 
@@ -26,7 +32,7 @@ class LabelledPlot(pg.PlotWidget):
     placeClicked = Signal(int)
 
     def __init__(self, title: str, x_label: str, y_label: str, tick_every: int = 1, parent=None):
-        super().__init__(parent, background="w")
+        super().__init__(parent, background="w", axisItems={"left": SpacedAxis("left")})
         self.tick_every = tick_every  # label every n-th place at least (n = 2: block outputs)
         self.setMinimumHeight(PLOT_MIN_HEIGHT)
         item = self.getPlotItem()
@@ -37,6 +43,7 @@ class LabelledPlot(pg.PlotWidget):
         self.legend: list[str] = []  # one coloured HTML entry per curve, shown in the title
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.names: list[str] = []
+        self.kept: tuple[int, ...] = ()  # places whose names always show (the marked one)
         self.marker = pg.InfiniteLine(angle=90, pen=MARKER_PEN)
         self.marker.setVisible(False)
         self.addItem(self.marker)
@@ -68,20 +75,30 @@ class LabelledPlot(pg.PlotWidget):
         symbol = "o" if len(values) <= MAX_SYMBOLS else None
         self.curves[key].setData(np.arange(len(values)), values, symbol=symbol, symbolSize=5)
 
-    def set_marker(self, place: int | None) -> None:
+    def set_marker(self, place: int | None, also: Sequence[int] = ()) -> None:
+        """Mark `place`; its name, and those of the places `also`, always show."""
         self.marker.setVisible(place is not None)
         if place is not None:
             self.marker.setPos(place)
+        self.kept = (*(() if place is None else (place,)), *also)
+        self._apply_ticks()
 
     def _apply_ticks(self) -> None:
+        """As many names as fit the width, evenly spread, the marked place always."""
         if not self.names:
             return
-        width = max(self.getPlotItem().getViewBox().width(), 100.0)
-        per_label = TICK_CHAR_PX * max(len(s) for s in self.names) + 10
-        fit = int(np.ceil(len(self.names) * per_label / width))
-        stride = self.tick_every * max(1, int(np.ceil(fit / self.tick_every)))
-        ticks = [(i, self.names[i]) for i in range(0, len(self.names), stride)]
-        self.getPlotItem().getAxis("bottom").setTicks([ticks])
+        axis = self.getPlotItem().getAxis("bottom")
+        box = self.getPlotItem().getViewBox()
+        metrics = QFontMetrics(axis.style.get("tickFont") or axis.font())
+        per_label = max(metrics.horizontalAdvance(s) for s in self.names) + LABEL_GAP_PX
+        if self.tick_every > 1:  # every n-th place and no other (block outputs)
+            fit = int(np.ceil(len(self.names) * per_label / max(box.width(), 100.0)))
+            stride = self.tick_every * max(1, int(np.ceil(fit / self.tick_every)))
+            axis.setTicks([[(i, self.names[i]) for i in range(0, len(self.names), stride)]])
+            return
+        (x0, x1), _ = box.viewRange()  # places sit at 0, 1, …: cells from -0.5
+        ticks = thinned_ticks(self.names, (x0 + 0.5, x1 + 0.5), box.width(), per_label, self.kept)
+        axis.setTicks([[(x - 0.5, text) for x, text in ticks]])
 
     def _on_click(self, event) -> None:
         box = self.getPlotItem().getViewBox()

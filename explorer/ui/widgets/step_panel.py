@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from explorer.ui.widgets.source_lines import MONOSPACE, SourceLines
 
-PLOT_PX = 170  # tall enough for a title, an axis and bars that show their differences
+PLOT_PX = 250  # a title, an axis, a hover line and PLOT_MIN_PX (axes.py) of bars
 
 
 def _wrapping_label(style: str) -> QLabel:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from explorer.ui.widgets.axes import fixed_plot, style_axes
+from explorer.ui.widgets.axes import PLOT_MIN_PX, fixed_plot, keep_plot_room, style_axes
 
 BAR_COLOR = "#4c6ef5"
 ACTUAL_COLOR = "#2f9e44"  # the prompt's actual next token
-ROW_PX = 15  # one bar and its token label; less and the labels overlap
+ROW_PX = 16  # one bar and its token label; less and the labels overlap
 
 
 def short_probability(p: float) -> str:
@@ -50,7 +50,9 @@ class TopKChart(ProbabilityRows):
         ranks = np.arange(len(tokens))
         brushes = [ACTUAL_COLOR if r == actual else BAR_COLOR for r in ranks]
         self.bars.setOpts(y=ranks, width=probs, brushes=brushes, pen=None)
-        self.setMinimumHeight(ROW_PX * len(tokens) + 50)  # + the axis and its label
+        # a row per token: the data area grows past the least plot size for a long list
+        self.min_plot_px = (PLOT_MIN_PX[0], max(PLOT_MIN_PX[1], ROW_PX * len(tokens)))
+        keep_plot_room(self.getPlotItem())
         self.getAxis("left").setTicks([[(r, tokens[r]) for r in ranks]])
         finite = probs[np.isfinite(probs)]
         top = float(finite.max()) if finite.size else 1.0  # NaN bars stay empty, axes sane
