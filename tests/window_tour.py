@@ -6,9 +6,11 @@ tab's `job_kind` and `run_button`: a section or tab added later is toured unchan
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QApplication, QWidget
@@ -17,6 +19,7 @@ from explorer.session.jobs.kinds import JOB_KINDS
 from explorer.state.app_state import PatchSettings
 from gpt_core import GPTConfig, Interventions
 from gpt_core.analysis.patching import SWEEPS
+from tests.sae_helpers import make_sae
 
 SIZES = ((1280, 800), (1366, 768), (1920, 1080))
 TWELVE_HEADS = GPTConfig(context_length=1024, emb_dim=48, n_heads=12, n_layers=2, qkv_bias=True)
@@ -174,6 +177,16 @@ def _patch_settings(session, setting: Setting) -> PatchSettings:
     )
 
 
+def _load_an_sae(session) -> None:
+    """A small random SAE at block 0's input, so the Features tab has features to show."""
+    folder = Path(tempfile.mkdtemp(prefix="tour-sae-"))
+    cfg = session.config
+    make_sae(folder, cfg.emb_dim, 4 * cfg.emb_dim, "blocks.0.hook_resid_pre")
+    session.features.load(str(folder))
+    wait_until(lambda: session.state.features.usable is not None, "the SAE")
+    wait_idle(session)
+
+
 def tab_pages(window) -> list[tuple[int, QWidget]]:
     return [(i, window.tabs.widget(i)) for i in range(window.tabs.count())]
 
@@ -187,6 +200,7 @@ def tour(window, setting: Setting, sections: Callable = lambda s: s) -> Iterator
         settle()
         yield f"{window.tabs.tabText(index)} · before the run"
     window.tabs.setCurrentIndex(0)
+    _load_an_sae(session)
     if setting.switched_off:
         _switch_off(session)
         wait_idle(session)

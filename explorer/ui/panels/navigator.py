@@ -118,11 +118,7 @@ class Navigator(QWidget):
     def _update_shapes(self) -> None:
         trace = self.session.trace
         for section, item in zip(self.session.sections, self.section_items, strict=True):
-            shape = ""
-            if trace is not None:
-                shape = str(list(trace.stage(section.shape_key).shape))
-                if section.spec.view == "output":  # the logits, of which the trace keeps a summary
-                    shape = f"[{trace.n_tokens}, {trace.config.vocab_size}]"
+            shape = "" if trace is None else _shape(section, trace)
             item.setText(1, shape)
             item.setToolTip(0, f"{item.text(0)}: {shape}" if shape else item.text(0))
             item.setToolTip(1, shape)

@@ -49,6 +49,9 @@ EMPTY_TEXT = (
 
 
 class FeaturesView(QWidget):
+    job_kind = "features"  # the job a run with an SAE loaded starts (a key of JOB_KINDS)
+    run_button = None
+
     def __init__(self, session: Session, load_action: QAction, parent=None):
         super().__init__(parent)
         self.session = session
