@@ -61,7 +61,7 @@ def test_small_batches_give_the_same_sweeps(small_model, tokenizer, direction, m
     names = ("resid", "attn", "mlp", "heads_by_pos")
     expected = {name: reference_sweep(small_model, base, source, name, metric) for name in names}
     for budget in (1, 2**21):
-        monkeypatch.setattr("gpt_core.analysis.patching._suffix.BATCH_BUDGET_BYTES", budget)
+        monkeypatch.setattr("gpt_core.analysis.prefix_reuse.BATCH_BUDGET_BYTES", budget)
         result = patch(small_model, *pair, metric, names, direction=direction)
         for name in names:
             _assert_matches(result.exact[name], expected[name], result.baseline)

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from ...model import GPTModel
+from ..prefix_reuse import PrefixCache, Suffixes, batches, finish_suffixes, first_changes
 from ._runs import RunCache, head_output
-from ._suffix import PrefixCache, Suffixes, batches, finish_suffixes, first_changes
 from .result import Metric, Receiver
 from .sweeps import Sweep
 

@@ -1,5 +1,5 @@
 """One run's activations, kept once per experiment, and each head's share of the
-attention output. (The rest of a patched run: _suffix.py.)"""
+attention output. (The rest of a patched run: analysis/prefix_reuse.py.)"""
 
 from __future__ import annotations
 

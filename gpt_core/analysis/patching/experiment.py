@@ -18,10 +18,10 @@ import torch
 from ...errors import Cancelled, PromptError
 from ...model import GPTModel, check_in_vocabulary, check_token_ids, get_tokenizer
 from ...util.devices import resolve_device
+from ..prefix_reuse import PrefixCache
 from ._attribution_patching import attribution_estimate
 from ._exact import exact_layer, path_estimate, path_layer
 from ._runs import record
-from ._suffix import PrefixCache
 from .logit_attribution import direct_logit_attribution
 from .result import DIRECTIONS, Metric, PatchResult, Receiver
 from .sweeps import SWEEPS
@@ -78,7 +78,7 @@ def patch(
             ("corrupted", "clean") if direction == "denoise" else ("clean", "corrupted")
         )
         base, source = runs[base_name], runs[source_name]
-        prefix = PrefixCache(model, base)  # the base run's keys and values, once
+        prefix = PrefixCache(model, base.block_input)  # the base run's keys and values, once
         exact, path = {}, None
         tracker = _Tracker(model, sweeps, method, receiver, metric, progress, should_stop)
         with torch.inference_mode():

@@ -1,7 +1,8 @@
-"""Patched runs that skip what causality leaves unchanged. A run whose stream is patched at
-position p (and later) computes, before p, exactly what the base run computed; so it runs
-positions p … T − 1 only, attending over the base run's keys and values for the earlier
-positions, from the patched block on, and the last block at the metric position only.
+"""Runs that skip what causality leaves unchanged. A run whose stream differs from a base
+run's from position p on (a patched activation, an occluded token) computes, before p,
+exactly what the base run computed; so it runs positions p … T − 1 only, attending over
+the base run's keys and values for the earlier positions, from the changed block on, and
+the last block at the read position only. Activation patching and occlusion use it.
 
 Runs with different starts share one batch as packed rows (run c holds its positions
 starts[c] … T − 1): LayerNorm, the projections and the feed-forward layer work on the rows
@@ -11,33 +12,32 @@ batch's longest suffix, so one causal mask serves every run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from ...model import GPTModel
-from ._runs import RunCache
-from .result import Metric
+from ..model import GPTModel
 
-# The working memory of one batch of patched runs stays near this many bytes.
+# The working memory of one batch of runs stays near this many bytes.
 BATCH_BUDGET_BYTES = 2**29
 
 
 class PrefixCache:
-    """The base run's keys and values in each block, computed from its cached block inputs
-    on first use and kept for every sweep of the experiment: 2 × L × T × E floats."""
+    """The base run's keys and values in each block, computed from its block inputs on
+    first use and kept for every later batch: 2 × L × T × E floats."""
 
-    def __init__(self, model: GPTModel, base: RunCache):
-        self.model, self.base = model, base
+    def __init__(self, model: GPTModel, block_input: Callable[[int], Tensor]):
+        """block_input(layer): the base run's residual stream entering block `layer`, [T, E]."""
+        self.model, self.block_input = model, block_input
         self._blocks: dict[int, tuple[Tensor, Tensor]] = {}
 
     def __getitem__(self, layer: int) -> tuple[Tensor, Tensor]:
         """Keys and values of block `layer`, each [T, H, d_head]."""
         if layer not in self._blocks:
             block = self.model.trf_blocks[layer]
-            _, keys, values = block.att.project(block.norm1(self.base.block_input(layer)[None]))
+            _, keys, values = block.att.project(block.norm1(self.block_input(layer)[None]))
             self._blocks[layer] = (keys[0].transpose(0, 1), values[0].transpose(0, 1))
         return self._blocks[layer]
 
@@ -68,11 +68,12 @@ class Suffixes:
 
 def finish_suffixes(
     model: GPTModel, prefix: PrefixCache, rows: Suffixes, x: Tensor, layer: int, start: str,
-    metric: Metric,
+    metric: Callable[[Tensor], Tensor], skip: frozenset[int] = frozenset(),
 ) -> Tensor:  # fmt: skip
-    """The metric of runs whose residual stream at block `layer` is `x` [M, E] on the rows:
-    start "pre" is the block's input, "mid" its stream between attention and feed-forward,
-    "post" its output. Returns [n]."""
+    """metric(logits at the last position [n, vocab]) of runs whose residual stream at
+    block `layer` is `x` [M, E] on the rows: start "pre" is the block's input, "mid" its
+    stream between attention and feed-forward, "post" its output. Blocks in `skip` pass
+    their input through. Returns [n]."""
     blocks, last = model.trf_blocks, model.cfg.n_layers - 1
     at_metric = start == "post" and layer == last  # patched on the last block's output
     if start == "mid":
@@ -83,7 +84,10 @@ def finish_suffixes(
     if start != "pre":
         layer += 1
     for index in range(layer, last + 1):
-        x = _block_rows(blocks[index], prefix[index], rows, x, only_last=index == last)
+        if index in skip:
+            x = x[rows.last] if index == last else x
+        else:
+            x = _block_rows(blocks[index], prefix[index], rows, x, only_last=index == last)
     if at_metric:
         x = x[rows.last]  # [n, E]
     return metric(model.out_head(model.final_norm(x)))  # [n]
