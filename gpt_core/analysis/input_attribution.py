@@ -48,7 +48,7 @@ INTEGRATION_RULES = ("gauss", "midpoint")
 # The steps each rule takes unless told: the fewest Gauss–Legendre nodes whose completeness
 # gap on the benchmark prompts (benchmarks/bench_attribution.py) is no larger than 32
 # midpoint steps' (the README gives both).
-DEFAULT_STEPS = {"gauss": 8, "midpoint": 32}
+DEFAULT_STEPS = {"gauss": 6, "midpoint": 32}
 # Integrated gradients' most steps: 1,024 runs take minutes on a CPU for gpt2-small, and
 # the completeness gap of a few dozen steps is usually already small.
 MAX_STEPS = 1024
