@@ -224,7 +224,7 @@ def measure(ours, bridge, T: int, sweep: str, args) -> dict:
     ours_values, tl_values, ours_s, tl_s = _interleaved(
         ours_sweep(ours, clean, corrupted, sweep),
         tl_sweep(bridge, clean, corrupted, sweep, subset),
-        REPS.get(T, 1),
+        args.reps or REPS.get(T, 1),
     )
     if subset is not None:
         row["note"] = f"extrapolated from {len(subset)} of {cells} cells"
@@ -279,6 +279,7 @@ def main() -> None:
         help="seconds one TransformerLens sweep may take before it is timed on a subset",
     )
     parser.add_argument("--tl-sample", type=float, default=120, help="seconds to aim the subset at")
+    parser.add_argument("--reps", type=int, help="rounds per row (default: 3, 2, 1 by T)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sizes = [int(s) for s in args.sizes.split(",")]
