@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gpt_core import capture, load_model
 from gpt_core.analysis import REPEAT_LENGTH, head_type_scores, sublayer_lens
-from gpt_core.analysis.input_attribution import Explained, attribute
+from gpt_core.analysis.input_attribution import DEFAULT_STEPS, Explained, attribute
 
 VISIBLE = 16  # columns of the lens grid the window reads first
 
@@ -64,7 +64,14 @@ def rows_for(model, ids: list[int]) -> dict[str, tuple[str, callable]]:
         "forward + backward": ("forward", lambda: forward_backward(model, ids)),
         "gradient norm": ("forward + backward", method("grad_norm")),
         "input × gradient": ("forward + backward", method("input_x_grad")),
-        "integrated gradients, 32 steps": ("forward + backward", method("integrated_gradients")),
+        f"integrated gradients, {DEFAULT_STEPS['gauss']} Gauss–Legendre nodes (default)": (
+            "forward + backward",
+            method("integrated_gradients"),
+        ),
+        "integrated gradients, 32 midpoint steps": (
+            "forward + backward",
+            method("integrated_gradients", integration="midpoint", steps=32),
+        ),
         "occlusion": ("forward", method("occlusion")),
         "attention rollout": ("forward", method("rollout")),
         f"lens grid, first {VISIBLE} columns": (
@@ -77,6 +84,17 @@ def rows_for(model, ids: list[int]) -> dict[str, tuple[str, callable]]:
     }
 
 
+def completeness_gaps(model, ids: list[int]) -> tuple[float, float]:
+    """Integrated gradients' completeness gap at the default (Gauss–Legendre) and with 32
+    midpoint steps, for the benchmark's explained logit."""
+    with torch.inference_mode():
+        target = int(model(torch.tensor([ids]))[0, -1].argmax())
+    explained, methods = Explained(target, None, len(ids) - 1), ("integrated_gradients",)
+    gauss = attribute(model, ids, explained, methods).completeness_gap
+    midpoint = attribute(model, ids, explained, methods, steps=32, integration="midpoint")
+    return gauss, midpoint.completeness_gap
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="32,128")
@@ -87,6 +105,7 @@ def main() -> None:
     model, cfg = load_model(None, "gpt2-small", seed=0)
     print(f"GPT-2 small, random weights, {args.threads} threads, medians of {args.reps}\n")
     print("| T | what | median s | ratio | to |\n| --- | --- | --- | --- | --- |")
+    gaps = []
     for size in (int(s) for s in args.sizes.split(",")):
         ids = [(7 * i + 11) % 50000 for i in range(size)]
         rows = rows_for(model, ids)
@@ -102,6 +121,12 @@ def main() -> None:
         for name, (base, _) in rows.items():
             ratio = median[name] / median[base]
             print(f"| {size} | {name} | {median[name]:.3f} | {ratio:.2f}× | {base} |")
+        gaps.append((size, completeness_gaps(model, ids)))
+    for size, (gauss, midpoint) in gaps:
+        print(
+            f"\nT = {size}: completeness gap {gauss:.2e} with {DEFAULT_STEPS['gauss']} "
+            f"Gauss–Legendre nodes, {midpoint:.2e} with 32 midpoint steps"
+        )
     print(f"\n1-minute load average at the end: {os.getloadavg()[0]:.1f}")
 
 

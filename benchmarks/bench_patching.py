@@ -1,10 +1,12 @@
-"""How fast patch() is against TransformerLens: gpt_core's exact residual-stream and head
-sweeps vs TransformerLens 4.3's get_act_patch_resid_pre and
-get_act_patch_attn_head_out_all_pos, on one GPT-2 small with random weights loaded into
-both, timed side by side in one run, and checked to give the same values.
+"""How fast patch() is against TransformerLens: gpt_core's exact sweeps (resid, attn, mlp,
+heads, heads_by_pos) vs TransformerLens 4.3's get_act_patch_resid_pre, _attn_out,
+_mlp_out, _attn_head_out_all_pos and _attn_head_out_by_pos, on one GPT-2 small with random
+weights loaded into both, timed side by side in one run, and checked to give the same
+values.
 
     pip install -e ".[bench]"
-    python benchmarks/bench_patching.py [--sizes 16,64,256] [--threads 2] [--tl-limit 360]
+    python benchmarks/bench_patching.py [--sizes 16,64,256] [--sweeps resid,heads]
+        [--threads 2] [--tl-limit 360]
 
 Offline throughout: the model is built with seeded random weights and saved to a
 temporary folder (with GPT-2's tokenizer from resources/gpt2/), which both load. The
@@ -51,10 +53,13 @@ RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "gpt2"
 REPS = {16: 3, 64: 2, 256: 1}
 ANSWER, DISTRACTOR = 11, 13  # "," and "."; any two ids do, the weights are random
 N_CHANGED = 3  # positions where the corrupted prompt differs from the clean one
-# sweep -> (TransformerLens function, its second axis)
+# sweep -> (TransformerLens function, its axes after the layer, in its order)
 TL_SWEEPS = {
-    "resid": ("get_act_patch_resid_pre", "pos"),
-    "heads": ("get_act_patch_attn_head_out_all_pos", "head"),
+    "resid": ("get_act_patch_resid_pre", ("pos",)),
+    "attn": ("get_act_patch_attn_out", ("pos",)),
+    "mlp": ("get_act_patch_mlp_out", ("pos",)),
+    "heads": ("get_act_patch_attn_head_out_all_pos", ("head",)),
+    "heads_by_pos": ("get_act_patch_attn_head_out_by_pos", ("pos", "head")),
 }
 
 
@@ -111,9 +116,10 @@ def ours_sweep(model, clean, corrupted, sweep: str):
     metric = Metric("logit_diff", ANSWER, DISTRACTOR, len(clean) - 1)
 
     def run() -> np.ndarray:
-        return patch(model, clean.tolist(), corrupted.tolist(), metric, sweeps=(sweep,)).exact[
-            sweep
-        ]
+        values = patch(model, clean.tolist(), corrupted.tolist(), metric, sweeps=(sweep,))
+        values = values.exact[sweep]
+        # in TransformerLens's layout: [layer, pos, head] for heads by position
+        return values.transpose(0, 2, 1) if sweep == "heads_by_pos" else values
 
     return run
 
@@ -145,14 +151,17 @@ def tl_forward_seconds(bridge, ids: torch.Tensor, repeats: int = 3) -> float:
         )
 
 
-def subset_cells(n_layers: int, n_second: int, keep: list[int], count: int):
-    """Every layer x `count` indices of the second axis: `keep` and others evenly spread."""
+def subset_cells(n_layers: int, n_second: int, keep: list[int], count: int, n_heads=None):
+    """Every layer x `count` indices of the second axis: `keep` and others evenly spread
+    (x every head, for heads by position)."""
     import pandas as pd
 
     extra = max(0, count - len(keep))
     spread = np.linspace(0, n_second - 1, extra).round().astype(int).tolist()
     chosen = sorted(set(keep) | set(spread))
     rows = [(layer, index) for layer in range(n_layers) for index in chosen]
+    if n_heads is not None:
+        rows = [(layer, index, head) for layer, index in rows for head in range(n_heads)]
     return pd.DataFrame(rows), chosen
 
 
@@ -194,16 +203,19 @@ def measure(ours, bridge, T: int, sweep: str, args) -> dict:
     """One row of the table: both sides' median seconds and the largest difference."""
     cfg = ours.cfg
     clean, corrupted, changed = prompts(cfg.vocab_size, T)
-    n_second = T if sweep == "resid" else cfg.n_heads
-    cells = cfg.n_layers * n_second
+    axes = TL_SWEEPS[sweep][1]
+    n_second = T if axes[0] == "pos" else cfg.n_heads
+    per_index = cfg.n_heads if len(axes) == 2 else 1  # cells per index of the second axis
+    cells = cfg.n_layers * n_second * per_index
     estimate = (cells + 1) * tl_forward_seconds(bridge, corrupted)
     row = {"T": T, "sweep": sweep, "note": "", "estimate": estimate}
     subset, chosen = None, list(range(n_second))
     if estimate > args.tl_limit:
-        per_layer_s = estimate / (cells + 1) * cfg.n_layers
-        keep = changed + [T - 1] if sweep == "resid" else []
-        count = max(1, int(args.tl_sample / per_layer_s))
-        subset, chosen = subset_cells(cfg.n_layers, n_second, keep, count)
+        per_index_s = estimate / (cells + 1) * cfg.n_layers * per_index
+        keep = changed + [T - 1] if axes[0] == "pos" else []
+        count = max(1, int(args.tl_sample / per_index_s))
+        heads = cfg.n_heads if len(axes) == 2 else None
+        subset, chosen = subset_cells(cfg.n_layers, n_second, keep, count, heads)
     print(
         f"T = {T} {sweep}: TransformerLens estimated at {estimate:.0f} s"
         + (f", timing {len(subset)} of {cells} cells" if subset is not None else ""),
@@ -212,12 +224,12 @@ def measure(ours, bridge, T: int, sweep: str, args) -> dict:
     ours_values, tl_values, ours_s, tl_s = _interleaved(
         ours_sweep(ours, clean, corrupted, sweep),
         tl_sweep(bridge, clean, corrupted, sweep, subset),
-        REPS.get(T, 1),
+        args.reps or REPS.get(T, 1),
     )
     if subset is not None:
         row["note"] = f"extrapolated from {len(subset)} of {cells} cells"
         tl_s *= (cells + 1) / (len(subset) + 1)
-        tl_values = tl_values.reshape(cfg.n_layers, len(chosen))
+        tl_values = tl_values.reshape(cfg.n_layers, len(chosen), *([per_index] * len(axes[1:])))
     row |= {
         "ours_s": ours_s,
         "tl_s": tl_s,
@@ -232,10 +244,10 @@ def measure(ours, bridge, T: int, sweep: str, args) -> dict:
     return row
 
 
-def warm_up(ours, bridge, T: int = 8) -> None:
+def warm_up(ours, bridge, sweeps, T: int = 8) -> None:
     """One small run of each side's every sweep, before anything is timed."""
     clean, corrupted, _ = prompts(ours.cfg.vocab_size, T)
-    for sweep in TL_SWEEPS:
+    for sweep in sweeps:
         ours_sweep(ours, clean, corrupted, sweep)()
         tl_sweep(bridge, clean, corrupted, sweep)()
 
@@ -258,6 +270,7 @@ def print_table(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="16,64,256")
+    parser.add_argument("--sweeps", default=",".join(TL_SWEEPS), help="from " + ",".join(TL_SWEEPS))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--tl-limit",
@@ -266,9 +279,11 @@ def main() -> None:
         help="seconds one TransformerLens sweep may take before it is timed on a subset",
     )
     parser.add_argument("--tl-sample", type=float, default=120, help="seconds to aim the subset at")
+    parser.add_argument("--reps", type=int, help="rounds per row (default: 3, 2, 1 by T)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sizes = [int(s) for s in args.sizes.split(",")]
+    sweeps = args.sweeps.split(",")
     from importlib.metadata import version
 
     with tempfile.TemporaryDirectory() as folder:
@@ -283,8 +298,8 @@ def main() -> None:
     for T in sizes:
         gap = logit_gap(ours, bridge, prompts(ours.cfg.vocab_size, T)[0])
         print(f"logits, max |gpt_core - TransformerLens| at T = {T}: {gap:.2e}")
-    warm_up(ours, bridge)
-    rows = [measure(ours, bridge, T, sweep, args) for T in sizes for sweep in TL_SWEEPS]
+    warm_up(ours, bridge, sweeps)
+    rows = [measure(ours, bridge, T, sweep, args) for T in sizes for sweep in sweeps]
     print()
     print_table(rows)
     worst = max(r["diff"] for r in rows)

@@ -18,6 +18,19 @@ POINTS = {
 }
 
 
+def sharpened(model):
+    """Attention sharpened and the head scaled so that one changed word moves the metric by
+    a visible amount."""
+    with torch.no_grad():
+        for block in model.trf_blocks:
+            block.att.W_query.weight.mul_(4)
+            block.att.W_key.weight.mul_(4)
+            block.att.W_value.weight.mul_(3)
+            block.att.out_proj.weight.mul_(3)
+        model.out_head.weight.mul_(30)
+    return model
+
+
 def metric_of(logits_row: torch.Tensor, kind: str, answer: int, distractor: int | None) -> float:
     logits = logits_row.double()
     if kind == "logit_diff":

@@ -56,23 +56,26 @@ def test_gradient_methods_equal_autograd(model, ids, foil):
 
 @pytest.fixture(scope="module")
 def ig_256(model, ids):
-    """Integrated gradients from the zero baseline in 256 steps, of the last position's
-    target 13 against foil 11 (two tests read it)."""
+    """Integrated gradients from the zero baseline in 256 midpoint steps, of the last
+    position's target 13 against foil 11 (two tests read it)."""
     explained = Explained(target=13, foil=11, position=len(ids) - 1)
-    return attribute(model, ids, explained, ("integrated_gradients",), steps=256)
+    methods = ("integrated_gradients",)
+    return attribute(model, ids, explained, methods, steps=256, integration="midpoint")
 
 
 def test_integrated_gradients_complete_as_steps_grow(model, ids, ig_256):
+    """The midpoint rule (the Gauss–Legendre rule: test_integrated_gradients_rules)."""
     explained = Explained(target=13, foil=11, position=len(ids) - 1)
+    methods = ("integrated_gradients",)
     gaps = [
-        attribute(model, ids, explained, ("integrated_gradients",), steps=n).completeness_gap
+        attribute(model, ids, explained, methods, steps=n, integration="midpoint").completeness_gap
         for n in (2, 16)
     ] + [ig_256.completeness_gap]
     result = ig_256
     span = abs(result.value - result.baseline_value)
     assert gaps[0] > gaps[1] > gaps[2]
     # the midpoint rule's error falls as 1/N^2 (a left or right Riemann sum's as 1/N)
-    quarter = attribute(model, ids, explained, ("integrated_gradients",), steps=4)
+    quarter = attribute(model, ids, explained, methods, steps=4, integration="midpoint")
     assert quarter.completeness_gap > 10 * gaps[1]
     assert gaps[2] < 0.01 * span
     assert result.scores["integrated_gradients"].sum() == pytest.approx(
@@ -86,7 +89,7 @@ def test_integrated_gradients_from_a_token_baseline(model, ids, ig_256):
     explained = Explained(target=13, foil=11, position=len(ids) - 1)
     baseline = 262  # " the"
     result = attribute(
-        model, ids, explained, ("integrated_gradients",), steps=256, baseline_token=baseline
+        model, ids, explained, ("integrated_gradients",), steps=16, baseline_token=baseline
     )
     with torch.no_grad():
         repeated = float(_f(model, [baseline] * len(ids), explained))

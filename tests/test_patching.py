@@ -18,31 +18,24 @@ from gpt_core.analysis.patching import (
     patch,
 )
 from gpt_core.errors import Cancelled
-from tests.patching_reference import activations, patched_metric, reference_path, reference_sweep
+from tests.patching_reference import (
+    activations,
+    patched_metric,
+    reference_path,
+    reference_sweep,
+    sharpened,
+)
 from tests.probe_helpers import CFG, assert_close, probe_model
 
 CLEAN = "When Mary and John went to the store, John gave a drink to"
 CORRUPTED = "When Mary and John went to the store, Mary gave a drink to"
 
 
-def _sharpened(model):
-    """Attention sharpened and the head scaled so that one changed word moves the metric by
-    a visible amount."""
-    with torch.no_grad():
-        for block in model.trf_blocks:
-            block.att.W_query.weight.mul_(4)
-            block.att.W_key.weight.mul_(4)
-            block.att.W_value.weight.mul_(3)
-            block.att.out_proj.weight.mul_(3)
-        model.out_head.weight.mul_(30)
-    return model
-
-
 @pytest.fixture(scope="module")
 def model():
     """Every parameter random (biases and LayerNorms included), sharpened: 3 blocks of 4
     heads."""
-    return _sharpened(probe_model())
+    return sharpened(probe_model())
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +43,7 @@ def small_model():
     """The same, with 2 blocks of 3 heads, for the references that run the model once per
     cell of every sweep: every layout still, and no two axes of a sweep (blocks, heads, 14
     positions) of one length, so a transposed or misplaced axis cannot pass."""
-    return _sharpened(probe_model(dataclasses.replace(CFG, n_layers=2, n_heads=3)))
+    return sharpened(probe_model(dataclasses.replace(CFG, n_layers=2, n_heads=3)))
 
 
 def assert_same_effects(actual, expected, baseline, smallest_effect=1e-3):

@@ -10,7 +10,9 @@ from explorer.commands.options import given
 from explorer.export.input_attribution import export_attribution
 from gpt_core import get_tokenizer
 from gpt_core.analysis.input_attribution import (
+    DEFAULT_STEPS,
     INPUT_ATTRIBUTION_METHODS,
+    INTEGRATION_RULES,
     MAX_STEPS,
     Explained,
     attribute,
@@ -34,7 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"from {','.join(INPUT_ATTRIBUTION_METHODS)}",
     )
     parser.add_argument(
-        "--steps", type=int, default=32, help=f"integrated-gradients steps (1 to {MAX_STEPS:,})"
+        "--steps",
+        type=int,
+        help=f"integrated-gradients steps (1 to {MAX_STEPS:,}; default: "
+        + ", ".join(f"{steps} {rule}" for rule, steps in DEFAULT_STEPS.items())
+        + ")",
+    )
+    parser.add_argument(
+        "--integration",
+        choices=INTEGRATION_RULES,
+        default="gauss",
+        help="integrated gradients' rule: Gauss–Legendre nodes or the midpoint rule",
     )
     parser.add_argument(
         "--baseline", type=given, default="zero", help="zero, or a token (IG, occlusion)"
@@ -43,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args) -> None:
-    check_steps(args.steps)
+    if args.steps is not None:
+        check_steps(args.steps)
 
 
 def run(args, model) -> int:
@@ -57,7 +70,8 @@ def run(args, model) -> int:
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     explained = Explained(target, foil, position)
     result = attribute(model, ids, explained, methods, steps=args.steps,
-                       baseline_token=baseline, interventions=args.interventions)  # fmt: skip
+                       integration=args.integration, baseline_token=baseline,
+                       interventions=args.interventions)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     labels = [f"{i}:{s}" for i, s in enumerate(tokenizer.displays(ids))]
     export_attribution(result, explained, ids, labels, args.out)

@@ -15,6 +15,7 @@ import numpy as np
 from gpt_core import Trace
 from gpt_core.analysis import SublayerLens
 from gpt_core.analysis.input_attribution import (
+    DEFAULT_STEPS,
     INPUT_ATTRIBUTION_METHODS,
     Explained,
     InputAttribution,
@@ -118,9 +119,10 @@ class AttributionSettings:
 
     target: int | None = None  # token id whose logit is explained; None: not chosen
     foil: int | None = None  # token id subtracted (contrastive), or None
-    steps: int = 32  # integrated-gradients steps
+    steps: int = DEFAULT_STEPS["gauss"]  # integrated-gradients steps
     baseline_token: int | None = None  # None: the zero vector
     methods: tuple[str, ...] = INPUT_ATTRIBUTION_METHODS  # the methods run
+    integration: str = "gauss"  # integrated gradients' rule, one of INTEGRATION_RULES
 
 
 @dataclass(frozen=True, eq=False)

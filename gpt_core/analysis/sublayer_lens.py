@@ -37,6 +37,11 @@ class SublayerLens:
     target_rank: np.ndarray | None  # [2L + 1, T'] int64, 0 = top (NOT_FINITE); None: no target
 
 
+# The logits of one block of (point, position) cells, with the exponentials beside them,
+# stay near this many bytes: about 450 cells of gpt2-small's 50,257 tokens.
+LOGITS_BUDGET_BYTES = 2**28
+
+
 @torch.inference_mode()
 def sublayer_lens(
     model: GPTModel,
@@ -45,54 +50,74 @@ def sublayer_lens(
     positions: Sequence[int] | None = None,
 ) -> SublayerLens:
     """Every point of the residual stream of `trace` through final_norm and out_head, at
-    `positions` (default: all). One point's [T', vocab] logits at a time, so memory stays
-    at one such matrix."""
+    `positions` (default: all). The cells' logits are made in large blocks of rows, each
+    block read in one pass for its top tokens, one for the normaliser and one for the
+    entropy (and one for the target's rank); KL needs no pass of its own: the final point's
+    probabilities are folded into the output head once per position (below)."""
     check_in_vocabulary((target,), model.cfg)
     device = next(model.parameters()).device
     columns_read = np.arange(trace.n_tokens) if positions is None else np.asarray(positions)
     if columns_read.size and not 0 <= columns_read.min() <= columns_read.max() < trace.n_tokens:
         raise ValueError(f"positions must lie in 0 … {trace.n_tokens - 1}")
     points = residual_stream(trace.config.n_layers)
-    final_log_p = _log_probs(model, trace[points[-1][0]][columns_read], device)  # [T', V]
-    rows = [
-        _read(model, trace[key][columns_read], final_log_p, target, device) for key, _ in points
-    ]
-    columns = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
+    streams = np.stack([trace[key][columns_read] for key, _ in points])  # [P, T', E]
+    n_points, n_columns = streams.shape[:2]
+    normed = model.final_norm(torch.tensor(streams, device=device))  # [P, T', E]
+    per_block = max(1, LOGITS_BUDGET_BYTES // (12 * model.out_head.out_features))
+    blocks = normed[:-1].flatten(0, 1).split(per_block)
+    reads = [_read_rows(model, rows, target) for rows in blocks]
+    reads += [_read_rows(model, rows, target, fold=True) for rows in normed[-1].split(per_block)]
+    folded = torch.cat([read.pop("folded") for read in reads[len(blocks) :]])  # [T', E]
+    columns = {name: torch.cat([read[name] for read in reads]) for name in reads[0]}
+    columns = {name: value.unflatten(0, (n_points, n_columns)) for name, value in columns.items()}
+    # KL(final ‖ lens) = Σ p_f (log p_f − log p) = log Z − H_f − Σ_v p_f,v logit_v, and
+    # Σ_v p_f,v logit_v = (Σ_v p_f,v W_v) · h (+ p_f · bias): one dot product per cell.
+    expected_logit = (normed.double() * folded.double()).sum(-1)  # [P, T']
+    if model.out_head.bias is not None:
+        bias = torch.cat([read.pop("expected_bias") for read in reads[len(blocks) :]])
+        expected_logit += bias  # [T']
+    kl = columns.pop("log_z") - columns["entropy"][-1] - expected_logit
+    kl[-1] = 0  # the model's own output, read against itself
+    columns["kl"] = kl.clamp(min=0)
+    arrays = {name: value.cpu().numpy() for name, value in columns.items()}
     return SublayerLens(
         labels=tuple(label for _, label in points),
         positions=columns_read.astype(np.int64),
-        top1_ids=columns["topk_ids"][..., 0],
-        top1_probs=columns["topk_probs"][..., 0],
-        topk_ids=columns["topk_ids"],
-        topk_probs=columns["topk_probs"],
-        entropy=columns["entropy"],
-        kl=columns["kl"],
-        target_rank=columns.get("target_rank"),
+        top1_ids=arrays["topk_ids"][..., 0],
+        top1_probs=arrays["topk_probs"][..., 0].astype(np.float32),
+        topk_ids=arrays["topk_ids"],
+        topk_probs=arrays["topk_probs"].astype(np.float32),
+        entropy=arrays["entropy"].astype(np.float32),
+        kl=arrays["kl"].astype(np.float32),
+        target_rank=arrays.get("target_rank"),
     )
 
 
-def _log_probs(model: GPTModel, stream: np.ndarray, device) -> torch.Tensor:
-    """[T', V] log-probabilities; a position whose logits are not finite is all NaN."""
-    resid = torch.tensor(stream, device=device)[None]  # [1, T, E]
-    logits = model.out_head(model.final_norm(resid))[0].float()  # [T', V]
-    log_p = torch.log_softmax(logits, dim=-1)
-    return log_p.masked_fill(~torch.isfinite(logits).all(-1, keepdim=True), float("nan"))
-
-
-def _read(model, stream, final_log_p, target, device) -> dict[str, np.ndarray]:
-    log_p = _log_probs(model, stream, device)  # [T', V]
-    broken = log_p[:, :1].isnan()  # [T', 1]: NaN compares false, so it would rank as top
-    best = log_p.topk(min(LENS_TOP_COUNT, log_p.shape[-1]), dim=-1)  # [T', K]
-    p = log_p.exp()
-    entropy = -(p * log_p).nan_to_num().sum(-1)  # 0 · log 0 is 0
-    row = {
-        "topk_ids": best.indices.masked_fill(broken, NOT_FINITE).cpu().numpy(),
-        "topk_probs": best.values.exp().cpu().numpy(),
-        "entropy": entropy.masked_fill(broken[:, 0], float("nan")).cpu().numpy(),
-        "kl": (final_log_p.exp() * (final_log_p - log_p)).sum(-1).clamp(min=0).cpu().numpy(),
+def _read_rows(model: GPTModel, rows: torch.Tensor, target, fold: bool = False) -> dict:
+    """The readings of normed streams `rows` [R, E] (float64 where they are sums): the top
+    tokens, log Z, the entropy and the target's rank; with fold, also Σ_v p_v W_v [R, E]
+    (and Σ_v p_v bias_v). A row with a NaN or Inf logit reads NOT_FINITE and NaN."""
+    logits = model.out_head(rows).float()  # [R, V]
+    best = logits.topk(min(LENS_TOP_COUNT, logits.shape[-1]), dim=-1)  # [R, K]
+    shifted = logits.sub_(best.values[:, :1])  # logits − their max, in place: [R, V]
+    exp = shifted.exp()  # [R, V]
+    total = exp.sum(-1, dtype=torch.float64)  # [R]
+    weighted = (exp[:, None] @ shifted[:, :, None])[:, 0, 0].double()  # [R]: Σ e (l − max)
+    broken = ~torch.isfinite(weighted)  # [R]: any NaN or ±Inf logit spoils this sum
+    log_z = best.values[:, 0].double() + total.log()  # [R]
+    nan = float("nan")
+    read = {
+        "topk_ids": best.indices.masked_fill(broken[:, None], NOT_FINITE),
+        "topk_probs": (best.values - log_z[:, None]).exp().masked_fill(broken[:, None], nan),
+        "entropy": (total.log() - weighted / total).masked_fill(broken, nan),
+        "log_z": log_z.masked_fill(broken, nan),
     }
     if target is not None:
-        target_log_p = log_p[:, target : target + 1]  # [T', 1]
-        rank = (log_p > target_log_p).sum(-1, keepdim=True)  # [T', 1]
-        row["target_rank"] = rank.masked_fill(broken, NOT_FINITE)[:, 0].cpu().numpy()
-    return row
+        rank = (shifted > shifted[:, target : target + 1]).sum(-1)  # [R]
+        read["target_rank"] = rank.masked_fill(broken, NOT_FINITE)
+    if fold:
+        probs = exp.div_(total[:, None].float())  # [R, V], in place
+        read["folded"] = probs @ model.out_head.weight.float()  # [R, E]
+        if model.out_head.bias is not None:
+            read["expected_bias"] = (probs @ model.out_head.bias.float()).double()
+    return read

@@ -45,6 +45,7 @@ class InputAttributionJobs(QObject):
             start = time.perf_counter()
             result = attribute(
                 model, ids, explained, settings.methods, steps=settings.steps,
+                integration=settings.integration,
                 baseline_token=settings.baseline_token, interventions=interventions,
                 should_stop=ctx.should_stop,
                 progress=lambda done, total: ctx.report(

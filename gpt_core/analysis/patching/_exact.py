@@ -1,21 +1,23 @@
 """Exact activation patching, fast: each patched run starts at the patched block from the
-cached residual stream, many patched runs share one batched forward, and the output head
-runs only at the metric position (the runs are cut there, which causality allows).
+cached residual stream and at the first position its patch changes (the base run's keys
+and values stand for the positions before), many patched runs share one batched forward,
+and the output head runs only at the metric position (the runs are cut there, which
+causality allows).
 
 A sweep is a list of cells per block; `build(cells)` makes the residual stream of those
-cells' runs at the block, `finish` runs them to the metric.
+cells' runs at the block, `finish_suffixes` runs their changed positions to the metric.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from ...model import GPTModel
-from ._runs import RunCache, batch_size, finish, head_output
+from ..prefix_reuse import PrefixCache, Suffixes, batches, finish_suffixes, first_changes
+from ._runs import RunCache, head_output
 from .result import Metric, Receiver
 from .sweeps import Sweep
 
@@ -30,6 +32,7 @@ def exact_layer(
     source: RunCache,
     metric: Metric,
     step: Step,
+    prefix: PrefixCache,
 ) -> Tensor:
     """One block's row of `sweep`: the metric of every patched run, [T], [H] or [H, T]."""
     n_tokens = base.block_input(0).shape[0]
@@ -40,8 +43,20 @@ def exact_layer(
     def build(indices: Tensor) -> Tensor:
         return _patched(stream, change, sweep.layout, indices)
 
-    values = _run(model, metric, layer, sweep.start, math.prod(cells), build, step)
+    starts = _starts(change, sweep.layout, n_tokens).flatten()
+    values = _run(model, prefix, metric, (layer, sweep.start), starts, build, step)
     return values.view(cells)
+
+
+def _starts(change: Tensor, layout: tuple[str, ...], n_tokens: int) -> Tensor:
+    """Where each cell's run first differs from the base run: its position where its change
+    there is not zero, else T − 1 (the base run itself); a head at every position, its
+    first change. [T], [H] or [H, T]"""
+    if "position" not in layout:
+        return first_changes(change, n_tokens)  # [H]
+    changed = (change != 0).any(-1)  # [T] or [H, T]
+    positions = torch.arange(n_tokens, device=change.device)
+    return torch.where(changed, positions, n_tokens - 1)
 
 
 def _patched(stream: Tensor, change: Tensor, layout: tuple[str, ...], cells: Tensor) -> Tensor:
@@ -65,23 +80,25 @@ def path_layer(
     source: RunCache,
     metric: Metric,
     step: Step,
+    prefix: PrefixCache,
     alpha: Tensor | None = None,
 ) -> Tensor:
     """Path patching for the senders in block `layer`: each head's change (source minus
     base) reaches the receiver directly, everything else stays at the base run. [H]
     With alpha [H], each change is scaled by it (differentiably: attribution patching)."""
-    n_heads = model.cfg.n_heads
     context = source.at("attn/context", layer) - base.at("attn/context", layer)
     deltas = head_output(model, layer, context)  # [H, T, E]
     if alpha is not None:
         deltas = deltas * alpha[:, None, None]
+    starts = first_changes(context.transpose(0, 1), len(context))  # [H]: nothing before
     if receiver.layer is None:  # the logits: the final stream plus the sender's change
         final = base.final
 
         def build(heads: Tensor) -> Tensor:
             return final + deltas[heads]
 
-        return _run(model, metric, model.cfg.n_layers - 1, "post", n_heads, build, step)
+        at_logits = (model.cfg.n_layers - 1, "post")
+        return _run(model, prefix, metric, at_logits, starts, build, step)
     block = model.trf_blocks[receiver.layer]
     stream = base.block_input(receiver.layer)  # [T, E]
     unpatched = block.att.project(block.norm1(stream[None]))  # 3 x [1, H, T, d_head]
@@ -93,28 +110,39 @@ def path_layer(
         qkv[which][:, receiver.head] = patched[:, receiver.head]
         return stream + block.att.attend(*qkv)  # [n, T, E]: the stream after attention
 
-    return _run(model, metric, receiver.layer, "mid", n_heads, build, step)
+    return _run(model, prefix, metric, (receiver.layer, "mid"), starts, build, step)
 
 
-def _run(model, metric, layer, start, n_cells, build, step: Step) -> Tensor:
-    """Every cell's metric, in chunks that keep the memory bounded."""
-    chunk = batch_size(model, metric.position + 1)  # the runs are cut after the metric
-    values = []
-    for low in range(0, n_cells, chunk):
-        cells = torch.arange(low, min(low + chunk, n_cells))
-        values.append(finish(model, build(cells), layer, start, metric))
+def _run(model, prefix: PrefixCache, metric, where, starts: Tensor, build, step: Step):
+    """Every cell's metric, [len(starts)]: the runs from where = (block, "pre" | "mid" |
+    "post") on, each from its start, in batches that keep the memory bounded."""
+    values = torch.zeros(len(starts), device=starts.device)
+    n_tokens = metric.position + 1  # the runs are cut after the metric
+    for cells in batches(starts, model, n_tokens):
+        rows = Suffixes.of(starts[cells], n_tokens)
+        x = build(cells)[rows.run, rows.position]  # [M, E]
+        patched = finish_suffixes(model, prefix, rows, x, *where, metric)
+        values = values.index_put((cells,), patched)  # out of place: alpha's graph stays
         step(len(cells))
-    return torch.cat(values)
+    return values
 
 
 def path_estimate(
-    model: GPTModel, layer: int, receiver: Receiver, base: RunCache, source: RunCache, metric
+    model: GPTModel,
+    layer: int,
+    receiver: Receiver,
+    base: RunCache,
+    source: RunCache,
+    metric,
+    prefix: PrefixCache,
 ) -> Tensor:
     """The first-order estimate of path patching for the senders in block `layer`: the
     derivative of the metric along each sender's direct path, at the base run. [H]"""
     device = base.final.device
     alpha = torch.zeros(model.cfg.n_heads, device=device, requires_grad=True)  # 0: the base run
     with torch.enable_grad():
-        values = path_layer(model, layer, receiver, base, source, metric, lambda n: None, alpha)
+        values = path_layer(
+            model, layer, receiver, base, source, metric, lambda n: None, prefix, alpha
+        )
         (slope,) = torch.autograd.grad(values.sum(), alpha)
     return slope

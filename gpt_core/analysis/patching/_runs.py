@@ -1,9 +1,5 @@
-"""One run's activations, kept once per experiment, and the rest of a run started from a
-patched residual stream at any block.
-
-Everything here reads the model's own modules: a patched run is `block(x)` for the blocks
-after the patch, then the final norm and the output head at the metric position only.
-"""
+"""One run's activations, kept once per experiment, and each head's share of the
+attention output. (The rest of a patched run: analysis/prefix_reuse.py.)"""
 
 from __future__ import annotations
 
@@ -98,40 +94,6 @@ def _last_logits(model: GPTModel, ids: Tensor) -> Tensor:
     for block in model.trf_blocks:
         x = block(x)  # [1, T, E]
     return model.out_head(model.final_norm(x[:, -1:]))[:, 0]  # [1, vocab]
-
-
-def finish(model: GPTModel, x: Tensor, layer: int, start: str, metric: Metric) -> Tensor:
-    """The metric of runs whose residual stream at block `layer` is `x` [N, T, E]:
-    start "pre" is the block's input, "mid" its stream between attention and feed-forward,
-    "post" its output. Returns [N]. The last block works out the last position only: it
-    is all the metric reads."""
-    blocks, last = model.trf_blocks, model.cfg.n_layers - 1
-    if start == "mid":
-        block = blocks[layer]
-        if layer == last:
-            x = x[:, -1:]
-        x = x + block.ff(block.norm2(x))  # [N, T, E]
-    if start != "pre":
-        layer += 1
-    for index in range(layer, last + 1):
-        x = blocks[index](x) if index < last else _last_position(blocks[index], x)  # [N, T, E]
-    final = model.final_norm(x[:, -1:])  # [N, 1, E]
-    return metric(model.out_head(final)[:, 0])  # [N]
-
-
-def _last_position(block, x: Tensor) -> Tensor:
-    """A block's output at the last position only: [N, T, E] -> [N, 1, E]."""
-    queries, keys, values = block.att.project(block.norm1(x))  # [N, H, T, d_head] each
-    x = x[:, -1:] + block.att.attend(queries[:, :, -1:], keys, values)  # [N, 1, E]
-    return x + block.ff(block.norm2(x))
-
-
-def batch_size(model: GPTModel, n_tokens: int, budget_bytes: int = 2**29) -> int:
-    """Patched runs per forward that keep the working memory near `budget_bytes`: the
-    activations of one block, the attention weights and the hidden layer of the MLP."""
-    cfg = model.cfg
-    per_run = 4 * n_tokens * (12 * cfg.emb_dim + 3 * cfg.n_heads * n_tokens)
-    return max(1, budget_bytes // per_run)
 
 
 def head_output(model: GPTModel, layer: int, z: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ import torch
 from ...errors import Cancelled, PromptError
 from ...model import GPTModel, check_in_vocabulary, check_token_ids, get_tokenizer
 from ...util.devices import resolve_device
+from ..prefix_reuse import PrefixCache
 from ._attribution_patching import attribution_estimate
 from ._exact import exact_layer, path_estimate, path_layer
 from ._runs import record
@@ -77,16 +78,17 @@ def patch(
             ("corrupted", "clean") if direction == "denoise" else ("clean", "corrupted")
         )
         base, source = runs[base_name], runs[source_name]
+        prefix = PrefixCache(model, base.block_input)  # the base run's keys and values, once
         exact, path = {}, None
         tracker = _Tracker(model, sweeps, method, receiver, metric, progress, should_stop)
         with torch.inference_mode():
             if method != "attribution":
                 for name in sweeps:
                     exact[name] = _exact_sweep(
-                        model, name, base, source, metric, tracker, on_partial
+                        model, name, (base, source, prefix), metric, tracker, on_partial
                     )
             if receiver is not None:
-                path = _path_sweep(model, receiver, base, source, metric, tracker)
+                path = _path_sweep(model, receiver, (base, source, prefix), metric, tracker)
         estimates = {}
         if method != "exact":
             with torch.enable_grad():
@@ -97,7 +99,7 @@ def patch(
                 name: _numpy(attribution_estimate(SWEEPS[name], graded, source)) for name in sweeps
             }
             if receiver is not None:
-                estimates["path"] = _path_estimates(model, receiver, base, source, metric)
+                estimates["path"] = _path_estimates(model, receiver, (base, source, prefix), metric)
         logit_parts = direct_logit_attribution(model, runs["clean"], metric)
     finally:
         model.train(was_training)
@@ -241,36 +243,42 @@ class _Tracker:
             raise Cancelled("patching cancelled")
 
 
-def _exact_sweep(model, name, base, source, metric, tracker: _Tracker, on_partial):
+def _exact_sweep(model, name, runs, metric, tracker: _Tracker, on_partial):
+    """runs: (base, source, the base run's PrefixCache)."""
+    base, source, prefix = runs
     cfg = model.cfg
     sweep = SWEEPS[name]
     values = np.full(
         sweep.shape(cfg.n_layers, cfg.n_heads, metric.position + 1), np.nan, np.float32
     )
     for layer in range(cfg.n_layers):
-        values[layer] = _numpy(exact_layer(model, sweep, layer, base, source, metric, tracker.step))
+        values[layer] = _numpy(
+            exact_layer(model, sweep, layer, base, source, metric, tracker.step, prefix)
+        )
         if on_partial is not None:
             on_partial(name, values.copy())
     return values
 
 
-def _path_sweep(model, receiver: Receiver, base, source, metric, tracker: _Tracker):
+def _path_sweep(model, receiver: Receiver, runs, metric, tracker: _Tracker):
+    base, source, prefix = runs
     cfg = model.cfg
     values = np.full((cfg.n_layers, cfg.n_heads), np.nan, dtype=np.float32)
     senders = cfg.n_layers if receiver.layer is None else receiver.layer
     for layer in range(senders):
         values[layer] = _numpy(
-            path_layer(model, layer, receiver, base, source, metric, tracker.step)
+            path_layer(model, layer, receiver, base, source, metric, tracker.step, prefix)
         )
     return values
 
 
-def _path_estimates(model, receiver: Receiver, base, source, metric) -> np.ndarray:
+def _path_estimates(model, receiver: Receiver, runs, metric) -> np.ndarray:
+    base, source, prefix = runs
     cfg = model.cfg
     values = np.full((cfg.n_layers, cfg.n_heads), np.nan, dtype=np.float32)
     senders = cfg.n_layers if receiver.layer is None else receiver.layer
     for layer in range(senders):
-        values[layer] = _numpy(path_estimate(model, layer, receiver, base, source, metric))
+        values[layer] = _numpy(path_estimate(model, layer, receiver, base, source, metric, prefix))
     return values
 
 
