@@ -15,7 +15,7 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
 from explorer.state.sampling import Draw, GenerationSettings
-from explorer.ui.widgets.layout import stack
+from explorer.ui.widgets.layout import WrappingPanel, stack
 from explorer.ui.widgets.tables import caption, heading
 from explorer.ui.widgets.topk_chart import ProbabilityRows, short_probability
 from gpt_core import SamplingDistribution
@@ -158,8 +158,9 @@ def settings_text(s: GenerationSettings) -> str:
     return f"temperature {s.temperature:g}, top-k {k}, top-p {p:g}"
 
 
-class SamplingPanel(QWidget):
-    """A title, the caption and the chart of one position's sampling distribution."""
+class SamplingPanel(WrappingPanel):
+    """A title, the caption and the chart of one position's sampling distribution (the
+    caption's wrapped lines never squeeze the chart's rows)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
