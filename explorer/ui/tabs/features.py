@@ -29,12 +29,14 @@ from explorer.session.session import Session
 from explorer.state import features as fs
 from explorer.ui.widgets.feature_card import FeatureCardWidget, TopContext
 from explorer.ui.widgets.heatmap import Heatmap
-from explorer.ui.widgets.layout import HORIZONTAL, VERTICAL, scrolled, splitter, stack
+from explorer.ui.widgets.layout import VERTICAL, adaptive_splitter, scrolled, splitter, stack
 from explorer.ui.widgets.tables import NumberItem, caption, read_only_table
 
 TOP_COLUMNS = 5  # each token's top features in the table
 FIRST_FEATURE_COLUMN = 4  # "#", token, L0, error, then the features
 MIN_HEIGHT = 560  # the content's least height: below it the tab scrolls
+# narrower: the card below the heatmap and the table (which shows all its columns)
+SIDE_BY_SIDE_FROM = 1000
 EMPTY_TEXT = (
     "<h3>No sparse autoencoder loaded</h3>"
     "<p>A sparse autoencoder (SAE) reads one activation site of the model and turns each "
@@ -99,7 +101,7 @@ class FeaturesView(QWidget):
         left = splitter(VERTICAL, self.heatmap, self.table, stretch=(3, 2))
         content = stack(
             self.summary, self.losses, scan_row,
-            (splitter(HORIZONTAL, left, self.card, stretch=(3, 2)), 1),
+            (adaptive_splitter(SIDE_BY_SIDE_FROM, left, self.card, stretch=(3, 2)), 1),
         )  # fmt: skip
         content.setMinimumHeight(MIN_HEIGHT)
         self.pages = QStackedWidget()
@@ -212,6 +214,10 @@ class FeaturesView(QWidget):
             for c, item in enumerate(cells):
                 table.setItem(t, c, item)
         table.resizeColumnsToContents()
+        # every column in view: a feature cut at the right edge reads as another number
+        header = table.horizontalHeader()
+        bar = table.verticalScrollBar().sizeHint().width()
+        table.setMinimumWidth(header.length() + bar + 2 * table.frameWidth())
 
     def _draw_scan_note(self) -> None:
         scan = self.session.state.features.scan
