@@ -29,12 +29,13 @@ from explorer.session.session import Session
 from explorer.state import features as fs
 from explorer.ui.widgets.feature_card import FeatureCardWidget, TopContext
 from explorer.ui.widgets.heatmap import Heatmap
-from explorer.ui.widgets.layout import HORIZONTAL, VERTICAL, scrolled, splitter, stack
+from explorer.ui.widgets.layout import VERTICAL, adaptive_splitter, scrolled, splitter, stack
 from explorer.ui.widgets.tables import NumberItem, caption, read_only_table
 
 TOP_COLUMNS = 5  # each token's top features in the table
 FIRST_FEATURE_COLUMN = 4  # "#", token, L0, error, then the features
 MIN_HEIGHT = 560  # the content's least height: below it the tab scrolls
+CARD_MIN_PX = 340
 EMPTY_TEXT = (
     "<h3>No sparse autoencoder loaded</h3>"
     "<p>A sparse autoencoder (SAE) reads one activation site of the model and turns each "
@@ -58,16 +59,7 @@ class FeaturesView(QWidget):
         self.columns = np.zeros(0, dtype=np.int64)  # the heatmap's features
         self.empty = QLabel()
         self.empty.setWordWrap(True)
-        load = QPushButton("Load a sparse autoencoder…")
-        load.clicked.connect(load_action.trigger)
-        load_row = QHBoxLayout()
-        load_row.addWidget(load)
-        load_row.addStretch(1)
-        empty_page = QWidget()
-        empty_layout = QVBoxLayout(empty_page)
-        empty_layout.addWidget(self.empty)
-        empty_layout.addLayout(load_row)
-        empty_layout.addStretch(1)
+        empty_page = _empty_page(self.empty, load_action)
 
         self.summary = caption(rich=True)
         self.losses = caption(rich=True)
@@ -95,11 +87,14 @@ class FeaturesView(QWidget):
         scan_row.addWidget(self.scan_note, 1)
         self.heatmap.setMinimumHeight(220)
         self.table.setMinimumHeight(150)
-        self.card.setMinimumWidth(340)
+        self.card.setMinimumWidth(CARD_MIN_PX)
         left = splitter(VERTICAL, self.heatmap, self.table, stretch=(3, 2))
+        # the card beside the heatmap and table where the table shows all its columns, else
+        # below them (the threshold follows the table's width: _fill_table)
+        self.split = adaptive_splitter(2 * CARD_MIN_PX, left, self.card, stretch=(3, 2))
         content = stack(
             self.summary, self.losses, scan_row,
-            (splitter(HORIZONTAL, left, self.card, stretch=(3, 2)), 1),
+            (self.split, 1),
         )  # fmt: skip
         content.setMinimumHeight(MIN_HEIGHT)
         self.pages = QStackedWidget()
@@ -212,6 +207,12 @@ class FeaturesView(QWidget):
             for c, item in enumerate(cells):
                 table.setItem(t, c, item)
         table.resizeColumnsToContents()
+        # every column in view: a feature cut at the right edge reads as another number
+        header = table.horizontalHeader()
+        bar = table.verticalScrollBar().sizeHint().width()
+        table.setMinimumWidth(header.length() + bar + 2 * table.frameWidth())
+        handle = self.split.handleWidth()
+        self.split.set_side_by_side_from(table.minimumWidth() + handle + CARD_MIN_PX)
 
     def _draw_scan_note(self) -> None:
         scan = self.session.state.features.scan
@@ -256,6 +257,21 @@ class FeaturesView(QWidget):
             for act, window, position in fs.top_contexts(scan.result, feature)
         ]
         return found, "It never fired in the scanned corpus."
+
+
+def _empty_page(text: QLabel, load_action: QAction) -> QWidget:
+    """What the tab shows with no SAE (or one that no longer fits): `text`, a load button."""
+    load = QPushButton("Load a sparse autoencoder…")
+    load.clicked.connect(load_action.trigger)
+    load_row = QHBoxLayout()
+    load_row.addWidget(load)
+    load_row.addStretch(1)
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.addWidget(text)
+    layout.addLayout(load_row)
+    layout.addStretch(1)
+    return page
 
 
 def _misfit_text(loaded: fs.LoadedSAE) -> str:

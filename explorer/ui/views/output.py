@@ -24,6 +24,7 @@ from explorer.state.sampling import drawn_at
 from explorer.ui.views.base import StageView
 from explorer.ui.widgets.layout import (
     VERTICAL,
+    WrappingPanel,
     adaptive_splitter,
     scroll_into_view,
     splitter,
@@ -163,8 +164,13 @@ class OutputView(StageView):
         self.sampling_controls = SamplingControls(session)
         self.sampling = SamplingPanel()
         self.runs = adaptive_splitter(700, self.before, self.after)  # before | after
-        lens_panel = stack(self.lens_title, self.lens_table, self.lens_note, spacing=2)
-        sampling = stack((self.sampling_controls, 0), (self.sampling, 1), spacing=4)
+        # panes of a splitter: their wrapped titles and notes keep their lines' height
+        lens_panel = stack(
+            self.lens_title, self.lens_table, self.lens_note, owner=WrappingPanel(), spacing=2
+        )
+        sampling = stack(
+            (self.sampling_controls, 0), (self.sampling, 1), owner=WrappingPanel(), spacing=4
+        )
         right = splitter(VERTICAL, sampling, lens_panel, stretch=(3, 2))
         self.split = adaptive_splitter(820, self.runs, right, stretch=(2, 3))
         self._comparing = False

@@ -55,15 +55,23 @@ class AdaptiveSplitter(QSplitter):
         self.stretch: Sequence[int] = ()
 
     def resizeEvent(self, event) -> None:
-        wanted = HORIZONTAL if event.size().width() >= self.side_by_side_from else VERTICAL
+        self._orient(event.size())
+        super().resizeEvent(event)
+
+    def set_side_by_side_from(self, px: int) -> None:
+        """A new width to go side by side from (the panes' least widths changed)."""
+        self.side_by_side_from = px
+        self._orient(self.size())
+
+    def _orient(self, size) -> None:
+        wanted = HORIZONTAL if size.width() >= self.side_by_side_from else VERTICAL
         if wanted != self.orientation():
             self.setOrientation(wanted)
             # share the new direction by the stretch factors, not the old direction's sizes
             factors = list(self.stretch) or [1] * self.count()
-            along = event.size().width() if wanted == HORIZONTAL else event.size().height()
+            along = size.width() if wanted == HORIZONTAL else size.height()
             self.setSizes([along * f // sum(factors) for f in factors])
             self.updateGeometry()  # its least size is another now: the parent lays out again
-        super().resizeEvent(event)
 
 
 def adaptive_splitter(

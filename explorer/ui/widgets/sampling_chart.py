@@ -11,11 +11,11 @@ from dataclasses import replace
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
 from explorer.state.sampling import Draw, GenerationSettings
-from explorer.ui.widgets.layout import stack
+from explorer.ui.widgets.axes import PLOT_MIN_PX, keep_plot_room
+from explorer.ui.widgets.layout import WrappingPanel, stack
 from explorer.ui.widgets.tables import caption, heading
 from explorer.ui.widgets.topk_chart import ProbabilityRows, short_probability
 from gpt_core import SamplingDistribution
@@ -26,8 +26,11 @@ AFTER_COLOR = "#4c6ef5"
 DRAWN_COLOR = "#f08c00"  # the token Generate drew
 TOP_K_COLOR = "#c92a2a"
 TOP_P_COLOR = "#862e9c"
-ROW_PX = 17  # one pair of bars and its label
-LABEL_GAP_PX = 12  # between a token's label and the bars (the tick is 5 px of it)
+LABEL_COLOR = "#222"
+ROW_PX = 34  # a row: its label's line, then its two bars
+# in row units, the row running from -0.5 (its top) to 0.5: the label's line, then the bars
+BAR_HEIGHT = 0.22
+BEFORE_Y, AFTER_Y = 0.11, 0.34  # the bars' centres
 
 
 def shown_rows(distribution: SamplingDistribution, drawn_id: int | None) -> np.ndarray:
@@ -43,18 +46,25 @@ def shown_rows(distribution: SamplingDistribution, drawn_id: int | None) -> np.n
 
 
 class SamplingChart(ProbabilityRows):
+    """A row per token: its label (token, probability before → after) on a line of its
+    own above its two bars, so the bars take the chart's whole width (a narrow dock has no
+    room for a column of labels beside them)."""
+
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.before = pg.BarGraphItem(x0=0, y=[], height=0.38, width=[], brush=BEFORE_COLOR)
-        self.after = pg.BarGraphItem(x0=0, y=[], height=0.38, width=[], brush=AFTER_COLOR)
+        self.getPlotItem().hideAxis("left")
+        self.before = pg.BarGraphItem(x0=0, y=[], height=BAR_HEIGHT, width=[], brush=BEFORE_COLOR)
+        self.after = pg.BarGraphItem(x0=0, y=[], height=BAR_HEIGHT, width=[], brush=AFTER_COLOR)
         self.addItem(self.before)
         self.addItem(self.after)
-        self.cuts = [self._cut_line(TOP_K_COLOR), self._cut_line(TOP_P_COLOR)]
+        # the two labels apart: both cuts may keep the same rows
+        self.cuts = [self._cut_line(TOP_K_COLOR, 0.98), self._cut_line(TOP_P_COLOR, 0.55)]
         self.rows: np.ndarray = np.zeros(0, np.int64)  # the ids drawn, top row first
+        self.labels: list[pg.TextItem] = []  # a row's label, reused from draw to draw
 
-    def _cut_line(self, color: str) -> pg.InfiniteLine:
+    def _cut_line(self, color: str, label_at: float) -> pg.InfiniteLine:
         pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine)
-        options = {"position": 0.98, "anchors": [(1, 1), (1, 1)], "color": color}
+        options = {"position": label_at, "anchors": [(1, 1), (1, 1)], "color": color}
         line = pg.InfiniteLine(angle=0, pen=pen, movable=False, label="", labelOpts=options)
         self.addItem(line)
         return line
@@ -67,26 +77,34 @@ class SamplingChart(ProbabilityRows):
         before, after = distribution.before[rows], distribution.probs[rows]
         y = np.arange(rows.size)
         brushes = [DRAWN_COLOR if i == drawn else AFTER_COLOR for i in rows]
-        self.before.setOpts(y=y - 0.2, width=before)
-        self.after.setOpts(y=y + 0.2, width=after, brushes=brushes, pen=None)
+        self.before.setOpts(y=y + BEFORE_Y, width=before)
+        self.after.setOpts(y=y + AFTER_Y, width=after, brushes=brushes, pen=None)
         # The numbers beside each token: with a peaked "after", the "before" bars of a flat
         # distribution are too short to read.
-        labels = [
+        self.set_labels(
             f"{'★ ' if i == drawn else ''}{t}  {short_probability(b)} → {short_probability(a)}"
             for i, t, b, a in zip(rows, tokens, before, after, strict=True)
-        ]
-        axis = self.getAxis("left")
-        axis.setTicks([list(enumerate(labels))])
-        # Wide enough for every label now: pyqtgraph widens the axis only after a paint that
-        # left out the labels that did not fit, and a chart first drawn hidden kept none.
-        metrics = QFontMetrics(axis.font())
-        axis.setWidth(max(metrics.horizontalAdvance(s) for s in labels) + LABEL_GAP_PX)
-        self.setMinimumHeight(ROW_PX * rows.size + 50)
+        )
+        self.min_plot_px = (PLOT_MIN_PX[0], max(PLOT_MIN_PX[1], ROW_PX * rows.size))
+        keep_plot_room(self.getPlotItem())
         top = float(max(before.max(initial=0), after.max(initial=0))) or 1.0
         middle = float(f"{top / 2:.1g}")
         self.getAxis("bottom").setTicks([[(0, "0"), (middle, f"{middle:g}")]])
-        self.setRange(xRange=(0, top * 1.05), yRange=(-0.6, rows.size - 0.4), padding=0)
+        self.setRange(xRange=(0, top * 1.05), yRange=(-0.5, rows.size - 0.5), padding=0)
         self._place_cuts(distribution, rows.size)
+
+    def set_labels(self, texts) -> None:
+        """One label per row, at the row's top left (none: no rows)."""
+        texts = list(texts)
+        while len(self.labels) < len(texts):
+            label = pg.TextItem(color=LABEL_COLOR, anchor=(0, 0))
+            self.addItem(label)
+            self.labels.append(label)
+        for row, label in enumerate(self.labels):
+            label.setVisible(row < len(texts))
+            if row < len(texts):
+                label.setText(texts[row])
+                label.setPos(0, row - 0.5)
 
     def _place_cuts(self, distribution: SamplingDistribution, n_rows: int) -> None:
         """A line under the last row each cut keeps, when that row is drawn."""
@@ -158,8 +176,9 @@ def settings_text(s: GenerationSettings) -> str:
     return f"temperature {s.temperature:g}, top-k {k}, top-p {p:g}"
 
 
-class SamplingPanel(QWidget):
-    """A title, the caption and the chart of one position's sampling distribution."""
+class SamplingPanel(WrappingPanel):
+    """A title, the caption and the chart of one position's sampling distribution (the
+    caption's wrapped lines never squeeze the chart's rows)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -188,6 +207,7 @@ class SamplingPanel(QWidget):
         empty = np.zeros(0)
         self.chart.before.setOpts(y=empty, width=empty)
         self.chart.after.setOpts(y=empty, width=empty, brushes=[])
+        self.chart.set_labels([])
         for line in self.chart.cuts:
             line.hide()
 
