@@ -48,6 +48,7 @@ class Suffixes:
 
     run: Tensor  # [M] the run of each row
     position: Tensor  # [M] its position
+    first: Tensor  # [n] the row of each run's first position (its start)
     last: Tensor  # [n] the row of each run's last position
     n_tokens: int  # T
     span: int  # the longest suffix: T − min(starts)
@@ -58,7 +59,7 @@ class Suffixes:
         ends = torch.cumsum(lengths, 0)  # [n]
         run = torch.repeat_interleave(torch.arange(len(starts), device=starts.device), lengths)
         position = torch.arange(int(ends[-1]), device=starts.device) - (ends - n_tokens)[run]
-        return cls(run, position, ends - 1, n_tokens, int(lengths.max()))
+        return cls(run, position, ends - lengths, ends - 1, n_tokens, int(lengths.max()))
 
     @property
     def slot(self) -> Tensor:
@@ -139,9 +140,12 @@ def batches(starts: Tensor, model: GPTModel, n_tokens: int) -> Iterator[Tensor]:
         yield order[low:]
 
 
-def first_changes(change: Tensor, n_tokens: int) -> Tensor:
-    """Per row of `change` [..., T, E], the first position where it is not zero (T − 1 where
-    it is zero throughout: the run is the base run, read at the last position): [...]."""
+def first_changes(change: Tensor) -> tuple[Tensor, Tensor]:
+    """Per row of `change` [..., T, E]: the first position where it is not zero, and
+    whether it is anywhere (a row that is zero throughout leaves the base run as it was;
+    its position then reads T − 1). Both [...]."""
+    n_tokens = change.shape[-2]
     changed = (change != 0).any(-1)  # [..., T]
     positions = torch.arange(n_tokens, device=change.device)
-    return torch.where(changed, positions, n_tokens - 1).min(-1).values
+    first = torch.where(changed, positions, n_tokens - 1).min(-1).values
+    return first, changed.any(-1)

@@ -55,21 +55,25 @@ class MultiHeadAttention(nn.Module):
         values = values.transpose(1, 2)  # [B, H, T, d_head]
         return queries, keys, values
 
-    def attend(self, queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:
-        """Each query's weighted average of the values, heads mixed by out_proj. The queries
-        may be the last few positions only (then the output is theirs)."""
-        b, _, num_queries, _ = queries.shape
-        num_keys = keys.shape[2]
+    def attention_weights(self, queries: Tensor, keys: Tensor) -> Tensor:
+        """softmax of the scaled scores, each query masked off the keys after it:
+        [B, H, Tq, T]. The queries may be the last few positions only."""
+        num_queries, num_keys = queries.shape[2], keys.shape[2]
         # Scaling the queries by 1/sqrt(d_head) rather than the [T, T] scores saves a pass
         # over the largest tensor of the block.
         attn_scores = (queries * self.head_dim**-0.5) @ keys.transpose(2, 3)  # [B, H, Tq, T]
         future = torch.ones(num_queries, num_keys, dtype=torch.bool, device=keys.device)
         future = future.triu(1 + num_keys - num_queries)  # query i is position T - Tq + i
         attn_scores.masked_fill_(future, -torch.inf)  # a token sees only itself and the past
-        attn_weights = torch.softmax(attn_scores, dim=-1)  # [B, H, T, T]
-        attn_weights = self.weights_point(attn_weights)
+        return torch.softmax(attn_scores, dim=-1)  # [B, H, Tq, T]
+
+    def attend(self, queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+        """Each query's weighted average of the values, heads mixed by out_proj. The queries
+        may be the last few positions only (then the output is theirs)."""
+        b, _, num_queries, _ = queries.shape
+        attn_weights = self.weights_point(self.attention_weights(queries, keys))  # [B, H, Tq, T]
         attn_weights = self.dropout(attn_weights)
-        context = (attn_weights @ values).transpose(1, 2)  # [B, T, H, d_head]
+        context = (attn_weights @ values).transpose(1, 2)  # [B, Tq, H, d_head]
         context = self.context_point(context)
         context = context.reshape(b, num_queries, self.d_out)  # [B, Tq, d_out]
-        return self.out_proj(context)  # [B, T, d_out]
+        return self.out_proj(context)  # [B, Tq, d_out]

@@ -11,6 +11,7 @@ cells' runs at the block, `finish_suffixes` runs their changed positions to the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -40,35 +41,53 @@ def exact_layer(
     stream = base.stream(sweep.start, layer)  # [T, E]
     change = sweep.change(model, sweep, layer, base, source)  # [T, E] or [H, T, E]
 
-    def build(indices: Tensor) -> Tensor:
-        return _patched(stream, change, sweep.layout, indices)
-
-    starts = _starts(change, sweep.layout, n_tokens).flatten()
-    values = _run(model, prefix, metric, (layer, sweep.start), starts, build, step)
+    build = partial(_patched_rows, stream, change, sweep.layout)
+    where = (layer, sweep.start)
+    if sweep.start == "mid" and "position" in sweep.layout:
+        build, where = _feed_forward_where_changed(model, layer, base, build), (layer, "post")
+    starts, changed = _starts(change, sweep.layout, n_tokens)
+    values = _run(model, prefix, metric, where, (starts, changed), build, step, base.value)
     return values.view(cells)
 
 
-def _starts(change: Tensor, layout: tuple[str, ...], n_tokens: int) -> Tensor:
-    """Where each cell's run first differs from the base run: its position where its change
-    there is not zero, else T − 1 (the base run itself); a head at every position, its
-    first change. [T], [H] or [H, T]"""
+def _feed_forward_where_changed(model: GPTModel, layer: int, base: RunCache, build):
+    """`build` for runs changed at one position between block `layer`'s attention and its
+    feed-forward, carried to the block's output: the feed-forward works on each position
+    alone, so it runs on the changed one only; elsewhere the output is the base run's."""
+    block, output = model.trf_blocks[layer], base.stream("post", layer)  # output: [T, E]
+
+    def after_block(cells: Tensor, rows: Suffixes) -> Tensor:
+        x = output[rows.position]  # [M, E]
+        changed = build(cells, rows)[rows.first]  # [n, E]
+        x[rows.first] = changed + block.ff(block.norm2(changed))
+        return x
+
+    return after_block
+
+
+def _starts(change: Tensor, layout: tuple[str, ...], n_tokens: int) -> tuple[Tensor, Tensor]:
+    """Where each cell's run first differs from the base run, and whether it differs at all:
+    a position's cell at that position, a head at every position at its first change.
+    Each flattened: [T], [H] or [H × T]."""
     if "position" not in layout:
-        return first_changes(change, n_tokens)  # [H]
+        return first_changes(change)  # [H] each
     changed = (change != 0).any(-1)  # [T] or [H, T]
-    positions = torch.arange(n_tokens, device=change.device)
-    return torch.where(changed, positions, n_tokens - 1)
+    positions = torch.arange(n_tokens, device=change.device).expand_as(changed)
+    return positions.flatten(), changed.flatten()
 
 
-def _patched(stream: Tensor, change: Tensor, layout: tuple[str, ...], cells: Tensor) -> Tensor:
-    """The stream of each cell's run: [n, T, E]. A cell indexes the layout's axes after the
-    layer, flattened: a head gets its own change, a position has it added there alone."""
+def _patched_rows(
+    stream: Tensor, change: Tensor, layout: tuple[str, ...], cells: Tensor, rows: Suffixes
+) -> Tensor:
+    """The stream of each cell's run on its rows: [M, E]. A cell indexes the layout's axes
+    after the layer, flattened: a head gets its own change at every position; a position
+    gets its change there alone, on its run's first row (the run starts there)."""
+    x = stream[rows.position]  # [M, E]
     if "position" not in layout:  # one head's change at every position
-        return stream + change[cells]
+        return x + change[cells[rows.run], rows.position]
     n_tokens = stream.shape[0]
     per_head = change if "head" in layout else change[None]  # [H or 1, T, E]
-    heads, positions = cells // n_tokens, cells % n_tokens
-    x = stream.repeat(len(cells), 1, 1)  # [n, T, E]
-    x[torch.arange(len(cells)), positions] += per_head[heads, positions]
+    x[rows.first] += per_head[cells // n_tokens, cells % n_tokens]
     return x
 
 
@@ -90,38 +109,45 @@ def path_layer(
     deltas = head_output(model, layer, context)  # [H, T, E]
     if alpha is not None:
         deltas = deltas * alpha[:, None, None]
-    starts = first_changes(context.transpose(0, 1), len(context))  # [H]: nothing before
+    starts = first_changes(context.transpose(0, 1))  # [H] each: nothing changes before
     if receiver.layer is None:  # the logits: the final stream plus the sender's change
         final = base.final
 
-        def build(heads: Tensor) -> Tensor:
-            return final + deltas[heads]
+        def build(heads: Tensor, rows: Suffixes) -> Tensor:
+            return final[rows.position] + deltas[heads[rows.run], rows.position]  # [M, E]
 
         at_logits = (model.cfg.n_layers - 1, "post")
-        return _run(model, prefix, metric, at_logits, starts, build, step)
+        return _run(model, prefix, metric, at_logits, starts, build, step, base.value)
     block = model.trf_blocks[receiver.layer]
     stream = base.block_input(receiver.layer)  # [T, E]
     unpatched = block.att.project(block.norm1(stream[None]))  # 3 x [1, H, T, d_head]
     which = ("q", "k", "v").index(receiver.kind)
 
-    def build(heads: Tensor) -> Tensor:
+    def build(heads: Tensor, rows: Suffixes) -> Tensor:
         patched = block.att.project(block.norm1(stream + deltas[heads]))[which]  # [n, H, T, d]
         qkv = [t.expand(len(heads), -1, -1, -1).clone() for t in unpatched]
         qkv[which][:, receiver.head] = patched[:, receiver.head]
-        return stream + block.att.attend(*qkv)  # [n, T, E]: the stream after attention
+        after = stream + block.att.attend(*qkv)  # [n, T, E]: the stream after attention
+        return after[rows.run, rows.position]  # [M, E]
 
-    return _run(model, prefix, metric, (receiver.layer, "mid"), starts, build, step)
+    where = (receiver.layer, "mid")
+    return _run(model, prefix, metric, where, starts, build, step, base.value)
 
 
-def _run(model, prefix: PrefixCache, metric, where, starts: Tensor, build, step: Step):
-    """Every cell's metric, [len(starts)]: the runs from where = (block, "pre" | "mid" |
-    "post") on, each from its start, in batches that keep the memory bounded."""
-    values = torch.zeros(len(starts), device=starts.device)
+def _run(model, prefix: PrefixCache, metric, where, starts, build, step: Step, unchanged):
+    """Every cell's metric, [n]: the runs from where = (block, "pre" | "mid" | "post") on,
+    each from its start, in batches that keep the memory bounded. starts: (each cell's
+    start, whether it changes anything) [n] each; a cell that changes nothing is the base
+    run, whose metric is `unchanged`, and is not run."""
+    starts, changed = starts
+    values = torch.full((len(starts),), unchanged, device=starts.device)
+    step(int((~changed).sum()))
+    run = changed.nonzero()[:, 0]  # [n']
     n_tokens = metric.position + 1  # the runs are cut after the metric
-    for cells in batches(starts, model, n_tokens):
+    for batch in batches(starts[run], model, n_tokens):
+        cells = run[batch]
         rows = Suffixes.of(starts[cells], n_tokens)
-        x = build(cells)[rows.run, rows.position]  # [M, E]
-        patched = finish_suffixes(model, prefix, rows, x, *where, metric)
+        patched = finish_suffixes(model, prefix, rows, build(cells, rows), *where, metric)
         values = values.index_put((cells,), patched)  # out of place: alpha's graph stays
         step(len(cells))
     return values

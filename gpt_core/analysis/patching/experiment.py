@@ -69,14 +69,17 @@ def patch(
     was_training = model.training
     model.eval()
     try:
-        weights = "pattern" in sweeps  # the [H, T, T] attention weights are kept only for it
-        runs = {
-            "clean": record(model, clean, metric, keep_weights=weights),
-            "corrupted": record(model, corrupted, metric, keep_weights=weights),
-        }
         base_name, source_name = (
             ("corrupted", "clean") if direction == "denoise" else ("clean", "corrupted")
         )
+        # The [H, T, T] attention weights of every block are kept only where attribution
+        # patching estimates the pattern sweep (exact patching makes the source's per block).
+        weights = "pattern" in sweeps and method != "exact"
+        ids = {"clean": clean, "corrupted": corrupted}
+        runs = {
+            name: record(model, ids[name], metric, keep_weights=weights and name == source_name)
+            for name in ("clean", "corrupted")
+        }
         base, source = runs[base_name], runs[source_name]
         prefix = PrefixCache(model, base.block_input)  # the base run's keys and values, once
         exact, path = {}, None

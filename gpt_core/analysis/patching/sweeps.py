@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
+import torch
+
 from ...model import GPTModel
 from ...probe.stages import stage_key
 from ._runs import RunCache, block_input_key, head_output
@@ -49,10 +51,14 @@ def _head_change(model: GPTModel, sweep: Sweep, layer: int, base: RunCache, sour
 
 
 def _weights_change(model: GPTModel, sweep: Sweep, layer: int, base: RunCache, source: RunCache):
-    """Each head with the source's weights over the base run's values: [H, T, E]."""
-    block = model.trf_blocks[layer]
-    _, _, values = block.att.project(block.norm1(base.block_input(layer)[None]))  # [1, H, T, d]
-    context = (source[sweep.activation(layer)] @ values[0]).transpose(0, 1)  # [T, H, d_head]
+    """Each head with the source's weights over the base run's values: [H, T, E]. The
+    source's weights are made here from its block input, one block at a time: kept for
+    every block, they would be 12 x 48 MiB for gpt2-small at T = 1,024."""
+    att, norm = model.trf_blocks[layer].att, model.trf_blocks[layer].norm1
+    streams = torch.stack([base.block_input(layer), source.block_input(layer)])  # [2, T, E]
+    queries, keys, values = att.project(norm(streams))  # [2, H, T, d_head] each
+    weights = att.attention_weights(queries[1:], keys[1:])[0]  # [H, T, T]: the source's
+    context = (weights @ values[0]).transpose(0, 1)  # [T, H, d_head]
     return head_output(model, layer, context - base.at("attn/context", layer))
 
 
