@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.state import features as fs
+from explorer.state.analysis import AttributionSettings
 from gpt_core import Cancelled, GPTConfig
 from gpt_core.sae import features, load_sae
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
@@ -205,3 +206,19 @@ def test_a_cancelled_scan_says_so_and_the_next_one_resumes_it(qtbot, session, sa
     scan = session.state.features.scan
     assert scan is not None and scan.result.tokens == scan.result.windows.size
     assert reports[0][0] > 1 / scan.result.windows.shape[0]  # resumed, not started again
+
+
+def test_attribution_explains_the_run_with_its_feature_switches(qtbot, session, sae_folder):
+    load(qtbot, session, sae_folder)
+    wait_for_run(qtbot, session, "The cat sat on the mat")
+    with qtbot.waitSignal(session.traceChanged, timeout=GUI_TIMEOUT_MS):
+        session.features.steer(5, 4.0)
+    wait_idle(qtbot, session)
+    trace = session.state.trace
+    target = int(np.argmax(trace["logits/last"]))
+    session.attribution.set_settings(AttributionSettings(target=target, methods=("grad_norm",)))
+    with qtbot.waitSignal(session.attributionChanged, timeout=GUI_TIMEOUT_MS):
+        session.attribution.run()
+    wait_idle(qtbot, session)
+    explained = session.state.attribution_run.result
+    assert explained.value == pytest.approx(float(trace["logits/last"][target]), abs=1e-4)

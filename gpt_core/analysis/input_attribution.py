@@ -14,14 +14,15 @@ given: contrastive attribution), by five methods:
 - rollout (Abnar & Zuidema 2020): per block Â = ½ (mean over the heads that are on of the
   attention weights) + ½ I, rows renormalised; Â_{L−1} ⋯ Â_0, the position's row.
 
-The switches (heads off, blocks skipped) act as in every run; a skipped block contributes I
-to the rollout. Attention is causal, so the runs stop at the explained position and unembed
-it alone; tokens after it score exactly 0.
+The switches (heads off, blocks skipped) act as in every run, and so do `edits` of a stage
+(an SAE's feature switches); a skipped block contributes I to the rollout. Attention is
+causal, so the runs stop at the explained position and unembed it alone; tokens after it
+score exactly 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ from torch import Tensor
 from ..errors import Cancelled
 from ..model import GPTModel, check_in_vocabulary, check_token_ids
 from ..probe import Interventions, capture, stage_key
-from ..probe.hook_points import hooked
+from ..probe.hook_points import Edit, hooked
 from .prefix_reuse import PrefixCache, Suffixes, batches, finish_suffixes
 
 INPUT_ATTRIBUTION_METHODS = (
@@ -84,13 +85,15 @@ def attribute(
     integration: str = "gauss",
     baseline_token: int | None = None,
     interventions: Interventions | None = None,
+    edits: Mapping[str, Edit] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> InputAttribution:
     """Scores by each of `methods`; the baseline is the zero vector, or the embedding of
     `baseline_token` at every position. Integrated gradients takes `steps` points of the
     `integration` rule (default: DEFAULT_STEPS of the rule). `should_stop` is asked between
-    batches; when it says yes, Cancelled is raised. `progress(done, total)` counts the runs
+    batches; when it says yes, Cancelled is raised. `edits` change stages in every run, as
+    in hooked() (the run explained is the run they make). `progress(done, total)` counts the runs
     through the model (the rollout's capture counts as one)."""
     steps = DEFAULT_STEPS.get(integration, 1) if steps is None else steps
     _check_request(ids, explained, methods, steps, integration)
@@ -106,7 +109,8 @@ def attribute(
         baseline = model.tok_emb.weight[baseline_token].detach().expand_as(embeddings)
     runs = {"integrated_gradients": steps + 1, "occlusion": read, "rollout": 1}
     total = 1 + sum(runs.get(m, 0) for m in set(methods))
-    quantity = _Quantity(model, ids_t, explained, interventions, should_stop, progress, total)
+    switches = (interventions, dict(edits or {}))
+    quantity = _Quantity(model, ids_t, explained, switches, should_stop, progress, total)
     scores, baseline_value, gap = {}, None, None
     if {"grad_norm", "input_x_grad"} & set(methods):
         with torch.enable_grad():
@@ -126,7 +130,7 @@ def attribute(
         scores["occlusion"] = _numpy(_occlusion(quantity, embeddings, baseline, value[0]))
     scores = {name: np.pad(values, (0, len(ids) - read)) for name, values in scores.items()}
     if "rollout" in methods:
-        scores["rollout"] = rollout(model, ids, explained.position, interventions)
+        scores["rollout"] = rollout(model, ids, explained.position, interventions, edits)
         progress(total, total)
     return InputAttribution(scores, float(value[0]), baseline_value, gap)
 
@@ -171,9 +175,11 @@ class _Quantity:
     """f of a batch of token embeddings [N, T', E] -> [N], through the model with its
     position embeddings and the switches; T' ends at the explained position."""
 
-    def __init__(self, model, ids, explained, interventions, should_stop, progress, total):
+    def __init__(self, model, ids, explained, switches, should_stop, progress, total):
+        """switches: (the interventions, stage edits every run makes after its own)."""
         self.model, self.ids, self.explained = model, ids, explained
-        self.interventions, self.should_stop = interventions, should_stop
+        self.interventions, self.edits = switches
+        self.should_stop = should_stop
         self.progress, self.total, self.done = progress, total, 0
         cfg, n_tokens = model.cfg, len(ids)
         per_run = 3 * cfg.n_layers * cfg.n_heads * n_tokens * n_tokens * 4  # weights, grads
@@ -199,6 +205,8 @@ class _Quantity:
             # only the last position is unembedded: [N, T', E] -> [N, 1, E]
             stage_key("out", model.cfg.n_layers - 1): lambda out: out[:, -1:],
         }
+        for key, edit in self.edits.items():  # a stage edited twice: ours, then this one
+            edits[key] = _then(edits[key], edit) if key in edits else edit
         with hooked(model, self.interventions, edits=edits):
             logits = model(self.ids[None].expand(batch, -1))[:, -1]  # [N, V]
         self._count(batch)
@@ -216,10 +224,13 @@ class _Quantity:
         self.progress(self.done, self.total)
 
     @property
-    def causal(self) -> bool:
-        """Whether a change at one position leaves every earlier one as it was (not so
-        when a head is replaced by its mean over all the positions)."""
-        return self.interventions.mode != "mean" or not self.interventions.ablate_heads
+    def reuses_prefix(self) -> bool:
+        """Whether occlusion may start each run at its hidden token: a change at one
+        position must leave every earlier one as it was (not so when a head is replaced by
+        its mean over all the positions), and the runs must need no stage edits (the
+        prefix-reusing runs call no stage's hooks)."""
+        causal = self.interventions.mode != "mean" or not self.interventions.ablate_heads
+        return causal and not self.edits
 
     @torch.no_grad()
     def occluded(self, x: Tensor, baseline: Tensor) -> Tensor:
@@ -269,7 +280,7 @@ def _integrated_gradients(quantity: _Quantity, x: Tensor, baseline: Tensor, rule
 
 def _occlusion(quantity: _Quantity, x: Tensor, baseline: Tensor, value: Tensor) -> Tensor:
     """f(x) minus f with one token's embedding at the baseline, for every token. [T]"""
-    if quantity.causal:
+    if quantity.reuses_prefix:
         return value - quantity.occluded(x, baseline)
     n_tokens = x.shape[0]
     changes = []
@@ -280,9 +291,12 @@ def _occlusion(quantity: _Quantity, x: Tensor, baseline: Tensor, value: Tensor) 
     return torch.cat(changes)
 
 
-def rollout(model: GPTModel, ids, position: int, interventions: Interventions) -> np.ndarray:
+def rollout(
+    model: GPTModel, ids, position: int, interventions: Interventions, edits=None
+) -> np.ndarray:
     """Attention rollout's share of each input token in `position`'s stream: [T]."""
-    trace = capture(model, ids, interventions, device=next(model.parameters()).device)
+    device = next(model.parameters()).device
+    trace = capture(model, ids, interventions, device=device, edits=edits)
     n_tokens, identity = len(ids), np.eye(len(ids))
     flow = identity
     for layer in range(model.cfg.n_layers):
@@ -294,6 +308,10 @@ def rollout(model: GPTModel, ids, position: int, interventions: Interventions) -
         mixed /= mixed.sum(-1, keepdims=True)
         flow = mixed @ flow
     return flow[position, :n_tokens].astype(np.float32)
+
+
+def _then(first: Edit, second: Edit) -> Edit:
+    return lambda out: second(first(out))
 
 
 def _numpy(tensor: Tensor) -> np.ndarray:

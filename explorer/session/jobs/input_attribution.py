@@ -8,6 +8,7 @@ import time
 
 from PySide6.QtCore import QObject
 
+from explorer.session.jobs.model_work import feature_edits
 from explorer.session.worker import JobContext
 from explorer.state import analysis as an
 from explorer.state.analysis import AttributionRun, AttributionSettings
@@ -38,6 +39,7 @@ class InputAttributionJobs(QObject):
             return
         trace = state.trace
         interventions = trace.interventions  # the run explained, even while a rerun is due
+        edits = feature_edits(model, state.result.key, state.result.key.device)
         explained = Explained(settings.target, settings.foil, state.position)
         ids = trace.token_ids.tolist()
 
@@ -47,6 +49,7 @@ class InputAttributionJobs(QObject):
                 model, ids, explained, settings.methods, steps=settings.steps,
                 integration=settings.integration,
                 baseline_token=settings.baseline_token, interventions=interventions,
+                edits=edits,
                 should_stop=ctx.should_stop,
                 progress=lambda done, total: ctx.report(
                     done / total, f"Attributing: {done} of {total} runs through the model"
