@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..model import GPTModel, check_in_vocabulary
-from ..probe import Trace
+from ..probe import Trace, topk_rows
 from ..probe.stages import residual_stream
 
 LENS_TOP_COUNT = 5  # tokens kept per cell, for hovering
@@ -38,7 +38,7 @@ class SublayerLens:
 
 
 # The logits of one block of (point, position) cells, with the exponentials beside them,
-# stay near this many bytes: about 450 cells of gpt2-small's 50,257 tokens.
+# stay near this many bytes: about 650 cells of gpt2-small's 50,257 tokens.
 LOGITS_BUDGET_BYTES = 2**28
 
 
@@ -63,19 +63,23 @@ def sublayer_lens(
     streams = np.stack([trace[key][columns_read] for key, _ in points])  # [P, T', E]
     n_points, n_columns = streams.shape[:2]
     normed = model.final_norm(torch.tensor(streams, device=device))  # [P, T', E]
-    per_block = max(1, LOGITS_BUDGET_BYTES // (12 * model.out_head.out_features))
+    vocab = model.out_head.out_features
+    per_block = max(1, LOGITS_BUDGET_BYTES // (8 * vocab))
+    # two [block, V] buffers serve every block: a fresh 100 MB tensor per step would cost
+    # more in page faults than the step's own arithmetic
+    buffers = torch.empty(2, min(per_block, n_points * n_columns), vocab, device=device)
     blocks = normed[:-1].flatten(0, 1).split(per_block)
-    reads = [_read_rows(model, rows, target) for rows in blocks]
-    reads += [_read_rows(model, rows, target, fold=True) for rows in normed[-1].split(per_block)]
+    reads = [_read_rows(model, rows, target, buffers) for rows in blocks]
+    reads += [
+        _read_rows(model, rows, target, buffers, fold=True) for rows in normed[-1].split(per_block)
+    ]
     folded = torch.cat([read.pop("folded") for read in reads[len(blocks) :]])  # [T', E]
     columns = {name: torch.cat([read[name] for read in reads]) for name in reads[0]}
     columns = {name: value.unflatten(0, (n_points, n_columns)) for name, value in columns.items()}
     # KL(final ‖ lens) = Σ p_f (log p_f − log p) = log Z − H_f − Σ_v p_f,v logit_v, and
-    # Σ_v p_f,v logit_v = (Σ_v p_f,v W_v) · h (+ p_f · bias): one dot product per cell.
+    # Σ_v p_f,v logit_v = (Σ_v p_f,v W_v) · h (the output head has no bias): one dot
+    # product per cell.
     expected_logit = (normed.double() * folded.double()).sum(-1)  # [P, T']
-    if model.out_head.bias is not None:
-        bias = torch.cat([read.pop("expected_bias") for read in reads[len(blocks) :]])
-        expected_logit += bias  # [T']
     kl = columns.pop("log_z") - columns["entropy"][-1] - expected_logit
     kl[-1] = 0  # the model's own output, read against itself
     columns["kl"] = kl.clamp(min=0)
@@ -93,31 +97,31 @@ def sublayer_lens(
     )
 
 
-def _read_rows(model: GPTModel, rows: torch.Tensor, target, fold: bool = False) -> dict:
-    """The readings of normed streams `rows` [R, E] (float64 where they are sums): the top
-    tokens, log Z, the entropy and the target's rank; with fold, also Σ_v p_v W_v [R, E]
-    (and Σ_v p_v bias_v). A row with a NaN or Inf logit reads NOT_FINITE and NaN."""
-    logits = model.out_head(rows).float()  # [R, V]
-    best = logits.topk(min(LENS_TOP_COUNT, logits.shape[-1]), dim=-1)  # [R, K]
-    shifted = logits.sub_(best.values[:, :1])  # logits − their max, in place: [R, V]
-    exp = shifted.exp()  # [R, V]
-    total = exp.sum(-1, dtype=torch.float64)  # [R]
-    weighted = (exp[:, None] @ shifted[:, :, None])[:, 0, 0].double()  # [R]: Σ e (l − max)
+def _read_rows(model: GPTModel, rows: torch.Tensor, target, buffers, fold: bool = False) -> dict:
+    """The readings of normed streams `rows` [R, E]: the top tokens, log Z, the entropy and
+    the target's rank (float64 where they are sums); with fold, also Σ_v p_v W_v [R, E].
+    `buffers` [2, ≥ R, V] hold the logits and their exponentials. A row with a NaN or Inf
+    logit reads NOT_FINITE and NaN."""
+    head, n_rows = model.out_head, len(rows)
+    logits = torch.matmul(rows.float(), head.weight.float().t(), out=buffers[0, :n_rows])  # [R, V]
+    best = topk_rows(logits, min(LENS_TOP_COUNT, logits.shape[-1]))  # [R, K] each
+    shifted = logits.sub_(best[0][:, :1])  # logits − their max, in place: [R, V]
+    exp = torch.exp(shifted, out=buffers[1, :n_rows])  # [R, V]
+    total = exp.sum(-1).double()  # [R]
+    weighted = torch.linalg.vecdot(exp, shifted).double()  # [R]: Σ e (l − max)
     broken = ~torch.isfinite(weighted)  # [R]: any NaN or ±Inf logit spoils this sum
-    log_z = best.values[:, 0].double() + total.log()  # [R]
+    log_z = best[0][:, 0].double() + total.log()  # [R]
     nan = float("nan")
     read = {
-        "topk_ids": best.indices.masked_fill(broken[:, None], NOT_FINITE),
-        "topk_probs": (best.values - log_z[:, None]).exp().masked_fill(broken[:, None], nan),
+        "topk_ids": best[1].masked_fill(broken[:, None], NOT_FINITE),
+        "topk_probs": (best[0] - log_z[:, None]).exp().masked_fill(broken[:, None], nan),
         "entropy": (total.log() - weighted / total).masked_fill(broken, nan),
         "log_z": log_z.masked_fill(broken, nan),
     }
-    if target is not None:
-        rank = (shifted > shifted[:, target : target + 1]).sum(-1)  # [R]
-        read["target_rank"] = rank.masked_fill(broken, NOT_FINITE)
+    if target is not None:  # the logits above the target's, counted as 1.0s in place
+        above = shifted.gt_(shifted[:, target : target + 1].clone())  # [R, V]
+        read["target_rank"] = above.sum(-1).long().masked_fill(broken, NOT_FINITE)
     if fold:
         probs = exp.div_(total[:, None].float())  # [R, V], in place
-        read["folded"] = probs @ model.out_head.weight.float()  # [R, E]
-        if model.out_head.bias is not None:
-            read["expected_bias"] = (probs @ model.out_head.bias.float()).double()
+        read["folded"] = probs @ head.weight.float()  # [R, E]
     return read

@@ -1,6 +1,7 @@
 """The probe: capture a run of the model as a Trace of every stage, with interventions
 applied by hooks; the stage registry says what the stages are."""
 
+from ._logits import topk_rows
 from .capture import backward_step, capture
 from .interventions import ABLATION_MODES, Interventions
 from .sections import SECTIONS, Section, build_sections
@@ -25,4 +26,5 @@ __all__ = [
     "grad_key",
     "operation",
     "stage_key",
+    "topk_rows",
 ]
