@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from explorer.state import features as fs
 from explorer.state.app_state import section_of_stage
 from explorer.ui.dialogs.sparse_autoencoder import SparseAutoencoderDialog
 from explorer.ui.panels.effect import format_signed
@@ -45,8 +46,8 @@ def ready(qtbot, window, tmp_path):
     load_through_dialog(qtbot, window, folder)
     session = window.session
     wait_for_run(qtbot, session, PROMPT)
+    window.tabs.setCurrentWidget(window.features)  # the features are read while it shows
     qtbot.waitUntil(lambda: session.state.features.result is not None, timeout=GUI_TIMEOUT_MS)
-    window.tabs.setCurrentWidget(window.features)
     return window, folder
 
 
@@ -195,3 +196,16 @@ def test_a_hub_source_loads_from_the_cache_offline_and_says_what_to_download(
     message = window.message_bar.text()
     assert "hf download someone/gpt2-saes --include 'blocks.0.hook_resid_pre/*'" in message
     assert "The SAE loaded before stays." in message
+
+
+def test_the_features_are_read_only_while_the_tab_shows(qtbot, window, tmp_path):
+    load_through_dialog(qtbot, window, make_sae(tmp_path / "sae", 32, 48, HOOK))
+    session = window.session
+    window.tabs.setCurrentWidget(window.attribution)
+    wait_for_run(qtbot, session, PROMPT)
+    wait_idle(qtbot, session)
+    assert session.state.features.result is None  # no forward spent on a hidden tab
+    window.tabs.setCurrentWidget(window.features)
+    qtbot.waitUntil(lambda: session.state.features.result is not None, timeout=GUI_TIMEOUT_MS)
+    assert session.state.features.result.key == fs.current_key(session.state)
+    assert window.features.table.rowCount() == len(session.result.key.token_ids)

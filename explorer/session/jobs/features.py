@@ -21,8 +21,17 @@ class FeatureJobs(QObject):
         super().__init__(session)
         self.session = session
         self.scan_cache = fs.SCAN_CACHE  # where scans are kept and resumed (tests: a tmp folder)
+        # A headless session reads the features of every run; the window reads them while
+        # the Features tab is shown (the tab says so), which spares a forward per run.
+        self.shown = True
         session.traceChanged.connect(self.request)
         session.featuresChanged.connect(self.request)
+
+    def set_shown(self, shown: bool) -> None:
+        """Whether the features are on screen: when they come into view, read them."""
+        self.shown = shown
+        if shown:
+            self.request()
 
     # ------------------------------------------------------------------ loading
     def load(self, source: str) -> None:
@@ -67,7 +76,7 @@ class FeatureJobs(QObject):
         session = self.session
         state, model = session.state, session.model
         key = fs.current_key(state)
-        if key is None or model is None:
+        if key is None or model is None or not self.shown:
             return
         result = state.features.result
         if (result is None or result.key != key) and session.runner.in_flight("features") != key:

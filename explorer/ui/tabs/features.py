@@ -103,7 +103,16 @@ class FeaturesView(QWidget):
         QVBoxLayout(self).addWidget(self.pages)
         session.featuresChanged.connect(self.refresh)
         session.traceChanged.connect(self.refresh)
+        session.features.set_shown(False)  # until the tab is shown
         self.refresh()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.session.features.set_shown(True)
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self.session.features.set_shown(False)
 
     # ------------------------------------------------------------------ asking
     def open_card(self, feature: int) -> None:
