@@ -139,7 +139,7 @@ def test_the_strips_mark_where_the_prompts_differ(window):
     setup = window.patching.setup
     assert setup.clean_strip.marked == {9}  # “ John” against “ Mary”
     assert setup.corrupted_strip.marked == {9}
-    assert "differ at positions 9" in setup.pair_note.text()
+    assert "differ at position 9." in setup.pair_note.text()
     window.session.patching.corrupt_token(9, " Paul")
     assert window.session.state.patching.corrupted_text.endswith("store, Paul gave a drink to")
 
@@ -288,7 +288,7 @@ def test_the_length_check_follows_the_typing(window, qtbot):
     assert window.session.state.patching.corrupted_text == ""  # not taken yet
     setup.corrupted.clear()
     qtbot.keyClicks(setup.corrupted, CORRUPTED)
-    assert "differ at positions 9" in setup.pair_note.text()
+    assert "differ at position 9." in setup.pair_note.text()
     assert setup.corrupted_strip.marked == {9}
 
 

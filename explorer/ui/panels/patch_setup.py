@@ -223,8 +223,9 @@ class PatchSetup(QWidget):
             )
             self.pair_note.setStyleSheet("color: #c92a2a; font-weight: 600;")
         else:
-            marked = ", ".join(str(i) for i in sorted(differ)) or "none"
-            self.pair_note.setText(f"{len(clean)} tokens each; they differ at positions {marked}.")
+            where = {0: "nowhere", 1: "at position "}.get(len(differ), "at positions ")
+            marked = ", ".join(str(i) for i in sorted(differ))
+            self.pair_note.setText(f"{len(clean)} tokens each; they differ {where}{marked}.")
             self.pair_note.setStyleSheet("color: #495057;")
 
 
