@@ -34,7 +34,7 @@ _STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mask", ("future = ", ".masked_fill_(future")),
     ("softmax", ("torch.softmax(attn_scores",)),
     ("weights @ values", ("attn_weights @ values",)),
-    ("concat heads", (".reshape(b, num_queries, self.d_out)",)),
+    ("concat heads", ("context = context.flatten(2)",)),
     ("out_proj", ("self.out_proj(context)",)),
 )
 ATTENTION_STEPS = tuple(step for step, _ in _STEPS)

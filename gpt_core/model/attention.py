@@ -70,10 +70,9 @@ class MultiHeadAttention(nn.Module):
     def attend(self, queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:
         """Each query's weighted average of the values, heads mixed by out_proj. The queries
         may be the last few positions only (then the output is theirs)."""
-        b, _, num_queries, _ = queries.shape
         attn_weights = self.weights_point(self.attention_weights(queries, keys))  # [B, H, Tq, T]
         attn_weights = self.dropout(attn_weights)
         context = (attn_weights @ values).transpose(1, 2)  # [B, Tq, H, d_head]
         context = self.context_point(context)
-        context = context.reshape(b, num_queries, self.d_out)  # [B, Tq, d_out]
+        context = context.flatten(2)  # [B, Tq, d_out] (a hook may have changed B)
         return self.out_proj(context)  # [B, Tq, d_out]

@@ -68,12 +68,12 @@ class SparseAutoencoder:
 
     def pre_activations(self, x: Tensor) -> Tensor:  # x: [.., d_in] -> [.., d_sae]
         x_in = x - self.b_dec if self.cfg.apply_b_dec_to_input else x
-        return x_in @ self.W_enc + self.b_enc
+        return torch.matmul(x_in, self.W_enc).add_(self.b_enc)
 
     def encode(self, x: Tensor) -> Tensor:  # x: [.., d_in] -> features [.., d_sae]
         pre = self.pre_activations(x)
-        if self.architecture == "jumprelu":
-            return torch.relu(pre) * (pre > self.threshold)
+        if self.architecture == "jumprelu":  # relu(pre) where pre > threshold, else 0
+            return pre.masked_fill_(pre <= self.threshold, 0.0).relu_()
         if self.architecture == "topk":
             top = pre.topk(self.cfg.k, dim=-1)  # values, indices: [.., k]
             return torch.zeros_like(pre).scatter_(-1, top.indices, torch.relu(top.values))

@@ -1,7 +1,7 @@
 """features(): run the model on a prompt with an SAE at its site, in one batched forward.
 
 The rows of the batch differ only at the site (everything before it is the same), so one
-forward gives them all:
+forward gives them all, run as one row up to the site and as the rows from there:
 - the run: the site as the model computes it, with the feature switches applied;
 - spliced: the SAE's reconstruction decode(f') in place of the activation, every position;
 - zero: the site zeroed;
@@ -75,7 +75,7 @@ def features(
     rows = 1 if not losses else (3 if switches.is_empty else 4)
     seen: dict[str, Tensor] = {}
 
-    def at_site(x: Tensor) -> Tensor:  # x: [rows, T, d_in], equal rows
+    def at_site(x: Tensor) -> Tensor:  # x: [1, T, d_in] -> [rows, T, d_in]
         x0 = x[0]
         acts = sae.encode(x0)  # [T, d_sae]
         x_hat = sae.decode_sparse(acts)  # [T, d_in]
@@ -93,7 +93,8 @@ def features(
             torch.inference_mode(),
             hooked(model, interventions, edits={site.key: site.edit(at_site)}),
         ):
-            logits = model(idx.expand(rows, -1))  # [rows, T, vocab]
+            # one row up to the site, where the rows part (the blocks before it are the same)
+            logits = model(idx)  # [rows, T, vocab]
             acts = switches.switched(seen["acts"])
             readout = make_readout(sae, seen["x"], seen["x_hat"], acts, top_k, switches)
             top1 = logits[0].argmax(-1).cpu().numpy()

@@ -49,8 +49,8 @@ class Site:
             return change
 
         def flattened(output: Tensor) -> Tensor:  # output: [B, T, H, d_head]
-            b, t, h, d = output.shape
-            return change(output.reshape(b, t, h * d)).reshape(b, t, h, d)
+            heads = output.shape[-2:]
+            return change(output.flatten(-2)).unflatten(-1, heads)  # the rows may grow
 
         return flattened
 
