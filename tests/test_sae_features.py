@@ -260,3 +260,22 @@ def test_switches_as_data():
     acts = torch.tensor([[0.0, 3.0, 0.0, 0.0, 2.0, 0, 0, 0, 0, 0.5]])
     assert switches.switched(acts).tolist() == [[0.0, 2.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 3.0]]
     assert acts[0, 4] == 2.0  # the input is left as it was
+
+
+@pytest.mark.parametrize("hook", ["hook_resid_mid", "attn.hook_z", "hook_mlp_out"])
+def test_a_site_in_a_skipped_block_changes_nothing(tmp_path, pair, ids, hook):
+    """The skipped block passes its input through, so a site inside it changes nothing:
+    every row (run, spliced, zeroed) is the same run, whose loss a plain run with the
+    block skipped gives."""
+    from gpt_core import Interventions
+
+    _, model = pair
+    folder = make_sae(tmp_path / "s", 64, D_SAE, f"blocks.1.{hook}", seed=4)
+    sae = load_sae(folder, model.cfg)
+    skip = Interventions(skip_layers=frozenset({1}))
+    losses = features(model, ids, sae, interventions=skip).losses
+    trace = capture(model, ids, skip, device="cpu")
+    expected = float(np.mean(trace["loss/per_token"]))
+    assert losses.clean == pytest.approx(expected, abs=1e-5)
+    assert losses.spliced == pytest.approx(expected, abs=1e-5)
+    assert losses.zero == pytest.approx(expected, abs=1e-5)

@@ -95,6 +95,8 @@ def features(
         ):
             # one row up to the site, where the rows part (the blocks before it are the same)
             logits = model(idx)  # [rows, T, vocab]
+            # a site inside a skipped block is computed and dropped: every row is the run
+            logits = logits.expand(rows, -1, -1)
             acts = switches.switched(seen["acts"])
             readout = make_readout(sae, seen["x"], seen["x_hat"], acts, top_k, switches)
             top1 = logits[0].argmax(-1).cpu().numpy()
