@@ -80,3 +80,21 @@ def test_path_patching_equals_the_reference_when_the_first_token_differs(
     known = ~np.isnan(expected)
     assert np.array_equal(known, ~np.isnan(result.path))
     assert_close(result.path[known], expected[known], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("receiver", ["logits", "1.2.q"])
+def test_prompts_the_same_up_to_the_metric_patch_to_the_base_run(small_model, tokenizer,
+                                                                  receiver):  # fmt: skip
+    """No cell changes anything, so none is run: every exact cell and every path is the
+    base run's metric, and every first-order estimate 0."""
+    (clean, _), metric = _pair_and_metric(tokenizer, MIDDLE)
+    later = [*clean[:-1], (clean[-1] + 1) % CFG.vocab_size]  # differs after the metric only
+    metric = dataclasses.replace(metric, position=len(clean) - 2)
+    result = patch(small_model, clean, later, metric, ("resid", "heads"), method="both",
+                   receiver=Receiver.parse(receiver))  # fmt: skip
+    for name in ("resid", "heads"):
+        np.testing.assert_allclose(result.exact[name], result.clean_value, atol=1e-5)
+        np.testing.assert_array_equal(result.attribution[name], 0)
+    known = ~np.isnan(result.path)
+    np.testing.assert_allclose(result.path[known], result.clean_value, atol=1e-5)
+    np.testing.assert_array_equal(result.attribution["path"][known], 0)

@@ -99,7 +99,7 @@ def sublayer_lens(
 
 def _read_rows(model: GPTModel, rows: torch.Tensor, target, buffers, fold: bool = False) -> dict:
     """The readings of normed streams `rows` [R, E]: the top tokens, log Z, the entropy and
-    the target's rank (float64 where they are sums); with fold, also Σ_v p_v W_v [R, E].
+    the target's rank (float64 from the float32 sums on); with fold, also Σ_v p_v W_v [R, E].
     `buffers` [2, ≥ R, V] hold the logits and their exponentials. A row with a NaN or Inf
     logit reads NOT_FINITE and NaN."""
     head, n_rows = model.out_head, len(rows)

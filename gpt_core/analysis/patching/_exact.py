@@ -170,5 +170,7 @@ def path_estimate(
         values = path_layer(
             model, layer, receiver, base, source, metric, lambda n: None, prefix, alpha
         )
+        if not values.requires_grad:  # no sender changes anything: no run, slope 0
+            return torch.zeros_like(alpha)
         (slope,) = torch.autograd.grad(values.sum(), alpha)
     return slope
