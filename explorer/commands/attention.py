@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from explorer.commands.options import check_folder
 from explorer.export.attention_steps import export_attention_steps
 from gpt_core import GPTCoreError, capture
 from gpt_core.analysis import attention_pair, default_key
@@ -33,8 +34,7 @@ def run(args, model) -> int:
     _check_range("--query", query, n_tokens, positions)
     if args.key is not None:
         _check_range("--key", args.key, n_tokens, positions)
-    if args.out.exists() and not args.out.is_dir():
-        raise GPTCoreError(f"--out {args.out} is a file, not a folder")
+    check_folder(args.out, "--out")
     trace = capture(model, args.ids, args.interventions, device=args.device)
     key = default_key(trace, args.layer, args.head, query) if args.key is None else args.key
     pair = attention_pair(trace, args.layer, args.head, query, key)

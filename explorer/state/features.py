@@ -189,16 +189,22 @@ def heatmap_columns(readout: FeatureReadout) -> np.ndarray:
     acts = readout.top_acts[:, :HEATMAP_PER_TOKEN]
     chosen = np.unique(ids[acts > 0])
     if len(chosen) > HEATMAP_COLUMNS:
-        peaks = np.array([readout.feature_acts(f).max() for f in chosen])
-        chosen = np.sort(chosen[np.argsort(-peaks, kind="stable")[:HEATMAP_COLUMNS]])
+        peaks = np.zeros(int(chosen.max()) + 1, dtype=np.float32)
+        np.maximum.at(peaks, readout.active_ids, readout.active_acts)  # each feature's peak
+        chosen = np.sort(chosen[np.argsort(-peaks[chosen], kind="stable")[:HEATMAP_COLUMNS]])
     return chosen.astype(np.int64)
 
 
 def heatmap_matrix(readout: FeatureReadout, columns: np.ndarray) -> np.ndarray:
     """float32 [T, C]: each token's activation of each column's feature."""
+    matrix = np.zeros((readout.n_tokens, len(columns)), dtype=np.float32)
     if not len(columns):
-        return np.zeros((readout.n_tokens, 0), dtype=np.float32)
-    return np.stack([readout.feature_acts(int(f)) for f in columns], axis=1)
+        return matrix
+    rows = np.repeat(np.arange(readout.n_tokens), np.diff(readout.active_ptr))  # each entry's
+    found = np.searchsorted(columns, readout.active_ids).clip(max=len(columns) - 1)
+    shown = columns[found] == readout.active_ids  # the entries of the columns' features
+    matrix[rows[shown], found[shown]] = readout.active_acts[shown]
+    return matrix
 
 
 def top_contexts(scan: ScanResult, feature: int) -> list[tuple[float, np.ndarray, int]]:

@@ -129,8 +129,8 @@ def batches(starts: Tensor, model: GPTModel, n_tokens: int) -> Iterator[Tensor]:
         rows += n_tokens - begin
         span = n_tokens - sorted_starts[low]
         runs = index - low + 1
-        # the rows' activations (the feed-forward's 4E wide), then per run: the full
-        # stream it is built from, keys, values and padded queries and the attention scores
+        # the rows' activations (the feed-forward's 4E wide), then per run: keys, values,
+        # padded queries, a full stream (path patching's receiver builds one) and the scores
         per_run = n_tokens * (4 * cfg.emb_dim + 3 * cfg.n_heads * span)
         size = 4 * (20 * cfg.emb_dim * rows + runs * per_run)
         if size > BATCH_BUDGET_BYTES and runs > 1:

@@ -68,9 +68,9 @@ def next_token_distribution(
     kth, kept = None, logits.shape[-1]
     if top_k is not None:
         k = min(top_k, scores.shape[-1])
-        kth_score = torch.topk(scores, k)[0][..., -1, None]  # [1, 1]
-        scores = scores.masked_fill(scores < kth_score, -torch.inf)
-        kth = float(torch.topk(logits, k)[0][0, -1])
+        top_scores, top_ids = torch.topk(scores, k)  # [1, k] each
+        scores = scores.masked_fill(scores < top_scores[..., -1, None], -torch.inf)
+        kth = float(logits[0, top_ids[0, -1]])  # the k-th logit: temperature keeps the order
         kept = int(torch.isfinite(scores).sum())
     nucleus = None
     if top_p is not None:

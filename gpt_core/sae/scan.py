@@ -76,7 +76,7 @@ class TopK:
         flat = self.where.cpu().numpy()
         where = np.stack([flat // window, flat % window], axis=-1)  # [d_sae, K, 2]
         where[acts <= 0] = -1  # an inactive feature has no top windows
-        return np.where(acts > 0, acts, 0).astype(np.float32), where
+        return acts, where
 
 
 def scan_corpus(
@@ -97,7 +97,9 @@ def scan_corpus(
     text = read_corpus(Path(corpus), window, model.cfg.vocab_size)
     device = next(model.parameters()).device
     sae = sae.to(device)
-    state = _State.open(cache_dir, _key(model, sae, text.digest, window, top_k), sae, top_k)
+    # the key hashes the model's and the SAE's weights: made only when there is a cache
+    key = _key(model, sae, text.digest, window, top_k) if cache_dir is not None else ""
+    state = _State.open(cache_dir, key, sae, top_k)
     if state.done == len(text.windows):
         return state.finish(text.windows, window, from_cache=True)
     per_batch = max(1, BATCH_TOKENS // window)

@@ -222,6 +222,8 @@ class PatchSetup(QWidget):
                 "compares position by position, so they must be equally long."
             )
             self.pair_note.setStyleSheet("color: #c92a2a; font-weight: 600;")
+        elif not clean:  # nothing typed yet: nothing to compare
+            self.pair_note.setText("")
         else:
             where = {0: "nowhere", 1: "at position "}.get(len(differ), "at positions ")
             marked = ", ".join(str(i) for i in sorted(differ))
