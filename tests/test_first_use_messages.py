@@ -7,8 +7,9 @@ from types import SimpleNamespace
 from PySide6.QtCore import QObject, Signal
 
 from explorer.session.jobs.model_work import run_summary
+from explorer.state.app_state import RunKey
 from explorer.ui.panels.weights_menus import WeightsBanner
-from gpt_core import GPTConfig
+from gpt_core import GPTConfig, Interventions
 from tests.conftest import GUI_TIMEOUT_MS, wait_for_run, wait_idle
 
 
@@ -45,6 +46,16 @@ def test_run_summary_counts_the_time_of_a_fresh_run():
     result = SimpleNamespace(key=SimpleNamespace(interventions=SimpleNamespace(is_empty=True)))
     result.seconds = 0.0123
     assert run_summary(5, result, False, "CPU") == "5 tokens · 12 ms on CPU"
+
+
+def test_a_run_with_feature_switches_alone_is_not_called_unchanged():
+    key = RunKey(0, "cpu", (1, 2, 3), Interventions(), features=SimpleNamespace())
+    result = SimpleNamespace(key=key, seconds=0.0123)
+    assert (
+        run_summary(3, result, True, "CPU") == "3 tokens · 12 ms on CPU (the unswitched run reused)"
+    )
+    unswitched = SimpleNamespace(key=RunKey(0, "cpu", (1, 2, 3), Interventions()), seconds=0)
+    assert "nothing was recomputed" in run_summary(3, unswitched, True, "CPU")
 
 
 class _Session(QObject):

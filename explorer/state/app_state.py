@@ -53,12 +53,6 @@ class RunKey:
     interventions: Interventions
     features: FeatureEdit | None = None  # feature switches at an SAE's site
 
-    @property
-    def switched(self) -> bool:
-        """Whether any switch (head, block or feature) is on: then the run differs from
-        the unswitched baseline."""
-        return not self.interventions.is_empty or self.features is not None
-
 
 @dataclass(frozen=True, eq=False)
 class RunResult:

@@ -38,7 +38,7 @@ def run_job(model: GPTModel, key: RunKey, baseline: Trace | None, ctx: JobContex
     if baseline is None:
         baseline = capture(model, ids, device=key.device, should_stop=ctx.should_stop)
     trace, comparison = baseline, None
-    if key.switched:
+    if switched(key):
         trace = capture(
             model,
             ids,
@@ -150,10 +150,15 @@ def backward_summary(info: BackwardInfo) -> str:
     return text
 
 
+def switched(key: RunKey) -> bool:
+    """Whether any switch (head, block or feature) is on: the run is not the baseline."""
+    return not key.interventions.is_empty or key.features is not None
+
+
 def run_summary(n_tokens: int, result: RunResult, reused: bool, device: str) -> str:
     """What the status bar says of a run: its time, or that nothing was recomputed (the
     state held the unswitched run of these tokens, and no switch is on)."""
-    if reused and not result.key.switched:
+    if reused and not switched(result.key):
         return (
             f"{n_tokens:,} tokens · unchanged since the last run: its result is reused "
             "(nothing was recomputed)"

@@ -103,9 +103,10 @@ class SublayerLensView(QWidget):
         trace = self.session.trace
         if not self.isVisible():
             return
+        self.grid.setVisible(trace is not None)  # before a run there is no grid to draw
         if trace is None:
             self.status.setText("Run a prompt to read its lens.")
-            self.grid.set_matrix(np.full((1, 1), np.nan), signed=False, missing="no run")
+            self.scroll.setVisible(False)
             return
         visible = self.visible_positions()
         self.scroll.setRange(0, trace.n_tokens - len(visible))
